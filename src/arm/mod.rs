@@ -1,0 +1,17 @@
+//! The operator's only door to Azure: a small typed client for the
+//! `Microsoft.CognitiveServices` accounts API (2024-10-01) with long-running operations,
+//! error classification, client-side rate limiting and Azure credentials.
+
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod lro;
+pub mod models;
+pub mod ratelimit;
+
+pub use client::{ArmClient, ArmClientConfig, ArmMetrics, RetryPolicy, WriteOutcome};
+pub use credentials::{Cloud, Credential, CredentialMode, IdentitySettings};
+pub use error::{ApiError, ArmError};
+pub use lro::{OperationKind, PendingOperation, PollMethod, PollStatus};
+pub use models::{Account, AccountRef, ApiKeys, DeletedAccountRef, KeyName};
+pub use ratelimit::{BucketShape, RateLimits, RequestClass};

@@ -1,0 +1,27 @@
+//! cognitive-operator: a Kubernetes operator for Azure Cognitive Services accounts.
+//!
+//! The centre is a pure [`planner`]; around it sit thin shells: [`arm`] (the REST client),
+//! [`engine`] (runs plans through the client), [`controller`] (Kubernetes wiring) and [`cli`].
+//! [`emulator`] is a stateful Microsoft.CognitiveServices resource provider used by tests and the demo.
+
+pub mod api;
+pub mod arm;
+pub mod cli;
+pub mod controller;
+pub mod emulator;
+pub mod engine;
+pub mod planner;
+
+/// The one ARM api-version this operator speaks.
+pub const API_VERSION: &str = "2024-10-01";
+
+/// Installs ring as the process-wide rustls crypto provider.
+///
+/// kube uses ring, while reqwest is built without a provider of its own; a dev-dependency can
+/// also bring aws-lc-rs into test builds, and with two providers compiled in rustls refuses to
+/// guess. Every entry point (binary, tests, benches) calls this before building an HTTP client.
+/// Calling it more than once is harmless.
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
