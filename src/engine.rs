@@ -1,1 +1,504 @@
-//! (in progress)
+//! The executor: observes ARM, asks the planner, runs the first action in non-blocking mode and
+//! says what the status is and when to come back. Used by the controller and by `plan`/`apply`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::{
+    CognitiveServicesAccount, CognitiveServicesAccountStatus, FieldError, LastError,
+    ReconcilePolicy, SoftDeletedCopy,
+};
+use crate::arm::error::codes;
+use crate::arm::lro::{OperationKind, PendingOperation, PollStatus};
+use crate::arm::models::{Account, AccountRef, DeletedAccountRef, same_location};
+use crate::arm::{ArmClient, ArmError};
+use crate::planner::status::{self, Summary};
+use crate::planner::{self, Action, Plan, PlanInput, SoftDeleted, Verdict};
+
+/// How many observe-plan-act rounds one reconcile may run (synchronous writes and operations
+/// that finished since last time let the next round start at once).
+const MAX_ROUNDS: usize = 4;
+
+/// How soon to look again while the account provisions without an operation handle.
+const PROVISIONING_POLL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid spec: {0}")]
+    InvalidSpec(FieldError),
+    #[error(transparent)]
+    Arm(#[from] ArmError),
+}
+
+impl EngineError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::InvalidSpec(_) => false,
+            EngineError::Arm(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// When the caller should reconcile again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Next {
+    /// After this delay (an operation's Retry-After, or provisioning in progress).
+    After(Duration),
+    /// After a backoff for a failure (at least the server's Retry-After, when it named one).
+    Backoff { retry_after: Option<Duration> },
+    /// At the resource's resync interval (steady state, or stalled until something changes).
+    Resync,
+    /// Never: the deletion policy has run to the end, or the resource is paused.
+    Done,
+}
+
+/// An ARM write that this reconcile started or finished; the controller turns these into events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Write {
+    pub kind: OperationKind,
+    /// For patches: the fields written.
+    pub fields: Vec<String>,
+    pub description: String,
+}
+
+/// What one reconcile did and found.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: CognitiveServicesAccountStatus,
+    pub next: Next,
+    pub writes: Vec<Write>,
+    /// The account as last observed.
+    pub account: Option<Account>,
+    /// The deletion policy is done: the finalizer can be removed.
+    pub deletion_finished: bool,
+    /// The failure behind a Reconciling/Stalled status, if any.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn ready(&self) -> bool {
+        condition_is_true(&self.status, status::READY)
+    }
+
+    pub fn stalled(&self) -> bool {
+        condition_is_true(&self.status, status::STALLED)
+    }
+}
+
+pub fn condition_is_true(status: &CognitiveServicesAccountStatus, type_: &str) -> bool {
+    status::find(&status.conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+/// What `plan` shows: the observation and the plan, without writing anything.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    pub target: AccountRef,
+    pub account: Option<Account>,
+    pub soft_deleted: Option<SoftDeleted>,
+    pub plan: Plan,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Observation {
+    account: Option<Account>,
+    soft_deleted: Option<SoftDeleted>,
+}
+
+/// The reconcile engine. Holds no per-resource state: everything lives in the status.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    default_subscription: Option<String>,
+}
+
+/// `{namespace}/{name}`: the value of the owner tag.
+pub fn owner_id(resource: &CognitiveServicesAccount) -> String {
+    let namespace = resource.metadata.namespace.as_deref().unwrap_or("default");
+    let name = resource.metadata.name.as_deref().unwrap_or_default();
+    format!("{namespace}/{name}")
+}
+
+/// ARM paths use the location's short form (`westus`, not `West US`).
+pub fn location_slug(location: &str) -> String {
+    location
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Engine {
+    pub fn new(default_subscription: Option<String>) -> Self {
+        Engine {
+            default_subscription: default_subscription.filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// Validates the spec and says where the account lives.
+    pub fn target(&self, resource: &CognitiveServicesAccount) -> Result<AccountRef, FieldError> {
+        let name = resource.metadata.name.as_deref().unwrap_or_default();
+        resource.spec.validate(name)?;
+        let subscription = resource
+            .spec
+            .subscription_id
+            .clone()
+            .or_else(|| self.default_subscription.clone())
+            .ok_or_else(|| FieldError {
+                field: "spec.subscriptionId".into(),
+                message:
+                    "is not set, and the operator has no default subscription (--subscription-id)"
+                        .into(),
+            })?;
+        Ok(AccountRef {
+            subscription_id: subscription,
+            resource_group: resource.spec.resource_group.clone(),
+            name: resource.spec.azure_name(name).to_string(),
+        })
+    }
+
+    /// Reads ARM and plans, writing nothing.
+    pub async fn preview(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+    ) -> Result<Preview, EngineError> {
+        let target = self.target(resource).map_err(EngineError::InvalidSpec)?;
+        let observed = if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
+            Observation::default()
+        } else {
+            self.observe(arm, resource, &target, deleting).await?
+        };
+        let owner = owner_id(resource);
+        let pending = resource
+            .status
+            .as_ref()
+            .and_then(|s| s.pending_operation.as_ref());
+        let plan = planner::plan(&plan_input(
+            resource, &target, &owner, &observed, pending, deleting,
+        ));
+        Ok(Preview {
+            target,
+            account: observed.account,
+            soft_deleted: observed.soft_deleted,
+            plan,
+        })
+    }
+
+    /// One reconcile: resume a pending operation, observe, plan, start the first write.
+    pub async fn reconcile(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+        now: Timestamp,
+    ) -> Outcome {
+        let mut pass = Pass::new(resource, now);
+        let target = match self.target(resource) {
+            Ok(target) => target,
+            Err(e) => return pass.finish_stalled("InvalidSpec", &e.to_string()),
+        };
+        if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
+            pass.deletion_finished = deleting;
+            return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
+        }
+        let owner = owner_id(resource);
+        for _ in 0..MAX_ROUNDS {
+            if let Some(operation) = pass.status.pending_operation.clone() {
+                match arm.poll(&operation).await {
+                    Ok(PollStatus::Running { retry_after }) => {
+                        let plan = planner::plan(&plan_input(
+                            resource,
+                            &target,
+                            &owner,
+                            &Observation::default(),
+                            Some(&operation),
+                            deleting,
+                        ));
+                        return pass.finish(
+                            Summary::from_verdict(&plan.verdict),
+                            Next::After(retry_after),
+                        );
+                    }
+                    Ok(PollStatus::Succeeded) => pass.operation_succeeded(&operation),
+                    Ok(PollStatus::Failed(error)) => {
+                        pass.status.pending_operation = None;
+                        return pass.finish_error(&error, Some(operation.kind));
+                    }
+                    Err(error) => return pass.finish_error(&error, Some(operation.kind)),
+                }
+            }
+            let observed = match self.observe(arm, resource, &target, deleting).await {
+                Ok(observed) => observed,
+                Err(error) => return pass.finish_error(&error, None),
+            };
+            pass.record_observation(&observed);
+            let plan = planner::plan(&plan_input(
+                resource, &target, &owner, &observed, None, deleting,
+            ));
+            pass.status.drift = status::drift_entries(&plan.drift);
+            let Some(action) = plan.actions.first() else {
+                return pass.finish_verdict(&plan.verdict);
+            };
+            match execute(arm, &target, action).await {
+                Ok(Some(operation)) => {
+                    pass.wrote(action);
+                    let next = Next::After(operation.poll_interval());
+                    pass.status.pending_operation = Some(operation);
+                    return pass.finish(Summary::from_verdict(&plan.verdict), next);
+                }
+                Ok(None) => {
+                    pass.wrote(action);
+                    if matches!(action, Action::Purge(_)) {
+                        pass.status.last_purge_time = Some(now.to_string());
+                    }
+                }
+                Err(error) => return pass.finish_error(&error, Some(action.kind())),
+            }
+        }
+        pass.finish(
+            Summary::progressing("Reconciling", "more work to do"),
+            Next::After(Duration::from_secs(1)),
+        )
+    }
+
+    async fn observe(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesAccount,
+        target: &AccountRef,
+        deleting: bool,
+    ) -> Result<Observation, ArmError> {
+        let account = arm.get_account(target).await?;
+        if account.is_some() {
+            return Ok(Observation {
+                account,
+                soft_deleted: None,
+            });
+        }
+        let spec = &resource.spec;
+        let here = DeletedAccountRef {
+            subscription_id: target.subscription_id.clone(),
+            location: location_slug(&spec.location),
+            resource_group: target.resource_group.clone(),
+            name: target.name.clone(),
+        };
+        if let Some(copy) = arm.get_deleted_account(&here).await? {
+            return Ok(Observation {
+                account: None,
+                soft_deleted: Some(SoftDeleted {
+                    at: here,
+                    account: copy,
+                }),
+            });
+        }
+        if deleting {
+            return Ok(Observation::default());
+        }
+        // A copy in another location or resource group still blocks the name or its subdomain.
+        let elsewhere = arm
+            .list_deleted_accounts(&target.subscription_id)
+            .await?
+            .into_iter()
+            .filter_map(|account| {
+                let at = DeletedAccountRef::parse_id(account.id.as_deref()?)?;
+                at.name
+                    .eq_ignore_ascii_case(&target.name)
+                    .then_some(SoftDeleted { at, account })
+            })
+            .min_by_key(|copy| {
+                // Prefer the copy in our resource group, then our location.
+                (
+                    !copy
+                        .at
+                        .resource_group
+                        .eq_ignore_ascii_case(&target.resource_group),
+                    !same_location(&copy.at.location, &spec.location),
+                )
+            });
+        Ok(Observation {
+            account: None,
+            soft_deleted: elsewhere,
+        })
+    }
+}
+
+fn plan_input<'a>(
+    resource: &'a CognitiveServicesAccount,
+    target: &'a AccountRef,
+    owner: &'a str,
+    observed: &'a Observation,
+    pending: Option<&'a PendingOperation>,
+    deleting: bool,
+) -> PlanInput<'a> {
+    PlanInput {
+        spec: &resource.spec,
+        target,
+        owner,
+        account: observed.account.as_ref(),
+        soft_deleted: observed.soft_deleted.as_ref(),
+        pending,
+        deleting,
+    }
+}
+
+async fn execute(
+    arm: &ArmClient,
+    target: &AccountRef,
+    action: &Action,
+) -> Result<Option<PendingOperation>, ArmError> {
+    match action {
+        Action::Create(body) => Ok(arm.create_account(target, body).await?.operation),
+        Action::Restore { location } => Ok(arm.restore_account(target, location).await?.operation),
+        Action::Patch { body, .. } => Ok(arm.update_account(target, body).await?.operation),
+        Action::Delete => arm.delete_account(target).await,
+        Action::Purge(at) => arm.purge_deleted_account(at).await,
+    }
+}
+
+/// The state of one reconcile as it goes.
+struct Pass<'a> {
+    resource: &'a CognitiveServicesAccount,
+    now: Timestamp,
+    status: CognitiveServicesAccountStatus,
+    writes: Vec<Write>,
+    account: Option<Account>,
+    deletion_finished: bool,
+}
+
+impl<'a> Pass<'a> {
+    fn new(resource: &'a CognitiveServicesAccount, now: Timestamp) -> Self {
+        Pass {
+            resource,
+            now,
+            status: resource.status.clone().unwrap_or_default(),
+            writes: Vec::new(),
+            account: None,
+            deletion_finished: false,
+        }
+    }
+
+    fn operation_succeeded(&mut self, operation: &PendingOperation) {
+        self.status.pending_operation = None;
+        let when = Some(self.now.to_string());
+        match operation.kind {
+            OperationKind::Restore => self.status.last_restore_time = when,
+            OperationKind::Purge => self.status.last_purge_time = when,
+            _ => {}
+        }
+    }
+
+    fn record_observation(&mut self, observed: &Observation) {
+        let status = &mut self.status;
+        match &observed.account {
+            Some(account) => {
+                status.arm_id = account.id.clone();
+                status.endpoint = account.endpoint().map(str::to_string);
+                status.endpoints = account
+                    .properties
+                    .as_ref()
+                    .and_then(|p| p.endpoints.clone());
+                status.provisioning_state = account.provisioning_state().map(str::to_string);
+            }
+            None => {
+                status.endpoint = None;
+                status.endpoints = None;
+                status.provisioning_state = None;
+            }
+        }
+        status.soft_deleted_copy = observed.soft_deleted.as_ref().map(|copy| {
+            let properties = copy.account.properties.as_ref();
+            SoftDeletedCopy {
+                location: copy.at.location.clone(),
+                resource_group: copy.at.resource_group.clone(),
+                deletion_date: properties.and_then(|p| p.deletion_date.clone()),
+                scheduled_purge_date: properties.and_then(|p| p.scheduled_purge_date.clone()),
+            }
+        });
+        self.account = observed.account.clone();
+    }
+
+    fn wrote(&mut self, action: &Action) {
+        let fields = match action {
+            Action::Patch { fields, .. } => fields.clone(),
+            _ => Vec::new(),
+        };
+        self.writes.push(Write {
+            kind: action.kind(),
+            fields,
+            description: action.describe(),
+        });
+    }
+
+    fn finish_verdict(mut self, verdict: &Verdict) -> Outcome {
+        let next = match verdict {
+            Verdict::Deleted { .. } => {
+                self.deletion_finished = true;
+                Next::Done
+            }
+            Verdict::Paused => Next::Done,
+            Verdict::Progressing { .. } => Next::After(PROVISIONING_POLL),
+            Verdict::Ready | Verdict::Observed { .. } | Verdict::Stalled { .. } => Next::Resync,
+        };
+        if !matches!(verdict, Verdict::Stalled { .. }) {
+            self.status.last_error = None;
+        }
+        self.finish(Summary::from_verdict(verdict), next)
+    }
+
+    fn finish_stalled(self, reason: &str, message: &str) -> Outcome {
+        self.finish(Summary::stalled(reason, message), Next::Resync)
+    }
+
+    fn finish_error(mut self, error: &ArmError, during: Option<OperationKind>) -> Outcome {
+        self.status.last_error = Some(LastError {
+            code: error.code().to_string(),
+            message: error.message(),
+        });
+        let purge_forbidden = during == Some(OperationKind::Purge)
+            && (error.has_code(codes::AUTHORIZATION_FAILED) || error.status() == Some(403));
+        let (summary, next) = if purge_forbidden {
+            let message = format!(
+                "purging the soft-deleted copy needs the subscription-scope permission Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts/delete for the operator's identity; grant it, or choose a policy that does not purge. ARM said: {}",
+                error.message()
+            );
+            (Summary::stalled("PurgeForbidden", &message), Next::Resync)
+        } else if error.is_retryable() {
+            let reason = if error.is_throttled() {
+                "Throttled"
+            } else {
+                error.code()
+            };
+            (
+                Summary::progressing(reason, &error.to_string()),
+                Next::Backoff {
+                    retry_after: error.retry_after(),
+                },
+            )
+        } else {
+            (
+                Summary::stalled(error.code(), &error.to_string()),
+                Next::Resync,
+            )
+        };
+        let mut outcome = self.finish(summary, next);
+        outcome.error = Some(error.to_string());
+        outcome
+    }
+
+    fn finish(mut self, summary: Summary, next: Next) -> Outcome {
+        let generation = self.resource.metadata.generation;
+        let now = self.now.to_string();
+        self.status.conditions =
+            status::conditions(&summary, generation, &self.status.conditions, &now);
+        self.status.observed_generation = generation;
+        Outcome {
+            status: self.status,
+            next,
+            writes: self.writes,
+            account: self.account,
+            deletion_finished: self.deletion_finished,
+            error: None,
+        }
+    }
+}
