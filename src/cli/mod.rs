@@ -1,1 +1,78 @@
-//! (in progress)
+//! The command line: `run`, `crd`, `plan`, `apply`, `demo`, `emulator`.
+
+pub mod apply;
+pub mod arm_args;
+pub mod converge;
+pub mod demo;
+pub mod embedded;
+pub mod manifests;
+pub mod plan;
+
+use clap::{Parser, Subcommand};
+use kube::CustomResourceExt;
+
+use crate::api::CognitiveServicesAccount;
+
+/// Kubernetes operator for Azure Cognitive Services (Azure AI services) accounts: restores or
+/// purges soft-deleted accounts, patches only what differs, and previews changes without a cluster.
+#[derive(Parser, Debug)]
+#[command(name = "cognitive-operator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller against the current Kubernetes cluster.
+    Run(crate::controller::RunArgs),
+    /// Print the CustomResourceDefinition (the source of crds/).
+    Crd,
+    /// Show what apply would do to the accounts in the manifests, writing nothing. Exit 0: no
+    /// changes; 2: changes; 1: error or a resource that cannot progress.
+    Plan(plan::PlanArgs),
+    /// Bring the accounts in the manifests to their spec, waiting for ARM, and print the
+    /// resulting resources. Exit 0: all Ready; 3: some not Ready; 1: invalid input or error.
+    Apply(apply::ApplyArgs),
+    /// Run the whole job on an embedded ARM emulator: create, restore, purge, steady state, delete.
+    Demo(demo::DemoArgs),
+    /// Serve a stateful Microsoft.CognitiveServices ARM emulator on loopback.
+    Emulator(crate::emulator::EmulatorArgs),
+}
+
+/// Output formats of `plan` and `apply`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Yaml,
+    Json,
+}
+
+/// The CRD as YAML, exactly as in `crds/`.
+pub fn crd_yaml() -> String {
+    serde_saphyr::to_string(&CognitiveServicesAccount::crd()).expect("the CRD serializes")
+}
+
+/// The file in `crds/` (and the chart's and deploy/'s copies) holding [`crd_yaml`].
+pub const CRD_FILE: &str = "cognitiveservicesaccounts.cognitive-operator.dev.yaml";
+
+/// Runs the command and returns the process exit code.
+pub async fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => crate::controller::run(args).await,
+        Command::Crd => {
+            print!("{}", crd_yaml());
+            0
+        }
+        Command::Plan(args) => plan::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Emulator(args) => match crate::emulator::run(args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
+    }
+}

@@ -1,0 +1,53 @@
+//! ARM connection flags shared by `run`, `plan` and `apply`.
+
+use std::sync::Arc;
+
+use crate::arm::{
+    ArmClient, ArmClientConfig, ArmError, Cloud, Credential, CredentialMode, IdentitySettings,
+};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ArmArgs {
+    /// ARM endpoint URL. Default: the cloud's (https://management.azure.com for AzureCloud).
+    /// Plain http is accepted only on loopback addresses (the emulator).
+    #[arg(long, env = "ARM_ENDPOINT")]
+    pub arm_endpoint: Option<String>,
+
+    /// Azure cloud: decides the default ARM endpoint, the token scope and the Entra ID authority.
+    #[arg(long, env = "AZURE_CLOUD", value_enum, default_value = "AzureCloud")]
+    pub cloud: Cloud,
+
+    /// Default subscription, for resources without spec.subscriptionId.
+    #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
+    pub subscription_id: Option<String>,
+
+    /// How to authenticate to Azure. Default: workload-identity for `run`, azure-cli for
+    /// `plan`/`apply`. client-secret and workload-identity read AZURE_TENANT_ID,
+    /// AZURE_CLIENT_ID, AZURE_CLIENT_SECRET / AZURE_FEDERATED_TOKEN_FILE.
+    #[arg(long, env = "COGNITIVE_OPERATOR_CREDENTIAL", value_enum)]
+    pub credential: Option<CredentialMode>,
+
+    /// Bearer token for --credential static-token (for the emulator).
+    #[arg(long, env = "COGNITIVE_OPERATOR_STATIC_TOKEN", hide_env_values = true)]
+    pub static_token: Option<String>,
+}
+
+impl ArmArgs {
+    pub fn endpoint(&self) -> String {
+        self.arm_endpoint
+            .clone()
+            .unwrap_or_else(|| self.cloud.arm_endpoint().to_string())
+    }
+
+    /// Builds the client with the given default credential mode.
+    pub fn client(&self, default_mode: CredentialMode) -> Result<ArmClient, ArmError> {
+        let mode = self.credential.unwrap_or(default_mode);
+        let credential = Credential::new(
+            mode,
+            self.cloud,
+            &IdentitySettings::from_env(),
+            self.static_token.as_deref(),
+        )?;
+        ArmClient::new(ArmClientConfig::new(self.endpoint()), Arc::new(credential))
+    }
+}
