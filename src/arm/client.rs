@@ -64,6 +64,9 @@ pub struct ArmClientConfig {
     pub retry: RetryPolicy,
     /// Time limit of one HTTP request.
     pub request_timeout: Duration,
+    /// Counters to add to; clients given the same metrics share them (one per credential, one
+    /// set of counters for the metrics endpoint).
+    pub metrics: ArmMetrics,
 }
 
 impl ArmClientConfig {
@@ -73,6 +76,7 @@ impl ArmClientConfig {
             rate_limits: Some(RateLimits::azure()),
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
+            metrics: ArmMetrics::default(),
         }
     }
 }
@@ -214,7 +218,7 @@ impl ArmClient {
                 credential,
                 limiter: config.rate_limits.map(RateLimiter::new),
                 retry: config.retry,
-                metrics: ArmMetrics::default(),
+                metrics: config.metrics,
             }),
         })
     }
