@@ -202,6 +202,18 @@ impl Engine {
             pass.deletion_finished = deleting;
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
+        if deleting && leaves_account_alone(resource) {
+            // The planner's answer needs no observation: no ARM call at all.
+            let plan = planner::plan(&plan_input(
+                resource,
+                &target,
+                "",
+                &Observation::default(),
+                None,
+                true,
+            ));
+            return pass.finish_verdict(&plan.verdict);
+        }
         let owner = owner_id(resource);
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
@@ -236,7 +248,7 @@ impl Engine {
             let plan = planner::plan(&plan_input(
                 resource, &target, &owner, &observed, None, deleting,
             ));
-            pass.status.drift = status::drift_entries(&plan.drift);
+            pass.record_plan(&plan, &target);
             let Some(action) = plan.actions.first() else {
                 return pass.finish_verdict(&plan.verdict);
             };
@@ -323,6 +335,12 @@ impl Engine {
     }
 }
 
+/// Deleting the resource leaves the account in Azure: Orphan, or a read-only Observe resource.
+fn leaves_account_alone(resource: &CognitiveServicesAccount) -> bool {
+    resource.spec.deletion_policy == crate::api::DeletionPolicy::Orphan
+        || resource.spec.reconcile_policy == ReconcilePolicy::Observe
+}
+
 fn plan_input<'a>(
     resource: &'a CognitiveServicesAccount,
     target: &'a AccountRef,
@@ -331,6 +349,11 @@ fn plan_input<'a>(
     pending: Option<&'a PendingOperation>,
     deleting: bool,
 ) -> PlanInput<'a> {
+    let managed_before = resource
+        .status
+        .as_ref()
+        .and_then(|s| s.arm_id.as_deref())
+        .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()));
     PlanInput {
         spec: &resource.spec,
         target,
@@ -339,6 +362,7 @@ fn plan_input<'a>(
         soft_deleted: observed.soft_deleted.as_ref(),
         pending,
         deleting,
+        managed_before,
     }
 }
 
@@ -392,7 +416,6 @@ impl<'a> Pass<'a> {
         let status = &mut self.status;
         match &observed.account {
             Some(account) => {
-                status.arm_id = account.id.clone();
                 status.endpoint = account.endpoint().map(str::to_string);
                 status.endpoints = account
                     .properties
@@ -416,6 +439,21 @@ impl<'a> Pass<'a> {
             }
         });
         self.account = observed.account.clone();
+    }
+
+    /// The status names the account only while this resource manages it, so that a foreign
+    /// account it merely looked at is never taken for its own later.
+    fn record_plan(&mut self, plan: &Plan, target: &AccountRef) {
+        self.status.drift = status::drift_entries(&plan.drift);
+        let creates = plan
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Create(_) | Action::Restore { .. }));
+        if plan.claims_account || creates {
+            self.status.arm_id = Some(target.id());
+        } else if self.account.is_some() {
+            self.status.arm_id = None;
+        }
     }
 
     fn wrote(&mut self, action: &Action) {

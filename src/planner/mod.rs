@@ -65,6 +65,9 @@ pub struct PlanInput<'a> {
     pub pending: Option<&'a PendingOperation>,
     /// The resource is being deleted: run the deletion policy.
     pub deleting: bool,
+    /// The status says this resource managed the account before (`status.armId` is its id):
+    /// ownership survives someone dropping the owner tag in the portal.
+    pub managed_before: bool,
 }
 
 /// One ARM write.
@@ -143,6 +146,9 @@ pub struct Plan {
     pub verdict: Verdict,
     /// Differences between spec and account (filled whenever an account was compared).
     pub drift: Vec<FieldDiff>,
+    /// This resource manages the observed account (created, restored or adopted it): the
+    /// status records its id.
+    pub claims_account: bool,
 }
 
 impl Plan {
@@ -151,6 +157,7 @@ impl Plan {
             actions: Vec::new(),
             verdict,
             drift: Vec::new(),
+            claims_account: false,
         }
     }
 
@@ -159,6 +166,7 @@ impl Plan {
             actions,
             verdict: Verdict::Progressing { reason, message },
             drift: Vec::new(),
+            claims_account: false,
         }
     }
 
@@ -183,6 +191,23 @@ fn is_terminal(state: &str) -> bool {
 
 pub fn owner_of(account: &Account) -> Option<&str> {
     account.tags.as_ref()?.get(OWNER_TAG).map(String::as_str)
+}
+
+/// Who manages an existing account, by its owner tag and, failing that, by the status.
+#[derive(Debug, PartialEq)]
+enum Ownership<'a> {
+    Ours,
+    Unclaimed,
+    Other(&'a str),
+}
+
+fn ownership<'a>(input: &PlanInput, account: &'a Account) -> Ownership<'a> {
+    match owner_of(account) {
+        Some(owner) if owner == input.owner => Ownership::Ours,
+        Some(other) => Ownership::Other(other),
+        None if input.managed_before => Ownership::Ours,
+        None => Ownership::Unclaimed,
+    }
 }
 
 /// Decides what to do. See docs/reconcile.md.
@@ -307,9 +332,9 @@ fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
             ),
         });
     }
-    let adopting = match owner_of(account) {
-        Some(owner) if owner == input.owner => false,
-        Some(other) => {
+    let adopting = match ownership(input, account) {
+        Ownership::Ours => false,
+        Ownership::Other(other) => {
             return Plan::stalled(
                 "AlreadyManaged",
                 format!(
@@ -318,8 +343,8 @@ fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
                 ),
             );
         }
-        None if input.spec.adoption_policy == AdoptionPolicy::Adopt => true,
-        None => {
+        Ownership::Unclaimed if input.spec.adoption_policy == AdoptionPolicy::Adopt => true,
+        Ownership::Unclaimed => {
             return Plan::stalled(
                 "AlreadyExists",
                 format!(
@@ -329,6 +354,13 @@ fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
             );
         }
     };
+    let mut plan = plan_owned(input, account, adopting);
+    plan.claims_account = true;
+    plan
+}
+
+/// The plan for an account this resource manages (or is adopting).
+fn plan_owned(input: &PlanInput, account: &Account, adopting: bool) -> Plan {
     if let Some(stalled) = immutable_change(input, account) {
         return stalled;
     }
@@ -462,6 +494,7 @@ fn plan_observation(input: &PlanInput) -> Plan {
             ),
         },
         drift,
+        claims_account: false,
     }
 }
 
@@ -477,7 +510,7 @@ fn plan_deletion(input: &PlanInput) -> Plan {
         });
     }
     if let Some(account) = input.account {
-        if owner_of(account) != Some(input.owner) {
+        if ownership(input, account) != Ownership::Ours {
             return Plan::verdict(Verdict::Deleted {
                 message: format!(
                     "account {} is not managed by this resource (no matching {OWNER_TAG} tag), so it is left in Azure",

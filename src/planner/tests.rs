@@ -73,6 +73,7 @@ fn input<'a>(
         soft_deleted: copy,
         pending: None,
         deleting: false,
+        managed_before: false,
     }
 }
 
@@ -293,6 +294,27 @@ fn m12_managed_by_another_resource_stalls_already_managed() {
     let plan = plan(&input(&s, Some(&account), None));
     assert_eq!(stalled_reason(&plan), "AlreadyManaged");
     assert!(message(&plan).contains("team-b/other"));
+}
+
+#[test]
+fn m16_an_owner_tag_dropped_by_hand_is_restored_when_the_status_says_we_managed_it() {
+    let s = spec();
+    let account = account_for(&s, None);
+    let i = PlanInput {
+        managed_before: true,
+        ..input(&s, Some(&account), None)
+    };
+    let plan = plan(&i);
+    let Action::Patch { fields, body } = &plan.actions[0] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(fields, &vec!["tags".to_string()]);
+    assert_eq!(body["tags"][OWNER_TAG], OWNER);
+    assert!(plan.claims_account);
+    assert!(
+        !super::plan(&input(&s, Some(&account), None)).claims_account,
+        "a foreign account is not claimed"
+    );
 }
 
 #[test]

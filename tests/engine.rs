@@ -1,0 +1,488 @@
+//! The reconcile engine against the emulator, counting ARM calls in its request log.
+
+mod common;
+
+use std::time::Duration;
+
+use cognitive_operator::api::{
+    AdoptionPolicy, CognitiveServicesAccount, CognitiveServicesAccountSpec, DeletionPolicy,
+    OWNER_TAG, ReconcilePolicy, SoftDeletePolicy,
+};
+use cognitive_operator::arm::models::{AccountWritableProperties, Sku};
+use cognitive_operator::arm::{AccountRef, ArmClient, OperationKind};
+use cognitive_operator::cli::converge::converge;
+use cognitive_operator::emulator::{ArmErrorBody, Emulator, Fault};
+use cognitive_operator::engine::{Engine, Next, Outcome};
+use common::*;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn resource(name: &str) -> CognitiveServicesAccount {
+    let spec = CognitiveServicesAccountSpec {
+        subscription_id: Some(SUB.into()),
+        resource_group: RG.into(),
+        location: LOCATION.into(),
+        kind: "OpenAI".into(),
+        sku: Sku {
+            name: "S0".into(),
+            ..Default::default()
+        },
+        tags: Some([("team".to_string(), "a".to_string())].into()),
+        properties: Some(AccountWritableProperties {
+            custom_sub_domain_name: Some(name.into()),
+            public_network_access: Some("Enabled".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut r = CognitiveServicesAccount::new(name, spec);
+    r.metadata.namespace = Some("team-a".into());
+    r.metadata.generation = Some(1);
+    r
+}
+
+async fn settle(client: &ArmClient, r: &mut CognitiveServicesAccount) -> Outcome {
+    converge(&Engine::default(), client, r, false, TIMEOUT, |_| {}).await
+}
+
+async fn delete(client: &ArmClient, r: &mut CognitiveServicesAccount) -> Outcome {
+    converge(&Engine::default(), client, r, true, TIMEOUT, |_| {}).await
+}
+
+fn ready_reason(outcome: &Outcome) -> String {
+    let ready = outcome
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    format!("{}/{}", ready.status, ready.reason)
+}
+
+fn stalled_reason(outcome: &Outcome) -> String {
+    let stalled = outcome
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True", "{:?}", outcome.status.conditions);
+    stalled.reason.clone()
+}
+
+fn stalled_message(outcome: &Outcome) -> String {
+    outcome
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap()
+        .message
+        .clone()
+}
+
+/// Soft-deletes an account by hand (as someone in the portal would).
+async fn delete_by_hand(client: &ArmClient, name: &str) {
+    let op = client
+        .delete_account(&AccountRef::new(SUB, RG, name))
+        .await
+        .unwrap()
+        .unwrap();
+    client.wait(&op, TIMEOUT).await.unwrap();
+}
+
+fn seed_copy(emulator: &Emulator, name: &str, location: &str, owner: Option<&str>) {
+    let mut tags = json!({"team": "old"});
+    if let Some(owner) = owner {
+        tags[OWNER_TAG] = json!(owner);
+    }
+    emulator.seed_deleted_account(
+        SUB,
+        RG,
+        name,
+        json!({"location": location, "kind": "OpenAI", "sku": {"name": "S0"}, "tags": tags, "properties": {"customSubDomainName": name}}),
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_create_becomes_ready_and_the_steady_state_costs_one_get() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("fresh");
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert_eq!(outcome.status.observed_generation, Some(1));
+    assert_eq!(
+        outcome.status.endpoint.as_deref(),
+        Some("https://fresh.openai.azure.com/")
+    );
+    assert!(outcome.status.pending_operation.is_none());
+    assert_eq!(
+        writes(&emulator.requests()),
+        vec![format!(
+            "PUT /subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.CognitiveServices/accounts/fresh"
+        )]
+    );
+
+    emulator.clear_requests();
+    let outcome = Engine::default()
+        .reconcile(&client, &r, false, jiff::Timestamp::now())
+        .await;
+    assert!(outcome.ready());
+    assert_eq!(outcome.next, Next::Resync);
+    let requests = emulator.requests();
+    assert_eq!(
+        (count(&requests, "GET"), writes(&requests).len()),
+        (1, 0),
+        "{requests:?}"
+    );
+    assert!(outcome.writes.is_empty());
+}
+
+#[tokio::test]
+async fn drift_behind_our_back_is_fixed_with_one_patch_of_only_those_fields() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("drifty");
+    settle(&client, &mut r).await;
+    let target = AccountRef::new(SUB, RG, "drifty");
+    let by_hand = json!({"tags": {"team": "a", "added-by-hand": "x"}, "properties": {"publicNetworkAccess": "Disabled"}});
+    let op = client
+        .update_account(&target, &by_hand)
+        .await
+        .unwrap()
+        .operation
+        .unwrap();
+    client.wait(&op, TIMEOUT).await.unwrap();
+    emulator.clear_requests();
+
+    let outcome = settle(&client, &mut r).await;
+    assert!(
+        outcome.ready(),
+        "{:?} {:?}",
+        outcome.status.conditions,
+        emulator.requests()
+    );
+    let patches: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|q| q.method != "GET")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0].method, "PATCH");
+    assert_eq!(
+        patches[0].request_body,
+        Some(
+            json!({"properties": {"publicNetworkAccess": "Enabled"}, "tags": {"team": "a", OWNER_TAG: "team-a/drifty"}})
+        )
+    );
+}
+
+#[tokio::test]
+async fn restore_policy_brings_back_a_soft_deleted_account_and_applies_the_spec() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("phoenix");
+    settle(&client, &mut r).await;
+    let keys = client
+        .list_keys(&AccountRef::new(SUB, RG, "phoenix"))
+        .await
+        .unwrap();
+    delete_by_hand(&client, "phoenix").await;
+    r.spec.tags = Some([("team".to_string(), "b".to_string())].into());
+    emulator.clear_requests();
+
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert!(outcome.status.last_restore_time.is_some());
+    let methods: Vec<String> = writes(&emulator.requests())
+        .into_iter()
+        .map(|w| w.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        methods,
+        vec!["PUT", "PATCH"],
+        "restore, then patch the tags"
+    );
+    assert_eq!(
+        client
+            .list_keys(&AccountRef::new(SUB, RG, "phoenix"))
+            .await
+            .unwrap(),
+        keys,
+        "keys survive a restore"
+    );
+    assert!(
+        !emulator.requests().iter().any(|q| q.method == "DELETE"),
+        "nothing purged"
+    );
+}
+
+#[tokio::test]
+async fn purge_policy_purges_the_copy_then_creates_a_new_account() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    seed_copy(&emulator, "reborn", LOCATION, None);
+    let mut r = resource("reborn");
+    r.spec.soft_delete_policy = SoftDeletePolicy::Purge;
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert!(outcome.status.last_purge_time.is_some());
+    let w = writes(&emulator.requests());
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[0].starts_with("DELETE")
+            && w[0].contains(&format!(
+                "/locations/{LOCATION}/resourceGroups/{RG}/deletedAccounts/reborn"
+            ))
+    );
+    assert!(w[1].starts_with("PUT"));
+}
+
+#[tokio::test]
+async fn fail_policy_stalls_naming_the_copy_and_its_purge_date() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    seed_copy(&emulator, "kept", LOCATION, None);
+    let mut r = resource("kept");
+    r.spec.soft_delete_policy = SoftDeletePolicy::Fail;
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(stalled_reason(&outcome), "SoftDeletedCopyExists");
+    let purge_date = outcome
+        .status
+        .soft_deleted_copy
+        .as_ref()
+        .unwrap()
+        .scheduled_purge_date
+        .clone()
+        .unwrap();
+    assert!(stalled_message(&outcome).contains(&purge_date));
+    assert!(writes(&emulator.requests()).is_empty(), "Fail never writes");
+}
+
+#[tokio::test]
+async fn a_copy_in_another_location_stalls_restore_and_is_purged_where_it_is_with_purge() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    seed_copy(&emulator, "wanderer", "eastus", None);
+    let mut r = resource("wanderer");
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(stalled_reason(&outcome), "SoftDeletedCopyElsewhere");
+    assert!(stalled_message(&outcome).contains("eastus"));
+    assert!(writes(&emulator.requests()).is_empty());
+
+    r.spec.soft_delete_policy = SoftDeletePolicy::Purge;
+    r.metadata.generation = Some(2);
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    let w = writes(&emulator.requests());
+    assert!(
+        w[0].starts_with("DELETE") && w[0].contains("/locations/eastus/"),
+        "{w:?}"
+    );
+}
+
+#[tokio::test]
+async fn delete_policies_delete_purge_or_leave_the_account() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+
+    let mut soft = resource("soft");
+    settle(&client, &mut soft).await;
+    assert!(delete(&client, &mut soft).await.deletion_finished);
+    assert!(
+        client
+            .get_deleted_account(&deleted_ref("soft"))
+            .await
+            .unwrap()
+            .is_some(),
+        "Delete leaves a restorable copy"
+    );
+
+    let mut gone = resource("gone");
+    gone.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    settle(&client, &mut gone).await;
+    assert!(delete(&client, &mut gone).await.deletion_finished);
+    assert!(
+        client
+            .get_deleted_account(&deleted_ref("gone"))
+            .await
+            .unwrap()
+            .is_none(),
+        "DeleteAndPurge purges"
+    );
+
+    let mut kept = resource("orphaned");
+    kept.spec.deletion_policy = DeletionPolicy::Orphan;
+    settle(&client, &mut kept).await;
+    emulator.clear_requests();
+    assert!(delete(&client, &mut kept).await.deletion_finished);
+    assert!(emulator.requests().is_empty(), "Orphan makes no ARM call");
+}
+
+fn deleted_ref(name: &str) -> cognitive_operator::arm::DeletedAccountRef {
+    cognitive_operator::arm::DeletedAccountRef {
+        subscription_id: SUB.into(),
+        location: LOCATION.into(),
+        resource_group: RG.into(),
+        name: name.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_forbidden_purge_is_reported_and_the_deletion_is_not_finished() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("locked");
+    r.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    settle(&client, &mut r).await;
+    emulator.set_purge_permission(false);
+    let outcome = delete(&client, &mut r).await;
+    assert!(!outcome.deletion_finished, "the finalizer must stay");
+    assert_eq!(stalled_reason(&outcome), "PurgeForbidden");
+    assert!(
+        stalled_message(&outcome).contains(
+            "Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts/delete"
+        )
+    );
+    emulator.set_purge_permission(true);
+    assert!(delete(&client, &mut r).await.deletion_finished);
+}
+
+#[tokio::test]
+async fn adoption_takes_over_only_when_asked_and_two_resources_cannot_share_an_account() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.seed_account(SUB, RG, "legacy", json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}, "properties": {"customSubDomainName": "legacy"}}));
+    let mut r = resource("legacy");
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(stalled_reason(&outcome), "AlreadyExists");
+    assert!(writes(&emulator.requests()).is_empty());
+
+    r.spec.adoption_policy = AdoptionPolicy::Adopt;
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert_eq!(writes(&emulator.requests()).len(), 1, "one PATCH adopts it");
+
+    let mut twin = resource("legacy");
+    twin.metadata.namespace = Some("team-b".into());
+    twin.spec.adoption_policy = AdoptionPolicy::Adopt;
+    let outcome = settle(&client, &mut twin).await;
+    assert_eq!(stalled_reason(&outcome), "AlreadyManaged");
+    assert!(stalled_message(&outcome).contains("team-a/legacy"));
+}
+
+#[tokio::test]
+async fn an_immutable_change_stalls_without_writing() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("fixed");
+    settle(&client, &mut r).await;
+    emulator.clear_requests();
+    r.spec.location = "eastus".into();
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(stalled_reason(&outcome), "ImmutableFieldChanged");
+    assert!(stalled_message(&outcome).contains("spec.location"));
+    assert!(writes(&emulator.requests()).is_empty());
+}
+
+#[tokio::test]
+async fn observe_reports_drift_and_never_writes_and_pause_makes_no_call() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.seed_account(SUB, RG, "watched", json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "F0"}, "properties": {"customSubDomainName": "watched"}}));
+    let mut r = resource("watched");
+    r.spec.reconcile_policy = ReconcilePolicy::Observe;
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(ready_reason(&outcome), "False/Drifted");
+    let fields: Vec<&str> = outcome
+        .status
+        .drift
+        .iter()
+        .map(|d| d.field.as_str())
+        .collect();
+    assert_eq!(fields, vec!["sku.name", "tags"]);
+    assert_eq!(outcome.status.drift[0].observed, "\"F0\"");
+    assert!(
+        writes(&emulator.requests()).is_empty(),
+        "Observe never writes"
+    );
+
+    emulator.clear_requests();
+    r.spec.reconcile_policy = ReconcilePolicy::Pause;
+    let outcome = settle(&client, &mut r).await;
+    assert_eq!(ready_reason(&outcome), "False/Paused");
+    assert!(emulator.requests().is_empty(), "Pause makes no ARM call");
+}
+
+#[tokio::test]
+async fn an_operation_that_fails_is_reported_and_retried() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("accounts/unlucky".into()),
+        status: None,
+        code: None,
+        message: None,
+        retry_after: None,
+        times: Some(1),
+        delay_ms: None,
+        drop: None,
+        operation_error: Some(ArmErrorBody {
+            code: "InternalServerError".into(),
+            message: "region at capacity".into(),
+        }),
+    });
+    let engine = Engine::default();
+    let mut r = resource("unlucky");
+    let mut failed = None;
+    for _ in 0..5 {
+        let outcome = engine
+            .reconcile(&client, &r, false, jiff::Timestamp::now())
+            .await;
+        r.status = Some(outcome.status.clone());
+        if let Next::Backoff { .. } = outcome.next {
+            failed = Some(outcome);
+            break;
+        }
+    }
+    let failed = failed.expect("the failure asks for a backoff");
+    assert_eq!(ready_reason(&failed), "False/InternalServerError");
+    assert_eq!(
+        failed.status.last_error.as_ref().unwrap().message,
+        "region at capacity"
+    );
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert!(outcome.status.last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_fresh_engine_resumes_a_pending_operation_from_the_status() {
+    let emulator = emulator_with(3).await;
+    let client = client(&emulator);
+    let mut r = resource("resumed");
+    let first = Engine::default()
+        .reconcile(&client, &r, false, jiff::Timestamp::now())
+        .await;
+    let pending = first
+        .status
+        .pending_operation
+        .clone()
+        .expect("the create is in flight");
+    assert_eq!(pending.kind, OperationKind::Create);
+    assert_eq!(first.writes.len(), 1);
+    // A restart: only the stored status survives (round-tripped through JSON as in etcd).
+    let stored: serde_json::Value = serde_json::to_value(&first.status).unwrap();
+    r.status = Some(serde_json::from_value(stored).unwrap());
+    let fresh_client = common::client(&emulator);
+    let outcome = settle(&fresh_client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert_eq!(
+        count(&emulator.requests(), "PUT"),
+        1,
+        "the create was not sent twice"
+    );
+}
