@@ -215,6 +215,8 @@ impl Engine {
             return pass.finish_verdict(&plan.verdict);
         }
         let owner = owner_id(resource);
+        // An account read back to confirm an operation: the next observation need not GET it.
+        let mut confirmed: Option<Account> = None;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
                 match arm.poll(&operation).await {
@@ -232,7 +234,10 @@ impl Engine {
                             Next::After(retry_after),
                         );
                     }
-                    Ok(PollStatus::Succeeded) => pass.operation_succeeded(&operation),
+                    Ok(PollStatus::Succeeded(account)) => {
+                        pass.operation_succeeded(&operation);
+                        confirmed = account.map(|a| *a);
+                    }
                     Ok(PollStatus::Failed(error)) => {
                         pass.status.pending_operation = None;
                         return pass.finish_error(&error, Some(operation.kind));
@@ -240,9 +245,15 @@ impl Engine {
                     Err(error) => return pass.finish_error(&error, Some(operation.kind)),
                 }
             }
-            let observed = match self.observe(arm, resource, &target, deleting).await {
-                Ok(observed) => observed,
-                Err(error) => return pass.finish_error(&error, None),
+            let observed = match confirmed.take() {
+                Some(account) => Observation {
+                    account: Some(account),
+                    soft_deleted: None,
+                },
+                None => match self.observe(arm, resource, &target, deleting).await {
+                    Ok(observed) => observed,
+                    Err(error) => return pass.finish_error(&error, None),
+                },
             };
             pass.record_observation(&observed);
             let plan = planner::plan(&plan_input(

@@ -404,7 +404,7 @@ impl ArmClient {
         let deadline = Instant::now() + timeout;
         loop {
             match self.poll(operation).await? {
-                PollStatus::Succeeded => return Ok(()),
+                PollStatus::Succeeded(_) => return Ok(()),
                 PollStatus::Failed(error) => return Err(error),
                 PollStatus::Running { retry_after } => {
                     if Instant::now() + retry_after > deadline {
@@ -474,13 +474,13 @@ impl ArmClient {
     async fn confirm_resource(&self, operation: &PendingOperation) -> Result<PollStatus, ArmError> {
         if !operation.kind.leaves_account() {
             if operation.poll != PollMethod::ProvisioningState {
-                return Ok(PollStatus::Succeeded);
+                return Ok(PollStatus::Succeeded(None));
             }
             // Deletes without an operation URL: done when the resource is gone.
             let url = self.resource_url(&operation.resource_id);
             return match self.execute("GetAccount", Method::GET, url, None).await {
                 Ok(_) => Ok(running(None, operation)),
-                Err(ArmError::Api(e)) if e.status == Some(404) => Ok(PollStatus::Succeeded),
+                Err(ArmError::Api(e)) if e.status == Some(404) => Ok(PollStatus::Succeeded(None)),
                 Err(e) => Err(e),
             };
         }
@@ -490,7 +490,9 @@ impl ArmClient {
             .await?
             .json()?;
         match account.provisioning_state() {
-            Some(s) if s.eq_ignore_ascii_case("Succeeded") => Ok(PollStatus::Succeeded),
+            Some(s) if s.eq_ignore_ascii_case("Succeeded") => {
+                Ok(PollStatus::Succeeded(Some(Box::new(account))))
+            }
             Some(s) if s.eq_ignore_ascii_case("Failed") => {
                 Ok(PollStatus::Failed(ArmError::OperationFailed {
                     status: "Failed".into(),

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::ArmError;
+use super::models::Account;
 
 /// What a long-running operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -72,7 +73,11 @@ pub const DEFAULT_POLL_SECONDS: u64 = 5;
 /// Where an operation stands after one poll.
 #[derive(Debug)]
 pub enum PollStatus {
-    Running { retry_after: Duration },
-    Succeeded,
+    Running {
+        retry_after: Duration,
+    },
+    /// Done. For creates, restores and updates: the account as re-read to confirm it (so the
+    /// caller need not GET it again).
+    Succeeded(Option<Box<Account>>),
     Failed(ArmError),
 }
