@@ -187,8 +187,7 @@ async fn restore_brings_back_the_account_with_its_keys() {
     let put = emulator
         .requests()
         .into_iter()
-        .filter(|r| r.method == "PUT")
-        .last()
+        .rfind(|r| r.method == "PUT")
         .unwrap();
     assert_eq!(
         put.request_body,

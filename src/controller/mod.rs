@@ -1,8 +1,46 @@
-//! `cognitive-operator run`: the Kubernetes controller (in progress).
+//! `cognitive-operator run`: the reconcile engine as a Kubernetes operator.
+//!
+//! Wiring only: logging, the HTTP endpoints, waiting for the CRD, leader election, and a
+//! kube-runtime `Controller` that hands each resource to the [`Reconciler`]. The reconcile
+//! itself lives in [`reconciler`]; everything that decides (finalizer, status, Secret, requeue)
+//! is tested there against a fake API server.
+
+pub mod credentials;
+mod error;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod reconciler;
+pub mod requeue;
+pub mod secrets;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::DynamicObject;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, CustomResourceExt};
+use tokio::sync::{oneshot, watch};
+
+use crate::api::CognitiveServicesAccount;
+use crate::arm::{ArmClient, ArmClientConfig, Credential, CredentialMode, IdentitySettings};
 use crate::cli::arm_args::ArmArgs;
+use crate::engine::Engine;
+
+pub use error::Error;
+pub use reconciler::Reconciler;
+pub use requeue::Requeue;
+
+use http::Health;
+use leader::{LeaseElector, LeaseState, LeaseTiming, SystemClock};
+use metrics::Metrics;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -61,9 +99,522 @@ pub struct RunArgs {
     /// Log filter, in RUST_LOG syntax (e.g. `info`, `cognitive_operator=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// On SIGTERM, how long in-flight reconciles may run before they are abandoned (their
+    /// long-running operations are already recorded in status and resume on the next leader).
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration_flag)]
+    pub shutdown_timeout: Duration,
 }
 
-pub async fn run(_args: RunArgs) -> i32 {
-    eprintln!("error: the controller is not built yet");
-    1
+fn parse_duration_flag(text: &str) -> Result<Duration, String> {
+    crate::api::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration like 20s or 1m"))
+}
+
+impl RunArgs {
+    pub fn leader_election(&self) -> bool {
+        self.leader_election && !self.no_leader_election
+    }
+}
+
+/// How long a replica that lost the Lease lets in-flight reconciles finish: well inside the
+/// gap between its renew deadline and the moment another replica may take over.
+const LOST_LEASE_GRACE: Duration = Duration::from_secs(2);
+
+/// How often to look for the CRD while it is missing.
+const CRD_POLL: Duration = Duration::from_secs(5);
+
+/// `(namespace, name)` of a watched object.
+type ObjectKey = (Option<String>, Option<String>);
+
+type StopFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs the operator until SIGTERM (or Ctrl-C); returns the process exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    init_logging(args.log_format, &args.log_level);
+    match serve(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "cognitive-operator stopped");
+            1
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("warning: bad log filter {filter:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Span fields (namespace, name of the reconcile; request_id of the ARM call) go on each line.
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    if result.is_err() {
+        eprintln!("warning: a logger was already installed");
+    }
+}
+
+async fn serve(args: RunArgs) -> Result<(), Error> {
+    let leader_election = args.leader_election();
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| Error::Config(format!("cannot configure the Kubernetes client: {e}")))?;
+    let metrics = Arc::new(Metrics::default());
+    let identity = leader::holder_identity();
+    // Built first, so a credential misconfiguration stops the process at once.
+    let reconciler = Arc::new(build_reconciler(
+        &args,
+        client.clone(),
+        metrics.clone(),
+        &identity,
+    )?);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        label_selector = args.label_selector.as_deref().unwrap_or(""),
+        concurrency = args.concurrency,
+        leader_election,
+        "starting cognitive-operator"
+    );
+    let health = Arc::new(Health::new(leader_election));
+    let stop = shutdown_signal();
+    let http = http::serve(
+        args.http_addr,
+        metrics.clone(),
+        health.clone(),
+        when_true(stop.clone()),
+    )
+    .await
+    .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.http_addr)))?;
+    if wait_for_crd(&client, stop.clone()).await {
+        if leader_election {
+            run_elected(&args, client, reconciler, health, stop, identity).await;
+        } else {
+            let hard_stop = after(when_true(stop.clone()), args.shutdown_timeout);
+            run_controller(
+                &args,
+                client,
+                reconciler,
+                &health,
+                when_true(stop),
+                hard_stop,
+            )
+            .await;
+        }
+    }
+    let _ = http.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
+/// all counting into the same ARM metrics.
+fn build_reconciler(
+    args: &RunArgs,
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    identity: &str,
+) -> Result<Reconciler, Error> {
+    let template = ArmClientConfig {
+        metrics: metrics.arm().clone(),
+        ..ArmClientConfig::new(args.arm.endpoint())
+    };
+    let default = default_arm_client(&args.arm, template.clone())?;
+    let credentials = credentials::Credentials::new(
+        default,
+        template,
+        credentials::azure_credential_factory(args.arm.cloud),
+    );
+    let engine = Engine::new(args.arm.subscription_id.clone());
+    Ok(Reconciler::new(
+        client,
+        engine,
+        credentials,
+        metrics,
+        identity,
+    ))
+}
+
+/// The operator's own identity: workload identity unless `--credential` says otherwise.
+fn default_arm_client(arm: &ArmArgs, config: ArmClientConfig) -> Result<ArmClient, Error> {
+    let mode = arm.credential.unwrap_or(CredentialMode::WorkloadIdentity);
+    let credential = Credential::new(
+        mode,
+        arm.cloud,
+        &IdentitySettings::from_env(),
+        arm.static_token.as_deref(),
+    )?;
+    Ok(ArmClient::new(config, Arc::new(credential))?)
+}
+
+/// Reconciles only while holding the Lease; on SIGTERM stops the controller, then releases it.
+async fn run_elected(
+    args: &RunArgs,
+    client: kube::Client,
+    reconciler: Arc<Reconciler>,
+    health: Arc<Health>,
+    stop: watch::Receiver<bool>,
+    identity: String,
+) {
+    let leases = Api::namespaced(client.clone(), &args.lease_namespace);
+    tracing::info!(lease = %args.lease_name, namespace = %args.lease_namespace, %identity, "leader election: standing by for the lease");
+    let elector = LeaseElector::new(
+        leases,
+        &args.lease_name,
+        identity,
+        LeaseTiming::default(),
+        Arc::new(SystemClock),
+    );
+    let (state_tx, state) = watch::channel(LeaseState::default());
+    let (release_tx, release_rx) = watch::channel(false);
+    let elector = tokio::spawn(elector.run(state_tx, release_rx));
+    let mirror = tokio::spawn(mirror_lease_state(state.clone(), health.clone()));
+    loop {
+        let mut leading = state.clone();
+        let mut stopping = stop.clone();
+        tokio::select! {
+            elected = leading.wait_for(|s| s.leading) => if elected.is_err() { break },
+            _ = stopping.wait_for(|s| *s) => break,
+        }
+        tracing::info!("leading: starting the controller");
+        let lost = when_true_map(state.clone(), |s| !s.leading);
+        let graceful: StopFuture = Box::pin(first_of(lost, when_true(stop.clone())));
+        let hard_stop = first_of(
+            after(
+                when_true_map(state.clone(), |s| !s.leading),
+                LOST_LEASE_GRACE,
+            ),
+            after(when_true(stop.clone()), args.shutdown_timeout),
+        );
+        run_controller(
+            args,
+            client.clone(),
+            reconciler.clone(),
+            &health,
+            graceful,
+            hard_stop,
+        )
+        .await;
+        if *stop.borrow() {
+            break;
+        }
+        tracing::warn!("lost the lease: stopped reconciling");
+    }
+    let _ = release_tx.send(true);
+    let _ = elector.await;
+    mirror.abort();
+}
+
+async fn mirror_lease_state(mut state: watch::Receiver<LeaseState>, health: Arc<Health>) {
+    loop {
+        let now = *state.borrow_and_update();
+        health.set_leading(now.leading);
+        health.set_lease_reachable(now.reachable);
+        if state.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs a Controller until `graceful` (finish in-flight reconciles) or `hard_stop` (abandon
+/// them: they resume from status on the next run).
+async fn run_controller(
+    args: &RunArgs,
+    client: kube::Client,
+    reconciler: Arc<Reconciler>,
+    health: &Arc<Health>,
+    graceful: impl Future<Output = ()> + Send + 'static,
+    hard_stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let resource = reconciler::account_api_resource();
+    let (accounts, secrets): (Api<DynamicObject>, Api<Secret>) = match &args.namespace {
+        Some(ns) => (
+            Api::namespaced_with(client.clone(), ns, &resource),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all_with(client.clone(), &resource),
+            Api::all(client.clone()),
+        ),
+    };
+    let mut scope = watcher::Config::default();
+    if let Some(selector) = &args.label_selector {
+        scope = scope.labels(selector);
+    }
+    // Only the Secrets this operator writes: watching every Secret would cache them all.
+    let own_secrets = watcher::Config::default().labels(&format!(
+        "{}={}",
+        secrets::MANAGED_BY_LABEL,
+        secrets::MANAGED_BY
+    ));
+    let writer = Writer::new(resource.clone());
+    let store = writer.as_reader();
+    // Our own status writes and finalizer edits change neither of these, so they do not
+    // trigger another reconcile; deserialization is left to the reconciler (DynamicObject),
+    // so one malformed object never breaks the watch of the others.
+    let changes = watcher(accounts, scope)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .filter(only_relevant_changes());
+    reconciler.metrics().set_store(Some(store.clone()));
+    let synced = tokio::spawn({
+        let (store, health) = (store.clone(), health.clone());
+        async move {
+            if store.wait_until_ready().await.is_ok() {
+                tracing::info!("watch synced");
+                health.set_synced(true);
+            }
+        }
+    });
+    let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
+    let relay = tokio::spawn(async move {
+        graceful.await;
+        let _ = graceful_tx.send(());
+    });
+    let results = Controller::for_stream_with(changes, store, resource)
+        .owns_with(secrets, (), own_secrets)
+        .with_config(controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = graceful_rx.await;
+        })
+        .run(
+            |object, reconciler: Arc<Reconciler>| async move {
+                reconciler.reconcile(&object).await.map(Requeue::action)
+            },
+            |object, error, reconciler| reconciler.error_requeue(&object, error).action(),
+            reconciler.clone(),
+        )
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                // Logged with its resource by the error policy.
+                Err(controller::Error::ReconcilerFailed(..)) => {}
+                Err(controller::Error::ObjectNotFound(object)) => {
+                    tracing::debug!(%object, "scheduled object is gone")
+                }
+                // The watcher retries with backoff; a persistent error (RBAC, CRD removed) shows here.
+                Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
+            }
+        });
+    tokio::select! {
+        _ = results => tracing::info!("controller stopped"),
+        _ = hard_stop => tracing::warn!("in-flight reconciles did not finish in time; abandoning them (they resume from status)"),
+    }
+    relay.abort();
+    synced.abort();
+    health.set_synced(false);
+    reconciler.metrics().set_store(None);
+}
+
+/// A stream filter passing an object only when [`relevant_change`] differs from the last time
+/// it passed (and errors, which the controller logs). kube's `predicate_filter` needs a static
+/// type; this works on the DynamicObject the controller watches.
+fn only_relevant_changes()
+-> impl FnMut(&Result<DynamicObject, watcher::Error>) -> std::future::Ready<bool> {
+    // (namespace, name) -> (uid, relevant_change) of the last object let through.
+    let mut seen: std::collections::HashMap<ObjectKey, (Option<String>, u64)> =
+        std::collections::HashMap::new();
+    move |item| {
+        let Ok(object) = item else {
+            return std::future::ready(true);
+        };
+        let meta = &object.metadata;
+        let key = (meta.namespace.clone(), meta.name.clone());
+        let value = (meta.uid.clone(), relevant_change(object));
+        let changed = seen.get(&key) != Some(&value);
+        seen.insert(key, value);
+        std::future::ready(changed)
+    }
+}
+
+/// What makes a watched change worth a reconcile: a new generation (spec), the deletion
+/// starting, or a key annotation. Status and finalizer edits are not.
+fn relevant_change(object: &DynamicObject) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let meta = &object.metadata;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    for annotation in [
+        secrets::REFRESH_KEYS_ANNOTATION,
+        secrets::ROTATE_KEY_ANNOTATION,
+    ] {
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(annotation))
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Waits until the CRD is established, saying so in the log while it is missing. False when
+/// stopped first.
+async fn wait_for_crd(client: &kube::Client, mut stop: watch::Receiver<bool>) -> bool {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = CognitiveServicesAccount::crd_name();
+    let mut last_report = String::new();
+    loop {
+        let report = match crds.get_opt(name).await {
+            Ok(Some(crd)) if crd_established(&crd) => {
+                tracing::info!(crd = name, "CRD established");
+                return true;
+            }
+            Ok(Some(_)) => format!("CRD {name} exists but is not established yet; waiting"),
+            Ok(None) => format!(
+                "CRD {name} is not installed: apply it (kubectl apply -f crds/{}); waiting for it",
+                crate::cli::CRD_FILE
+            ),
+            Err(e) => format!("cannot read CRD {name}: {e}; retrying"),
+        };
+        if report != last_report {
+            tracing::warn!("{report}");
+            last_report = report;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CRD_POLL) => {}
+            _ = stop.wait_for(|s| *s) => return false,
+        }
+    }
+}
+
+pub fn crd_established(crd: &CustomResourceDefinition) -> bool {
+    crd.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+        })
+}
+
+/// Turns true on SIGTERM or Ctrl-C.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutdown requested: finishing in-flight reconciles");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Resolves when the flag turns true (or its sender is gone).
+fn when_true(rx: watch::Receiver<bool>) -> StopFuture {
+    when_true_map(rx, |v| *v)
+}
+
+fn when_true_map<T: Send + Sync + 'static>(
+    mut rx: watch::Receiver<T>,
+    condition: fn(&T) -> bool,
+) -> StopFuture {
+    Box::pin(async move {
+        let _ = rx.wait_for(condition).await;
+    })
+}
+
+fn after(start: StopFuture, delay: Duration) -> StopFuture {
+    Box::pin(async move {
+        start.await;
+        tokio::time::sleep(delay).await;
+    })
+}
+
+fn first_of(a: StopFuture, b: StopFuture) -> StopFuture {
+    Box::pin(async move {
+        futures::future::select(a, b).await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+    use serde_json::json;
+
+    fn object(generation: i64, annotations: Value, status: &str) -> DynamicObject {
+        let mut object = DynamicObject::new("docs", &reconciler::account_api_resource())
+            .within("team")
+            .data(json!({"status": {"provisioningState": status}}));
+        object.metadata.generation = Some(generation);
+        object.metadata.annotations = serde_json::from_value(annotations).unwrap();
+        object
+    }
+
+    use serde_json::Value;
+
+    async fn passed(objects: Vec<DynamicObject>) -> Vec<DynamicObject> {
+        stream::iter(objects.into_iter().map(Ok))
+            .filter(only_relevant_changes())
+            .map(|item| item.unwrap())
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn status_only_changes_do_not_trigger_a_reconcile() {
+        let none = json!(null);
+        let passed = passed(vec![
+            object(1, none.clone(), "Creating"),
+            object(1, none.clone(), "Succeeded"),
+            object(2, none.clone(), "Succeeded"),
+            object(
+                2,
+                json!({secrets::ROTATE_KEY_ANNOTATION: "Key1"}),
+                "Succeeded",
+            ),
+            object(2, json!({"unrelated": "x"}), "Succeeded"),
+        ])
+        .await;
+        let generations: Vec<_> = passed.iter().map(|o| o.metadata.generation).collect();
+        assert_eq!(generations, [Some(1), Some(2), Some(2), Some(2)]);
+        assert!(
+            passed[2].metadata.annotations.is_some(),
+            "the rotate request passes"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_start_of_a_deletion_triggers_a_reconcile() {
+        let mut deleting = object(1, json!(null), "Succeeded");
+        deleting.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        );
+        let passed = passed(vec![object(1, json!(null), "Succeeded"), deleting]).await;
+        assert_eq!(passed.len(), 2);
+    }
+
+    #[test]
+    fn a_crd_is_usable_once_established() {
+        let mut crd = CognitiveServicesAccount::crd();
+        assert!(!crd_established(&crd));
+        crd.status = serde_json::from_value(json!({
+            "conditions": [{"type": "Established", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}]
+        }))
+        .unwrap();
+        assert!(crd_established(&crd));
+    }
 }

@@ -1,1 +1,242 @@
-//! (in progress)
+//! A faithful, stateful Microsoft.CognitiveServices resource provider (api-version 2024-10-01
+//! shapes) on loopback, with state in memory. Tests start it in-process ([`Emulator::start`]);
+//! the `emulator` subcommand ([`run`]) serves it until killed. See `docs/emulator.md`.
+//!
+//! Structure: [`shared`] runs the request pipeline (faults, auth, throttling, api-version,
+//! routing) in front of [`provider`], which implements the endpoints over [`store`] under one
+//! mutex; [`admin`] is the `/_emulator` API; [`server`] owns the accept loop.
+
+mod admin;
+mod cli;
+mod clock;
+mod config;
+mod error;
+mod faults;
+mod model;
+mod operations;
+mod provider;
+mod render;
+mod routes;
+mod schema;
+mod server;
+mod shared;
+mod store;
+mod throttle;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+pub use cli::{EmulatorArgs, run};
+pub use config::{
+    BucketConfig, DEFAULT_RESOURCE_GROUP_LOCATION, EmulatorConfig, ResourceGroupSeed,
+    ThrottleConfig,
+};
+
+use shared::Shared;
+
+/// A scripted fault for the next `times` requests (default 1, 0 = forever) whose method and
+/// path-and-query match. See `docs/emulator.md` for how the fields combine.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fault {
+    /// HTTP method to match (case-insensitive); `None` matches any.
+    pub method: Option<String>,
+    /// Substring of the path and query to match; `None` matches any.
+    pub path_contains: Option<String>,
+    /// Answer with this status and an ARM error body instead of handling the request.
+    pub status: Option<u16>,
+    /// Error code of that answer (default derived from the status).
+    pub code: Option<String>,
+    /// Error message of that answer.
+    pub message: Option<String>,
+    /// `Retry-After` seconds of that answer.
+    pub retry_after: Option<u64>,
+    pub times: Option<u32>,
+    /// Answer this late (then normally, unless `status` is set).
+    pub delay_ms: Option<u64>,
+    /// Close the connection without answering.
+    pub drop: Option<bool>,
+    /// The long-running operation the request starts ends `Failed` with this error.
+    pub operation_error: Option<ArmErrorBody>,
+}
+
+/// The `{code, message}` of an ARM error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// One resource-provider request as the emulator answered it (status 0: connection dropped).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Raw query string without `?`.
+    pub query: String,
+    pub status: u16,
+    /// The request body parsed as JSON; `None` when empty or not JSON.
+    pub request_body: Option<serde_json::Value>,
+}
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops serving.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    shutdown: Option<watch::Sender<bool>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts on `127.0.0.1` with a free port.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+    }
+
+    pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let shared = Arc::new(Shared::new(listener.local_addr()?, config));
+        let router = admin::router()
+            .fallback(shared::resource_provider)
+            .with_state(shared.clone());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(server::accept_loop(listener, router, shutdown_rx));
+        Ok(Emulator {
+            shared,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    pub fn seed_resource_group(&self, subscription_id: &str, name: &str, location: &str) {
+        self.shared.seed_resource_group(ResourceGroupSeed {
+            subscription_id: subscription_id.to_string(),
+            name: name.to_string(),
+            location: location.to_string(),
+        });
+    }
+
+    /// Moves the injectable clock forward (operation durations, soft-delete retention).
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.clock.advance(by);
+    }
+
+    /// The injectable clock's current time.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.shared.clock.now()
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.shared.faults.add(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// Every resource-provider request so far, oldest first (the last 100,000).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
+    /// Live feed of recorded requests (lagging receivers lose the oldest entries).
+    pub fn subscribe_requests(&self) -> broadcast::Receiver<RecordedRequest> {
+        self.shared.subscribe_requests()
+    }
+
+    /// Grants or denies the subscription-scope permission purge needs.
+    pub fn set_purge_permission(&self, allowed: bool) {
+        self.shared.set_purge_permission(allowed);
+    }
+
+    /// `Some(token)`: only that bearer token is accepted; `None`: any well-formed one.
+    pub fn require_token(&self, token: Option<String>) {
+        self.shared.require_token(token);
+    }
+
+    /// The same document as `GET /_emulator/state`.
+    pub fn state(&self) -> serde_json::Value {
+        self.shared.dump_state()
+    }
+
+    /// 429 answers so far (throttled and injected).
+    pub fn throttled_count(&self) -> u64 {
+        self.shared.throttled_count()
+    }
+
+    /// Puts an active, `Succeeded` account straight into state (creating its resource group if
+    /// needed). `account` is a body as a client would PUT it.
+    ///
+    /// # Panics
+    /// If the name or body would be refused by a PUT, or the custom subdomain is taken.
+    pub fn seed_account(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        account: serde_json::Value,
+    ) {
+        if let Err(error) =
+            self.shared
+                .seed_account(subscription_id, resource_group, name, &account, false)
+        {
+            panic!("cannot seed account '{name}': {error}");
+        }
+    }
+
+    /// Puts a soft-deleted account straight into state (for the demo and tests): `account` is an
+    /// Account body as a client would PUT it (location, kind, sku, tags, properties); read-only
+    /// fields are filled as on create; deletion date = now, scheduled purge = now + 48h.
+    ///
+    /// # Panics
+    /// If the name or body would be refused by a PUT, or the custom subdomain is taken.
+    pub fn seed_deleted_account(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        account: serde_json::Value,
+    ) {
+        if let Err(error) =
+            self.shared
+                .seed_account(subscription_id, resource_group, name, &account, true)
+        {
+            panic!("cannot seed deleted account '{name}': {error}");
+        }
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn shutdown(mut self) {
+        self.shutdown.take();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Dropping the sender tells the accept loop and every connection to stop.
+        self.shutdown.take();
+    }
+}

@@ -1,0 +1,240 @@
+//! Which ARM client reconciles a resource: the operator's own identity, or the identity in the
+//! resource's `credentialsSecretRef` — a Secret read from the resource's own namespace only
+//! (`LocalSecretReference` has no namespace field, and none is ever added here).
+//!
+//! Clients are cached per (namespace, Secret name, Secret resourceVersion): an unchanged Secret
+//! reuses its client (and its token cache); an edited one gets a new client.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt};
+
+use super::error::Error;
+use crate::api::CognitiveServicesAccount;
+use crate::arm::{
+    ArmClient, ArmClientConfig, ArmError, Cloud, Credential, CredentialMode, IdentitySettings,
+};
+
+/// Keys of a credentials Secret.
+pub const TENANT_ID_KEY: &str = "tenantId";
+pub const CLIENT_ID_KEY: &str = "clientId";
+pub const CLIENT_SECRET_KEY: &str = "clientSecret";
+
+/// The identity a credentials Secret names. `Debug` never shows the client secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretIdentity {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// `None`: workload identity federated for `client_id`, with the pod's token file.
+    pub client_secret: Option<String>,
+}
+
+impl fmt::Debug for SecretIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretIdentity")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Builds a token source for a Secret's identity. Replaceable so tests can hand out emulator
+/// tokens instead of calling Entra ID.
+pub type CredentialFactory =
+    Arc<dyn Fn(&SecretIdentity) -> Result<Credential, ArmError> + Send + Sync>;
+
+/// The production factory: a service principal, or workload identity for the Secret's client id
+/// using the pod's AZURE_FEDERATED_TOKEN_FILE.
+pub fn azure_credential_factory(cloud: Cloud) -> CredentialFactory {
+    Arc::new(move |identity: &SecretIdentity| {
+        let federated_token_file = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        let mode = if identity.client_secret.is_some() {
+            CredentialMode::ClientSecret
+        } else if federated_token_file.is_some() {
+            CredentialMode::WorkloadIdentity
+        } else {
+            return Err(ArmError::Credential(format!(
+                "the Secret has no {CLIENT_SECRET_KEY}, and workload identity needs AZURE_FEDERATED_TOKEN_FILE, which the operator pod does not have"
+            )));
+        };
+        let settings = IdentitySettings {
+            tenant_id: Some(identity.tenant_id.clone()),
+            client_id: Some(identity.client_id.clone()),
+            client_secret: identity.client_secret.clone(),
+            federated_token_file,
+        };
+        Credential::new(mode, cloud, &settings, None)
+    })
+}
+
+struct CachedClient {
+    resource_version: Option<String>,
+    client: ArmClient,
+}
+
+/// Hands out the ARM client for each resource.
+pub struct Credentials {
+    default: ArmClient,
+    /// Endpoint, limits and shared metrics for clients built from Secrets.
+    template: ArmClientConfig,
+    factory: CredentialFactory,
+    cache: Mutex<HashMap<(String, String), CachedClient>>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials(default {:?})", self.default)
+    }
+}
+
+impl Credentials {
+    /// `default` serves resources without `credentialsSecretRef`; clients for Secrets are built
+    /// from `template` (give it the same `metrics` as `default`, so /metrics adds them up).
+    pub fn new(default: ArmClient, template: ArmClientConfig, factory: CredentialFactory) -> Self {
+        Credentials {
+            default,
+            template,
+            factory,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn default_client(&self) -> &ArmClient {
+        &self.default
+    }
+
+    /// The client for `resource`. A missing or incomplete Secret is
+    /// [`Error::CredentialsInvalid`], naming the Secret and the missing key.
+    pub async fn client_for(
+        &self,
+        kube: &kube::Client,
+        resource: &CognitiveServicesAccount,
+    ) -> Result<ArmClient, Error> {
+        let Some(reference) = &resource.spec.credentials_secret_ref else {
+            return Ok(self.default.clone());
+        };
+        // The resource's own namespace, always: there is no way to name another one.
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        let secrets: Api<Secret> = Api::namespaced(kube.clone(), &namespace);
+        let secret = secrets.get_opt(&reference.name).await?.ok_or_else(|| {
+            Error::CredentialsInvalid(format!(
+                "credentials Secret {namespace}/{} (spec.credentialsSecretRef) does not exist",
+                reference.name
+            ))
+        })?;
+        self.client_from_secret(&namespace, &secret)
+    }
+
+    fn client_from_secret(&self, namespace: &str, secret: &Secret) -> Result<ArmClient, Error> {
+        let name = secret.name_any();
+        let key = (namespace.to_string(), name.clone());
+        let version = secret.resource_version();
+        if let Some(cached) = self.cache.lock().expect("credentials lock").get(&key)
+            && cached.resource_version == version
+        {
+            return Ok(cached.client.clone());
+        }
+        let identity = read_identity(namespace, secret)?;
+        let invalid = |e: ArmError| {
+            Error::CredentialsInvalid(format!(
+                "credentials Secret {namespace}/{name} cannot be used: {e}"
+            ))
+        };
+        let credential = (self.factory)(&identity).map_err(invalid)?;
+        let client =
+            ArmClient::new(self.template.clone(), Arc::new(credential)).map_err(invalid)?;
+        self.cache.lock().expect("credentials lock").insert(
+            key,
+            CachedClient {
+                resource_version: version,
+                client: client.clone(),
+            },
+        );
+        Ok(client)
+    }
+}
+
+/// Reads `tenantId`, `clientId` and the optional `clientSecret`, naming the first missing key.
+pub fn read_identity(namespace: &str, secret: &Secret) -> Result<SecretIdentity, Error> {
+    let name = secret.name_any();
+    let value = |key: &str| -> Option<String> {
+        let from_data = secret
+            .data
+            .as_ref()
+            .and_then(|data| data.get(key))
+            .and_then(|bytes| String::from_utf8(bytes.0.clone()).ok());
+        let from_string_data = || secret.string_data.as_ref()?.get(key).cloned();
+        from_data
+            .or_else(from_string_data)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let required = |key: &str| {
+        value(key).ok_or_else(|| {
+            Error::CredentialsInvalid(format!(
+                "credentials Secret {namespace}/{name} has no key {key:?} (it needs {TENANT_ID_KEY}, {CLIENT_ID_KEY} and, unless the operator uses workload identity, {CLIENT_SECRET_KEY})"
+            ))
+        })
+    };
+    Ok(SecretIdentity {
+        tenant_id: required(TENANT_ID_KEY)?,
+        client_id: required(CLIENT_ID_KEY)?,
+        client_secret: value(CLIENT_SECRET_KEY),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn secret(entries: &[(&str, &str)]) -> Secret {
+        let mut secret = Secret::default();
+        secret.metadata.name = Some("azure".into());
+        secret.data = Some(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        secret
+    }
+
+    #[test]
+    fn the_first_missing_key_is_named() {
+        let err = read_identity("team", &secret(&[("tenantId", "t")])).unwrap_err();
+        assert!(err.to_string().contains("team/azure"), "{err}");
+        assert!(err.to_string().contains("\"clientId\""), "{err}");
+        let err = read_identity("team", &secret(&[("clientId", "c")])).unwrap_err();
+        assert!(err.to_string().contains("\"tenantId\""), "{err}");
+    }
+
+    #[test]
+    fn the_client_secret_is_optional_and_never_printed() {
+        let identity = read_identity(
+            "team",
+            &secret(&[
+                ("tenantId", "t"),
+                ("clientId", "c"),
+                ("clientSecret", "s3cr3t"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(identity.client_secret.as_deref(), Some("s3cr3t"));
+        assert!(!format!("{identity:?}").contains("s3cr3t"));
+        let federated =
+            read_identity("team", &secret(&[("tenantId", "t"), ("clientId", "c")])).unwrap();
+        assert_eq!(federated.client_secret, None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Configuration of an emulator instance: seeds, operation pacing and throttling numbers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How an emulator instance behaves. `Default` matches Azure's pacing closely enough for tests:
+/// operations finish after two status polls, Azure's throttling numbers, pages of 100.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Resource groups that exist from the start (others answer 404 `ResourceGroupNotFound`).
+    pub resource_groups: Vec<ResourceGroupSeed>,
+    /// Status polls (of either operation URL) after which a long-running operation completes.
+    pub polls_to_complete: u32,
+    /// Minimum age of an operation, on the injectable clock, before it can complete.
+    pub operation_duration: Duration,
+    /// `Retry-After` (seconds) sent with long-running operation responses.
+    pub retry_after_secs: u64,
+    /// Per-subscription token buckets; `None` disables throttling.
+    pub throttling: Option<ThrottleConfig>,
+    /// Delay added to every resource-provider response.
+    pub latency: Duration,
+    /// Items per page of the list operations before a `nextLink` is returned.
+    pub page_size: usize,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            resource_groups: Vec::new(),
+            polls_to_complete: 2,
+            operation_duration: Duration::ZERO,
+            retry_after_secs: 1,
+            throttling: Some(ThrottleConfig::azure()),
+            latency: Duration::ZERO,
+            page_size: 100,
+        }
+    }
+}
+
+/// A resource group that exists in the emulator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceGroupSeed {
+    pub subscription_id: String,
+    pub name: String,
+    pub location: String,
+}
+
+/// Location given to a resource group seeded as `SUB/RG` without `@LOCATION`.
+pub const DEFAULT_RESOURCE_GROUP_LOCATION: &str = "eastus";
+
+impl FromStr for ResourceGroupSeed {
+    type Err = String;
+
+    /// Parses `SUBSCRIPTION_ID/RESOURCE_GROUP[@LOCATION]`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (path, location) = match text.split_once('@') {
+            Some((path, location)) => (path, location),
+            None => (text, DEFAULT_RESOURCE_GROUP_LOCATION),
+        };
+        let Some((subscription_id, name)) = path.split_once('/') else {
+            return Err(format!(
+                "expected SUBSCRIPTION_ID/RESOURCE_GROUP[@LOCATION], got '{text}'"
+            ));
+        };
+        let parts = [subscription_id, name, location];
+        if parts
+            .iter()
+            .any(|part| part.is_empty() || part.contains('/'))
+        {
+            return Err(format!(
+                "expected SUBSCRIPTION_ID/RESOURCE_GROUP[@LOCATION], got '{text}'"
+            ));
+        }
+        Ok(Self {
+            subscription_id: subscription_id.to_string(),
+            name: name.to_string(),
+            location: location.to_string(),
+        })
+    }
+}
+
+/// One token bucket: `capacity` tokens at most, refilled continuously at `refill_per_sec`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BucketConfig {
+    pub capacity: f64,
+    pub refill_per_sec: f64,
+}
+
+/// Token buckets per subscription for the three ARM request classes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ThrottleConfig {
+    pub reads: BucketConfig,
+    pub writes: BucketConfig,
+    pub deletes: BucketConfig,
+    /// Multiplies every refill rate (10.0 = buckets refill ten times faster than on Azure).
+    pub time_scale: f64,
+}
+
+impl ThrottleConfig {
+    /// Azure Resource Manager's per-subscription limits: reads 250 + 25/s, writes and deletes 200 + 10/s.
+    pub fn azure() -> Self {
+        Self {
+            reads: BucketConfig {
+                capacity: 250.0,
+                refill_per_sec: 25.0,
+            },
+            writes: BucketConfig {
+                capacity: 200.0,
+                refill_per_sec: 10.0,
+            },
+            deletes: BucketConfig {
+                capacity: 200.0,
+                refill_per_sec: 10.0,
+            },
+            time_scale: 1.0,
+        }
+    }
+
+    /// The same buckets refilling `time_scale` times faster.
+    pub fn scaled(self, time_scale: f64) -> Self {
+        Self { time_scale, ..self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_resource_group_seeds() {
+        let seed: ResourceGroupSeed = "sub-1/rg-a@westus".parse().unwrap();
+        assert_eq!(seed.subscription_id, "sub-1");
+        assert_eq!(seed.name, "rg-a");
+        assert_eq!(seed.location, "westus");
+        let seed: ResourceGroupSeed = "sub-1/rg-a".parse().unwrap();
+        assert_eq!(seed.location, DEFAULT_RESOURCE_GROUP_LOCATION);
+        assert!("sub-1".parse::<ResourceGroupSeed>().is_err());
+        assert!("sub-1/".parse::<ResourceGroupSeed>().is_err());
+        assert!("a/b/c".parse::<ResourceGroupSeed>().is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! Long-running operations of the ARM async protocol and their (lazy) completion.
+
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::ArmErrorBody;
+use super::model::{Account, AccountKey};
+use super::render::timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OperationKind {
+    Create,
+    Restore,
+    Update,
+    Delete,
+    Purge,
+}
+
+impl OperationKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "Create",
+            Self::Restore => "Restore",
+            Self::Update => "Update",
+            Self::Delete => "Delete",
+            Self::Purge => "Purge",
+        }
+    }
+
+    /// Whether the operation's result URL answers with the resource (200) or nothing (204).
+    pub(crate) fn returns_resource(self) -> bool {
+        matches!(self, Self::Create | Self::Restore | Self::Update)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OperationStatus {
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+impl OperationStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Succeeded => "Succeeded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+/// When operations complete: after `polls` status polls AND `duration` on the injectable clock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pacing {
+    pub polls: u32,
+    pub duration: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Operation {
+    pub id: String,
+    pub kind: OperationKind,
+    pub subscription_id: String,
+    /// Normalized location, part of the operation URLs.
+    pub location: String,
+    pub account: AccountKey,
+    pub resource_id: String,
+    pub started_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    pub polls: u32,
+    pub status: OperationStatus,
+    /// Error the operation ends with (scripted by a fault), `None` for success.
+    pub planned_error: Option<ArmErrorBody>,
+    pub error: Option<ArmErrorBody>,
+    /// The account before an update, restored if the update fails.
+    pub rollback: Option<Box<Account>>,
+}
+
+impl Operation {
+    pub(crate) fn is_due(&self, now: Timestamp, pacing: Pacing) -> bool {
+        let duration = SignedDuration::try_from(pacing.duration).unwrap_or(SignedDuration::MAX);
+        self.status == OperationStatus::InProgress
+            && self.polls >= pacing.polls
+            && now.duration_since(self.started_at) >= duration
+    }
+
+    /// `/subscriptions/{s}/providers/Microsoft.CognitiveServices/locations/{loc}/{collection}/{id}`
+    pub(crate) fn path(&self, collection: &str) -> String {
+        format!(
+            "/subscriptions/{}/providers/Microsoft.CognitiveServices/locations/{}/{collection}/{}",
+            self.subscription_id, self.location, self.id
+        )
+    }
+
+    /// The status document of the Azure-AsyncOperation URL.
+    pub(crate) fn status_document(&self) -> Value {
+        let mut document = json!({
+            "id": self.path("operationStatuses"),
+            "name": self.id,
+            "status": self.status.as_str(),
+            "startTime": timestamp(self.started_at),
+        });
+        if let Some(ended_at) = self.ended_at {
+            document["endTime"] = json!(timestamp(ended_at));
+        }
+        if let Some(error) = &self.error {
+            document["error"] = json!({"code": error.code, "message": error.message});
+        }
+        document
+    }
+
+    /// What `GET /_emulator/state` shows of the operation; URLs on `base_url` with the
+    /// contract's api-version.
+    pub(crate) fn summary(&self, base_url: &str) -> Value {
+        let url = |collection: &str| {
+            format!("{base_url}{}?api-version=2024-10-01", self.path(collection))
+        };
+        let mut summary = self.status_document();
+        summary["kind"] = json!(self.kind.as_str());
+        summary["resourceId"] = json!(self.resource_id);
+        summary["polls"] = json!(self.polls);
+        summary["statusUrl"] = json!(url("operationStatuses"));
+        summary["locationUrl"] = json!(url("operationResults"));
+        summary
+    }
+}

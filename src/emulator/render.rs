@@ -1,0 +1,195 @@
+//! Account bodies as the 2024-10-01 API answers them, read-only fields filled the way Azure fills them.
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::error::CALLER_OBJECT_ID;
+use super::model::{Account, DeletedAccount, normalize_location};
+
+/// Tenant of every managed identity the emulator hands out.
+pub(crate) const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+pub(crate) const ACCOUNT_TYPE: &str = "Microsoft.CognitiveServices/accounts";
+
+pub(crate) fn account(account: &Account) -> Value {
+    account_body(account, account.arm_id(), None)
+}
+
+pub(crate) fn deleted_account(deleted: &DeletedAccount) -> Value {
+    account_body(
+        &deleted.account,
+        deleted.account.deleted_id(),
+        Some(deleted),
+    )
+}
+
+fn account_body(account: &Account, id: String, deleted: Option<&DeletedAccount>) -> Value {
+    let mut body = Map::new();
+    body.insert("id".into(), Value::String(id));
+    body.insert("name".into(), json!(account.name));
+    body.insert("type".into(), json!(ACCOUNT_TYPE));
+    body.insert("location".into(), json!(account.location));
+    body.insert("kind".into(), json!(account.spec.kind));
+    body.insert("sku".into(), account.spec.sku.clone());
+    body.insert("tags".into(), Value::Object(account.spec.tags.clone()));
+    if let Some(identity) = identity(account) {
+        body.insert("identity".into(), identity);
+    }
+    body.insert("etag".into(), Value::String(etag(account.modified_at)));
+    body.insert("systemData".into(), system_data(account));
+    body.insert(
+        "properties".into(),
+        Value::Object(properties(account, deleted)),
+    );
+    Value::Object(body)
+}
+
+fn properties(account: &Account, deleted: Option<&DeletedAccount>) -> Map<String, Value> {
+    let mut properties = account.spec.properties.clone();
+    let endpoint = endpoint(account);
+    properties.insert("endpoint".into(), json!(endpoint));
+    properties.insert("endpoints".into(), endpoints(account, &endpoint));
+    properties.insert("internalId".into(), json!(account.internal_id));
+    properties.insert("dateCreated".into(), json!(timestamp(account.created_at)));
+    properties.insert(
+        "provisioningState".into(),
+        json!(account.provisioning_state.as_str()),
+    );
+    properties.insert("capabilities".into(), capabilities(&account.spec.kind));
+    properties.insert("isMigrated".into(), json!(false));
+    if let Some(deleted) = deleted {
+        properties.insert("deletionDate".into(), json!(timestamp(deleted.deleted_at)));
+        properties.insert(
+            "scheduledPurgeDate".into(),
+            json!(timestamp(deleted.purge_at)),
+        );
+    }
+    properties
+}
+
+fn is_openai(kind: &str) -> bool {
+    kind.eq_ignore_ascii_case("OpenAI")
+}
+
+/// The account's main endpoint: on its custom subdomain when it has one, else regional.
+fn endpoint(account: &Account) -> String {
+    match account.spec.custom_subdomain() {
+        Some(subdomain) if is_openai(&account.spec.kind) => {
+            format!(
+                "https://{}.openai.azure.com/",
+                subdomain.to_ascii_lowercase()
+            )
+        }
+        Some(subdomain) => format!(
+            "https://{}.cognitiveservices.azure.com/",
+            subdomain.to_ascii_lowercase()
+        ),
+        None => match normalize_location(&account.location).as_str() {
+            "global" => "https://api.cognitive.microsoft.com/".to_string(),
+            region => format!("https://{region}.api.cognitive.microsoft.com/"),
+        },
+    }
+}
+
+fn endpoints(account: &Account, endpoint: &str) -> Value {
+    let kind = &account.spec.kind;
+    let mut endpoints = Map::new();
+    if is_openai(kind) {
+        endpoints.insert("OpenAI Language Model Instance API".into(), json!(endpoint));
+        endpoints.insert("OpenAI Dall-E API".into(), json!(endpoint));
+        return Value::Object(endpoints);
+    }
+    endpoints.insert("Cognitive Services".into(), json!(endpoint));
+    if kind.eq_ignore_ascii_case("AIServices")
+        && let Some(subdomain) = account.spec.custom_subdomain()
+    {
+        let openai = format!(
+            "https://{}.openai.azure.com/",
+            subdomain.to_ascii_lowercase()
+        );
+        endpoints.insert("OpenAI Language Model Instance API".into(), json!(openai));
+    }
+    Value::Object(endpoints)
+}
+
+fn capabilities(kind: &str) -> Value {
+    let mut capabilities = vec![
+        json!({"name": "VirtualNetworks"}),
+        json!({"name": "CustomerManagedKey"}),
+        json!({"name": "TrustedServices", "value": "Microsoft.CognitiveServices,Microsoft.MachineLearningServices,Microsoft.Search"}),
+    ];
+    if is_openai(kind) || kind.eq_ignore_ascii_case("AIServices") {
+        capabilities.push(json!({"name": "MaxFineTuneCount", "value": "100"}));
+        capabilities.push(json!({"name": "MaxRunningFineTuneCount", "value": "1"}));
+    }
+    Value::Array(capabilities)
+}
+
+fn identity(account: &Account) -> Option<Value> {
+    let requested = account.spec.identity.as_ref()?;
+    let mut identity = Map::new();
+    let kind = requested["type"].as_str().unwrap_or("None");
+    identity.insert("type".into(), json!(kind));
+    if let Some(principal_id) = &account.identity_ids.system_principal_id {
+        identity.insert("principalId".into(), json!(principal_id));
+        identity.insert("tenantId".into(), json!(TENANT_ID));
+    }
+    if let Some(entries) = requested["userAssignedIdentities"].as_object()
+        && !account.identity_ids.user_assigned.is_empty()
+    {
+        let mut user_assigned = Map::new();
+        for resource_id in entries.keys() {
+            if let Some((principal_id, client_id)) = account
+                .identity_ids
+                .user_assigned
+                .get(&resource_id.to_ascii_lowercase())
+            {
+                user_assigned.insert(
+                    resource_id.clone(),
+                    json!({"principalId": principal_id, "clientId": client_id}),
+                );
+            }
+        }
+        identity.insert(
+            "userAssignedIdentities".into(),
+            Value::Object(user_assigned),
+        );
+    }
+    Some(Value::Object(identity))
+}
+
+fn system_data(account: &Account) -> Value {
+    json!({
+        "createdBy": CALLER_OBJECT_ID,
+        "createdByType": "Application",
+        "createdAt": timestamp(account.created_at),
+        "lastModifiedBy": CALLER_OBJECT_ID,
+        "lastModifiedByType": "Application",
+        "lastModifiedAt": timestamp(account.modified_at),
+    })
+}
+
+/// `W/"datetime'2017-04-10T08%3A00%3A05.4455950Z'"`, the weak etag Azure derives from the write time.
+pub(crate) fn etag(modified_at: Timestamp) -> String {
+    let text = modified_at.strftime("%Y-%m-%dT%H:%M:%S.%7fZ").to_string();
+    format!("W/\"datetime'{}'\"", text.replace(':', "%3A"))
+}
+
+/// RFC 3339 in UTC with 7 fractional digits, as Azure writes dates.
+pub(crate) fn timestamp(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S.%7fZ").to_string()
+}
+
+/// SKUs an account of `kind` can move to.
+pub(crate) fn account_skus(kind: &str) -> Value {
+    let skus: &[(&str, &str)] = if is_openai(kind) || kind.eq_ignore_ascii_case("AIServices") {
+        &[("S0", "Standard")]
+    } else {
+        &[("F0", "Free"), ("S0", "Standard")]
+    };
+    let value: Vec<Value> = skus
+        .iter()
+        .map(|(name, tier)| json!({"resourceType": ACCOUNT_TYPE, "sku": {"name": name, "tier": tier}}))
+        .collect();
+    json!({ "value": value })
+}

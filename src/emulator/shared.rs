@@ -1,0 +1,543 @@
+//! What every request handler shares, and the resource-provider request pipeline:
+//! faults → authentication → throttling → api-version → routing → provider → headers → request log.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::error::ArmError;
+use super::faults::{FaultBook, injected_error};
+use super::model::{
+    Account, AccountRequest, DeletedAccount, ProvisioningState, is_valid_account_name,
+};
+use super::operations::Pacing;
+use super::provider::{self, Call, Reply, Settings};
+use super::routes::{self, Route};
+use super::server::ConnectionHandle;
+use super::store::{SOFT_DELETE_RETENTION, State as ProviderState};
+use super::throttle::{Admission, Remaining, RequestClass, Throttler};
+use super::{ArmErrorBody, EmulatorConfig, RecordedRequest, ResourceGroupSeed, clock::Clock};
+
+/// Request log entries kept (oldest dropped first), so a long-running emulator stays bounded.
+const MAX_LOGGED_REQUESTS: usize = 100_000;
+/// Largest request body read.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+pub(crate) struct Shared {
+    pub addr: SocketAddr,
+    settings: Settings,
+    latency: Duration,
+    pub clock: Clock,
+    state: Mutex<ProviderState>,
+    throttler: Option<Throttler>,
+    pub faults: FaultBook,
+    log: Mutex<VecDeque<RecordedRequest>>,
+    feed: broadcast::Sender<RecordedRequest>,
+    purge_allowed: AtomicBool,
+    required_token: RwLock<Option<String>>,
+    throttled: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(addr: SocketAddr, config: EmulatorConfig) -> Self {
+        let mut state = ProviderState::default();
+        for seed in config.resource_groups {
+            state.add_resource_group(seed);
+        }
+        Self {
+            addr,
+            settings: Settings {
+                pacing: Pacing {
+                    polls: config.polls_to_complete,
+                    duration: config.operation_duration,
+                },
+                retry_after_secs: config.retry_after_secs,
+                page_size: config.page_size,
+            },
+            latency: config.latency,
+            clock: Clock::default(),
+            state: Mutex::new(state),
+            throttler: config.throttling.map(Throttler::new),
+            faults: FaultBook::default(),
+            log: Mutex::new(VecDeque::new()),
+            feed: broadcast::channel(1024).0,
+            purge_allowed: AtomicBool::new(true),
+            required_token: RwLock::new(None),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// The state, settled to the current time (due operations completed, expired accounts purged).
+    fn state(&self) -> MutexGuard<'_, ProviderState> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.settle(self.clock.now(), self.settings.pacing);
+        state
+    }
+
+    pub(crate) fn seed_resource_group(&self, seed: ResourceGroupSeed) {
+        self.state().add_resource_group(seed);
+    }
+
+    pub(crate) fn dump_state(&self) -> Value {
+        self.state().dump(&format!("http://{}", self.addr))
+    }
+
+    pub(crate) fn set_purge_permission(&self, allowed: bool) {
+        self.purge_allowed.store(allowed, Ordering::Relaxed);
+    }
+
+    pub(crate) fn require_token(&self, token: Option<String>) {
+        *self
+            .required_token
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = token;
+    }
+
+    pub(crate) fn throttled_count(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn clear_requests(&self) {
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+
+    pub(crate) fn subscribe_requests(&self) -> broadcast::Receiver<RecordedRequest> {
+        self.feed.subscribe()
+    }
+
+    /// Puts an account straight into state, `Succeeded`, active or soft-deleted (deleted now).
+    pub(crate) fn seed_account(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        name: &str,
+        body: &Value,
+        soft_deleted: bool,
+    ) -> Result<(), ArmError> {
+        if !is_valid_account_name(name) {
+            return Err(ArmError::InvalidResourceName(name.to_string()));
+        }
+        let request = AccountRequest::parse(&serde_json::to_vec(body).unwrap_or_default())?;
+        request.require(false)?;
+        let location = request.location.clone().unwrap_or_default();
+        let now = self.clock.now();
+        let mut account = Account::new(
+            subscription_id,
+            resource_group,
+            name,
+            &location,
+            request.into_spec(),
+            now,
+        );
+        account.provisioning_state = ProvisioningState::Succeeded;
+        let key = account.key();
+        let mut state = self.state();
+        if let Some(subdomain) = account.spec.custom_subdomain()
+            && state.subdomain_owner(subdomain, Some(&key)).is_some()
+        {
+            return Err(ArmError::CustomDomainInUse(subdomain.to_string()));
+        }
+        state.accounts.remove(&key);
+        state.take_deleted(&key);
+        if soft_deleted {
+            state.insert_deleted(DeletedAccount {
+                account,
+                deleted_at: now,
+                purge_at: now + SOFT_DELETE_RETENTION,
+            });
+        } else {
+            if !state.has_resource_group(subscription_id, resource_group) {
+                state.add_resource_group(ResourceGroupSeed {
+                    subscription_id: subscription_id.to_string(),
+                    name: resource_group.to_string(),
+                    location: location.clone(),
+                });
+            }
+            state.accounts.insert(key, account);
+        }
+        Ok(())
+    }
+
+    fn record(&self, entry: RecordedRequest) {
+        tracing::debug!(method = %entry.method, path = %entry.path, status = entry.status, "emulator request");
+        if self.feed.receiver_count() > 0 {
+            let _ = self.feed.send(entry.clone());
+        }
+        let mut log = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if log.len() >= MAX_LOGGED_REQUESTS {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Answers a request the resource provider (rather than a fault) handles.
+    fn answer(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        operation_error: Option<ArmErrorBody>,
+    ) -> Response {
+        if let Err(error) = self.authenticate(&parts.headers) {
+            return error_response(&error, None);
+        }
+        let subscription = routes::subscription_of(parts.uri.path());
+        let remaining = match (&self.throttler, subscription) {
+            (Some(throttler), Some(subscription)) => {
+                match throttler.admit(subscription, RequestClass::of(&parts.method)) {
+                    Admission::Admitted(remaining) => Some(remaining),
+                    Admission::Throttled {
+                        remaining,
+                        retry_after,
+                    } => {
+                        let class = RequestClass::of(&parts.method).label();
+                        let subscription = subscription.to_string();
+                        return self.error(
+                            &ArmError::Throttled {
+                                class,
+                                subscription,
+                                retry_after,
+                            },
+                            Some(remaining),
+                        );
+                    }
+                }
+            }
+            _ => None,
+        };
+        match self.dispatch(parts, body, operation_error) {
+            Ok(reply) => reply_response(reply, remaining),
+            Err(error) => self.error(&error, remaining),
+        }
+    }
+
+    /// Answers with a fault's scripted error; nothing is consumed from the buckets.
+    fn answer_injected(&self, parts: &Parts, error: &ArmError) -> Response {
+        let remaining = match (&self.throttler, routes::subscription_of(parts.uri.path())) {
+            (Some(throttler), Some(subscription)) => Some(throttler.peek(subscription)),
+            _ => None,
+        };
+        self.error(error, remaining)
+    }
+
+    fn error(&self, error: &ArmError, remaining: Option<Remaining>) -> Response {
+        if error.status() == StatusCode::TOO_MANY_REQUESTS {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        error_response(error, remaining)
+    }
+
+    fn authenticate(&self, headers: &HeaderMap) -> Result<(), ArmError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(ArmError::AuthenticationFailed(
+                "The 'Authorization' header is missing.",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("Bearer") && !token.trim().is_empty()
+            })
+            .map(|(_, token)| token.trim())
+            .ok_or(ArmError::AuthenticationFailed(
+                "The 'Authorization' header is provided in an invalid format.",
+            ))?;
+        let required = self
+            .required_token
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match required.as_deref() {
+            Some(required) if required != token => Err(ArmError::AuthenticationFailed(
+                "The access token is invalid.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn dispatch(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        operation_error: Option<ArmErrorBody>,
+    ) -> Result<Reply, ArmError> {
+        let path = parts.uri.path();
+        let query = QueryParameters::parse(parts.uri.query().unwrap_or(""));
+        let api_version = query
+            .api_version
+            .as_deref()
+            .ok_or(ArmError::MissingApiVersion)?;
+        check_api_version(api_version)?;
+        let route = Route::parse(path).ok_or_else(|| unknown_route(path))?;
+        let base_url = base_url(&parts.headers, self.addr);
+        let call = Call {
+            method: &parts.method,
+            path,
+            api_version,
+            skip_token: query.skip_token.as_deref(),
+            body,
+            base_url: &base_url,
+            now: self.clock.now(),
+            settings: self.settings,
+            operation_error,
+            purge_allowed: self.purge_allowed.load(Ordering::Relaxed),
+        };
+        let mut state = self.state();
+        provider::handle(&mut state, &route, &call)
+    }
+}
+
+/// The axum handler of every resource-provider request.
+pub(crate) async fn resource_provider(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("", |value| value.as_str());
+    let fault = shared.faults.take(&parts.method, path_and_query);
+    let mut operation_error = None;
+    let mut injected = None;
+    if let Some(fault) = fault {
+        if let Some(delay) = fault.delay_ms {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if fault.drop == Some(true) {
+            return drop_connection(&shared, &parts, &body).await;
+        }
+        injected = injected_error(&fault);
+        operation_error = fault.operation_error;
+    }
+    let mut response = match &injected {
+        Some(error) => shared.answer_injected(&parts, error),
+        None => shared.answer(&parts, &body, operation_error),
+    };
+    if !shared.latency.is_zero() {
+        tokio::time::sleep(shared.latency).await;
+    }
+    add_request_ids(&parts.headers, response.headers_mut());
+    shared.record(recorded(&parts, &body, response.status().as_u16()));
+    response
+}
+
+/// Closes the client's connection without an answer: its `send()` fails.
+async fn drop_connection(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
+    shared.record(recorded(parts, body, 0));
+    if let Some(connection) = parts.extensions.get::<ConnectionHandle>() {
+        connection.kill();
+    }
+    // The connection task drops this future together with the connection.
+    std::future::pending().await
+}
+
+fn recorded(parts: &Parts, body: &[u8], status: u16) -> RecordedRequest {
+    RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        status,
+        request_body: if body.is_empty() {
+            None
+        } else {
+            serde_json::from_slice(body).ok()
+        },
+    }
+}
+
+fn add_request_ids(request: &HeaderMap, response: &mut HeaderMap) {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::try_from(request_id) {
+        response.insert(HeaderName::from_static("x-ms-request-id"), value);
+    }
+    let client_request_id = HeaderName::from_static("x-ms-client-request-id");
+    if let Some(value) = request.get(&client_request_id) {
+        response.insert(client_request_id, value.clone());
+    }
+}
+
+fn reply_response(reply: Reply, remaining: Option<Remaining>) -> Response {
+    let mut response = match &reply.body {
+        Some(body) => json_response(reply.status, body),
+        None => empty_response(reply.status),
+    };
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    add_rate_limit_headers(response.headers_mut(), remaining);
+    response
+}
+
+fn error_response(error: &ArmError, remaining: Option<Remaining>) -> Response {
+    let mut response = json_response(error.status(), &error.body());
+    let headers = response.headers_mut();
+    if let Some(seconds) = error.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    add_rate_limit_headers(headers, remaining);
+    response
+}
+
+fn add_rate_limit_headers(headers: &mut HeaderMap, remaining: Option<Remaining>) {
+    let Some(remaining) = remaining else { return };
+    for (name, value) in [
+        (
+            "x-ms-ratelimit-remaining-subscription-reads",
+            remaining.reads,
+        ),
+        (
+            "x-ms-ratelimit-remaining-subscription-writes",
+            remaining.writes,
+        ),
+        (
+            "x-ms-ratelimit-remaining-subscription-deletes",
+            remaining.deletes,
+        ),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+fn empty_response(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+struct QueryParameters {
+    api_version: Option<String>,
+    skip_token: Option<String>,
+}
+
+impl QueryParameters {
+    fn parse(query: &str) -> Self {
+        let mut parameters = Self {
+            api_version: None,
+            skip_token: None,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if key == "api-version" {
+                parameters.api_version = Some(value.into_owned());
+            } else if key.eq_ignore_ascii_case("$skipToken") {
+                parameters.skip_token = Some(value.into_owned());
+            }
+        }
+        parameters
+    }
+}
+
+/// Oldest and newest stable api-version the emulator answers (with 2024-10-01 shapes).
+const OLDEST_API_VERSION: &str = "2021-04-30";
+const NEWEST_API_VERSION: &str = "2026-09-01";
+
+/// Accepts any stable (no `-preview`) `YYYY-MM-DD` date from 2021-04-30 to 2026-09-01.
+fn check_api_version(version: &str) -> Result<(), ArmError> {
+    let well_formed = version.len() == 10
+        && version.chars().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && version.parse::<jiff::civil::Date>().is_ok();
+    // Same-length ISO dates compare correctly as strings.
+    if well_formed && (OLDEST_API_VERSION..=NEWEST_API_VERSION).contains(&version) {
+        Ok(())
+    } else {
+        Err(ArmError::InvalidApiVersion(version.to_string()))
+    }
+}
+
+fn unknown_route(path: &str) -> ArmError {
+    let lowered = path.to_ascii_lowercase();
+    if lowered.contains("/providers/microsoft.cognitiveservices") {
+        ArmError::InvalidResourceType(path.to_string())
+    } else {
+        ArmError::NoRegisteredProviderFound(path.to_string())
+    }
+}
+
+/// `http://{Host}` as the client addressed the emulator, so links work through any name for it.
+fn base_url(headers: &HeaderMap, addr: SocketAddr) -> String {
+    match headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+    {
+        Some(host) if !host.is_empty() => format!("http://{host}"),
+        _ => format!("http://{addr}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_in_the_stable_range_are_accepted() {
+        for version in [
+            "2021-04-30",
+            "2024-10-01",
+            "2025-06-01",
+            "2026-09-01",
+            "2023-07-15",
+        ] {
+            assert!(check_api_version(version).is_ok(), "{version}");
+        }
+        for version in [
+            "2021-03-01",
+            "2026-09-02",
+            "2024-10-01-preview",
+            "2024-13-01",
+            "latest",
+            "",
+        ] {
+            assert!(check_api_version(version).is_err(), "{version}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! A controller under test: the reconciler wired to a fake Kubernetes API (kube-fake-client)
+//! and to the in-process ARM emulator.
+//!
+//! The fake API has no watch, so the tests call the reconciler the way the Controller would
+//! (read the object, reconcile it) and look at what a user would see: the object, its Secret,
+//! its events, and the ARM requests the emulator received.
+//!
+//! Workaround (stated once, used by the deletion tests): the fake deletes an object at once,
+//! finalizers or not, and refuses to set `deletionTimestamp` on an update. Deleting is therefore
+//! simulated the way the API server does it: [`Harness::begin_deletion`] rebuilds the fake API
+//! from a snapshot of every object, with `deletionTimestamp` set on the one being deleted; the
+//! fake then removes it when its last finalizer goes, as the API server would.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use cognitive_operator::api::{
+    CognitiveServicesAccount, CognitiveServicesAccountSpec, LocalSecretReference,
+};
+use cognitive_operator::arm::models::Sku;
+use cognitive_operator::arm::{ArmClient, ArmClientConfig, ArmMetrics, Credential};
+use cognitive_operator::controller::credentials::{CredentialFactory, Credentials, SecretIdentity};
+use cognitive_operator::controller::metrics::Metrics;
+use cognitive_operator::controller::reconciler::account_api_resource;
+use cognitive_operator::controller::{Reconciler, Requeue};
+use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use cognitive_operator::engine::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DynamicObject, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use kube_fake_client::{ClientBuilder, PatchType, interceptor};
+use serde_json::Value;
+
+pub const SUB: &str = "00000000-0000-0000-0000-000000000001";
+pub const RG: &str = "rg-controller";
+pub const NS: &str = "team-a";
+/// The token of the operator's own identity.
+pub const OPERATOR_TOKEN: &str = "operator-token";
+
+/// What the fake API saw of each write the reconciler made, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiWrite {
+    /// A patch of `metadata.finalizers`, with the ARM writes the emulator had received by then.
+    Finalizers {
+        finalizers: Vec<String>,
+        arm_writes_before: Vec<RecordedRequest>,
+    },
+    /// A patch of the status subresource.
+    Status {
+        patch_type: PatchType,
+        field_manager: Option<String>,
+    },
+}
+
+pub struct Harness {
+    pub emulator: Arc<Emulator>,
+    pub client: kube::Client,
+    pub reconciler: Reconciler,
+    pub api_writes: Arc<Mutex<Vec<ApiWrite>>>,
+}
+
+/// A resource that creates an OpenAI account in the emulator's resource group.
+pub fn account(name: &str) -> CognitiveServicesAccount {
+    let mut resource = CognitiveServicesAccount::new(
+        name,
+        CognitiveServicesAccountSpec {
+            subscription_id: Some(SUB.into()),
+            resource_group: RG.into(),
+            location: "westus".into(),
+            kind: "OpenAI".into(),
+            sku: Sku {
+                name: "S0".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
+    resource.metadata.namespace = Some(NS.into());
+    resource
+}
+
+pub fn with_connection_secret(
+    mut resource: CognitiveServicesAccount,
+    name: &str,
+) -> CognitiveServicesAccount {
+    resource.spec.connection_secret = Some(LocalSecretReference { name: name.into() });
+    resource
+}
+
+/// A Secret with string entries.
+pub fn secret(namespace: &str, name: &str, entries: &[(&str, &str)]) -> Secret {
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.into());
+    secret.metadata.namespace = Some(namespace.into());
+    secret.data = Some(
+        entries
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    k8s_openapi::ByteString(v.as_bytes().to_vec()),
+                )
+            })
+            .collect(),
+    );
+    secret
+}
+
+pub fn text(secret: &Secret, key: &str) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get(key)?;
+    String::from_utf8(bytes.0.clone()).ok()
+}
+
+/// Hands out `token-for-{clientId}` for a credentials Secret, so the emulator can tell which
+/// identity a request used (tests never reach Entra ID).
+pub fn emulator_tokens() -> CredentialFactory {
+    Arc::new(|identity: &SecretIdentity| {
+        Ok(Credential::static_token(format!(
+            "token-for-{}",
+            identity.client_id
+        )))
+    })
+}
+
+impl Harness {
+    /// A new emulator (with the resource group) and a fake API holding `objects`.
+    pub async fn start(objects: Vec<Value>) -> Harness {
+        cognitive_operator::install_crypto_provider();
+        let emulator = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("emulator starts");
+        emulator.seed_resource_group(SUB, RG, "westus");
+        Harness::connect(Arc::new(emulator), objects).await
+    }
+
+    /// A fake API holding `objects`, and a reconciler talking to it and to `emulator`.
+    pub async fn connect(emulator: Arc<Emulator>, objects: Vec<Value>) -> Harness {
+        let api_writes = Arc::new(Mutex::new(Vec::new()));
+        let client = fake_api(emulator.clone(), api_writes.clone(), objects).await;
+        let metrics = Arc::new(Metrics::new(ArmMetrics::default()));
+        let template = ArmClientConfig {
+            rate_limits: None,
+            metrics: metrics.arm().clone(),
+            ..ArmClientConfig::new(emulator.base_url())
+        };
+        let default = ArmClient::new(
+            template.clone(),
+            Arc::new(Credential::static_token(OPERATOR_TOKEN)),
+        )
+        .expect("ARM client");
+        let credentials = Credentials::new(default, template, emulator_tokens());
+        let reconciler = Reconciler::new(
+            client.clone(),
+            Engine::new(None),
+            credentials,
+            metrics,
+            "test-instance",
+        );
+        Harness {
+            emulator,
+            client,
+            reconciler,
+            api_writes,
+        }
+    }
+
+    pub fn accounts(&self) -> Api<CognitiveServicesAccount> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn secrets(&self, namespace: &str) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub async fn create(&self, resource: &CognitiveServicesAccount) -> CognitiveServicesAccount {
+        self.accounts()
+            .create(&PostParams::default(), resource)
+            .await
+            .expect("create resource")
+    }
+
+    pub async fn get(&self, name: &str) -> Option<CognitiveServicesAccount> {
+        self.accounts().get_opt(name).await.expect("get resource")
+    }
+
+    /// One reconcile, exactly as the Controller runs it: the watched object, untyped.
+    pub async fn reconcile(&self, name: &str) -> Requeue {
+        self.try_reconcile(name).await.expect("reconcile succeeds")
+    }
+
+    pub async fn try_reconcile(
+        &self,
+        name: &str,
+    ) -> Result<Requeue, cognitive_operator::controller::Error> {
+        let objects: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), NS, &account_api_resource());
+        let object = objects.get(name).await.expect("object exists");
+        self.reconciler.reconcile(&object).await
+    }
+
+    /// Reconciles (as the requeues would) until `done` holds, at most 20 times.
+    pub async fn reconcile_until(
+        &self,
+        name: &str,
+        done: impl Fn(&CognitiveServicesAccount) -> bool,
+    ) -> CognitiveServicesAccount {
+        for _ in 0..20 {
+            self.reconcile(name).await;
+            let resource = self.get(name).await.expect("resource exists");
+            if done(&resource) {
+                return resource;
+            }
+        }
+        let resource = self.get(name).await;
+        panic!(
+            "{name} did not settle: {:#?}",
+            resource.and_then(|r| r.status)
+        );
+    }
+
+    pub async fn reconcile_until_ready(&self, name: &str) -> CognitiveServicesAccount {
+        self.reconcile_until(name, |r| {
+            condition(r, "Ready").is_some_and(|c| c.status == "True")
+        })
+        .await
+    }
+
+    /// Reconciles until the object is gone (its finalizer removed while being deleted).
+    pub async fn reconcile_until_gone(&self, name: &str) {
+        for _ in 0..20 {
+            if self.get(name).await.is_none() {
+                return;
+            }
+            self.reconcile(name).await;
+        }
+        panic!(
+            "{name} still exists: {:#?}",
+            self.get(name).await.and_then(|r| r.status)
+        );
+    }
+
+    /// Requests the emulator received that change something in Azure (not GETs).
+    pub fn arm_writes(&self) -> Vec<RecordedRequest> {
+        self.emulator
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
+    }
+
+    pub fn arm_calls(&self, method: &str, path_suffix: &str) -> usize {
+        self.emulator
+            .requests()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(path_suffix))
+            .count()
+    }
+
+    pub async fn events(&self) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), NS);
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+    }
+
+    pub async fn event_reasons(&self) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    pub fn api_writes(&self) -> Vec<ApiWrite> {
+        self.api_writes.lock().unwrap().clone()
+    }
+
+    /// Starts deleting `name` as the API server would (see the module comment): the same
+    /// emulator, a fake API rebuilt with every object, `deletionTimestamp` set on this one.
+    pub async fn begin_deletion(self, name: &str) -> Harness {
+        let mut objects = Vec::new();
+        for resource in self
+            .accounts()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+        {
+            let mut value = serde_json::to_value(&resource).unwrap();
+            if resource.name_any() == name {
+                value["metadata"]["deletionTimestamp"] =
+                    Value::String(jiff::Timestamp::now().to_string());
+            }
+            objects.push(value);
+        }
+        let secrets: Api<Secret> = Api::all(self.client.clone());
+        for secret in secrets.list(&ListParams::default()).await.unwrap().items {
+            objects.push(serde_json::to_value(&secret).unwrap());
+        }
+        for event in self.events().await {
+            objects.push(serde_json::to_value(&event).unwrap());
+        }
+        Harness::connect(self.emulator, objects).await
+    }
+}
+
+pub fn condition<'a>(
+    resource: &'a CognitiveServicesAccount,
+    type_: &str,
+) -> Option<&'a cognitive_operator::api::Condition> {
+    resource
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+/// The fake API, recording finalizer and status writes as they arrive.
+async fn fake_api(
+    emulator: Arc<Emulator>,
+    writes: Arc<Mutex<Vec<ApiWrite>>>,
+    objects: Vec<Value>,
+) -> kube::Client {
+    let finalizer_writes = writes.clone();
+    let interceptors = interceptor::Funcs::new()
+        .patch(move |ctx| {
+            if let Some(finalizers) = ctx.patch.pointer("/metadata/finalizers") {
+                let arm_writes_before = emulator
+                    .requests()
+                    .into_iter()
+                    .filter(|r| r.method != "GET")
+                    .collect();
+                finalizer_writes.lock().unwrap().push(ApiWrite::Finalizers {
+                    finalizers: serde_json::from_value(finalizers.clone()).unwrap_or_default(),
+                    arm_writes_before,
+                });
+            }
+            Ok(None)
+        })
+        .patch_status(move |ctx| {
+            writes.lock().unwrap().push(ApiWrite::Status {
+                patch_type: ctx.patch_type,
+                field_manager: ctx.params.field_manager.clone(),
+            });
+            Ok(None)
+        });
+    // The fake turns on the status subresource of a kind when it first stores an object with a
+    // status (`with_status_subresource` needs a `Default` the CRD type does not have): this one,
+    // in a namespace of its own, does that.
+    let mut sentinel = account("status-subresource");
+    sentinel.metadata.namespace = Some("fake-api-setup".into());
+    sentinel.status = Some(Default::default());
+    ClientBuilder::new()
+        .with_resource::<CognitiveServicesAccount>()
+        .with_object(sentinel)
+        .with_return_managed_fields()
+        .with_interceptor_funcs(interceptors)
+        .with_runtime_objects(objects)
+        .build()
+        .await
+        .expect("fake API")
+}
