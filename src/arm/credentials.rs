@@ -195,6 +195,18 @@ impl Credential {
         })
     }
 
+    /// Wraps any `azure_identity`-style credential (tests use a fake one).
+    pub fn from_token_credential(
+        credential: Arc<dyn TokenCredential>,
+        scope: impl Into<String>,
+    ) -> Self {
+        Credential {
+            source: TokenSource::Azure(credential),
+            scope: scope.into(),
+            cache: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// Overrides the token scope (for custom clouds).
     pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
         self.scope = scope.into();
@@ -331,6 +343,53 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("clientSecret"), "{err}");
+    }
+
+    /// Counts token requests and hands out tokens that expire after `lifetime`.
+    #[derive(Debug)]
+    struct CountingCredential {
+        calls: std::sync::atomic::AtomicU32,
+        lifetime: time::Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenCredential for CountingCredential {
+        async fn get_token(
+            &self,
+            scopes: &[&str],
+            _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+        ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+            assert_eq!(scopes, ["https://management.azure.com/.default"]);
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(azure_core::credentials::AccessToken::new(
+                format!("token-{n}"),
+                time::OffsetDateTime::now_utc() + self.lifetime,
+            ))
+        }
+    }
+
+    fn counting(lifetime: time::Duration) -> (Arc<CountingCredential>, Credential) {
+        let fake = Arc::new(CountingCredential {
+            calls: 0.into(),
+            lifetime,
+        });
+        let credential =
+            Credential::from_token_credential(fake.clone(), Cloud::AzureCloud.token_scope());
+        (fake, credential)
+    }
+
+    #[tokio::test]
+    async fn tokens_are_cached_until_near_expiry() {
+        let (fake, credential) = counting(time::Duration::hours(1));
+        assert_eq!(credential.token().await.unwrap().secret(), "token-0");
+        assert_eq!(credential.token().await.unwrap().secret(), "token-0");
+        assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // A token within the refresh margin of its expiry is replaced.
+        let (fake, credential) = counting(time::Duration::minutes(2));
+        credential.token().await.unwrap();
+        assert_eq!(credential.token().await.unwrap().secret(), "token-1");
+        assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]
