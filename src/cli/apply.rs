@@ -1,15 +1,13 @@
 //! `cognitive-operator apply`: executes the plans to completion and prints the resources.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::ResourceExt;
 
-use super::arm_args::ArmArgs;
 use super::converge::converge;
-use super::plan::{EmulatorChoice, connect};
+use super::inputs::Inputs;
 use super::{OutputFormat, manifests};
 use crate::api::CognitiveServicesAccount;
 use crate::engine::{Engine, Outcome};
@@ -24,16 +22,8 @@ const PARALLEL: usize = 8;
 
 #[derive(clap::Args, Debug)]
 pub struct ApplyArgs {
-    /// Manifest files or directories (multi-document YAML; `-` reads stdin). Repeatable.
-    #[arg(short = 'f', long = "filename", required = true)]
-    pub files: Vec<PathBuf>,
-
     #[command(flatten)]
-    pub arm: ArmArgs,
-
-    /// Start an embedded ARM emulator instead of talking to Azure.
-    #[arg(long, conflicts_with = "arm_endpoint")]
-    pub emulator: bool,
+    pub inputs: Inputs,
 
     /// Give up on a resource that is not settled after this long (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = parse_timeout)]
@@ -49,17 +39,8 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration like 10m or 90s"))
 }
 
-impl EmulatorChoice for ApplyArgs {
-    fn arm(&self) -> &ArmArgs {
-        &self.arm
-    }
-    fn use_emulator(&self) -> bool {
-        self.emulator
-    }
-}
-
 pub async fn run(args: ApplyArgs) -> i32 {
-    let loaded = match manifests::load(&args.files) {
+    let loaded = match manifests::load(&args.inputs.files) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
@@ -67,14 +48,17 @@ pub async fn run(args: ApplyArgs) -> i32 {
         }
     };
     let resources: Vec<CognitiveServicesAccount> = loaded.into_iter().map(|l| l.resource).collect();
-    let (_emulator, client, subscription) = match connect(&args, &resources).await {
-        Ok(connected) => connected,
+    let connection = match args.inputs.connect(&resources).await {
+        Ok(connection) => connection,
         Err(message) => {
             eprintln!("error: {message}");
             return FAILED;
         }
     };
-    let engine = Engine::new(subscription);
+    let (engine, client) = (
+        Engine::new(connection.default_subscription.clone()),
+        connection.client.clone(),
+    );
     let interactive = std::io::stderr().is_terminal();
     let results: Vec<(CognitiveServicesAccount, Outcome)> = futures::stream::iter(resources)
         .map(|mut resource| {

@@ -41,6 +41,15 @@ impl ArmArgs {
 
     /// Builds the client with the given default credential mode.
     pub fn client(&self, default_mode: CredentialMode) -> Result<ArmClient, ArmError> {
+        self.client_with(default_mode, ArmClientConfig::new(self.endpoint()))
+    }
+
+    /// Builds the client from `config` (endpoint, limits, shared metrics) with these credentials.
+    pub fn client_with(
+        &self,
+        default_mode: CredentialMode,
+        config: ArmClientConfig,
+    ) -> Result<ArmClient, ArmError> {
         let mode = self.credential.unwrap_or(default_mode);
         let credential = Credential::new(
             mode,
@@ -48,6 +57,6 @@ impl ArmArgs {
             &IdentitySettings::from_env(),
             self.static_token.as_deref(),
         )?;
-        ArmClient::new(ArmClientConfig::new(self.endpoint()), Arc::new(credential))
+        ArmClient::new(config, Arc::new(credential))
     }
 }

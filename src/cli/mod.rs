@@ -5,6 +5,7 @@ pub mod arm_args;
 pub mod converge;
 pub mod demo;
 pub mod embedded;
+pub mod inputs;
 pub mod manifests;
 pub mod plan;
 

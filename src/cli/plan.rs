@@ -1,13 +1,10 @@
 //! `cognitive-operator plan`: what `apply` would do, without writing anything.
 
-use std::path::PathBuf;
-
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
-use super::arm_args::ArmArgs;
-use super::{OutputFormat, embedded, manifests};
-use crate::arm::{ArmClient, CredentialMode};
+use super::inputs::Inputs;
+use super::{OutputFormat, manifests};
 use crate::engine::{Engine, EngineError, Preview};
 use crate::planner::Verdict;
 
@@ -18,17 +15,8 @@ pub const CHANGES: i32 = 2;
 
 #[derive(clap::Args, Debug)]
 pub struct PlanArgs {
-    /// Manifest files or directories (multi-document YAML; `-` reads stdin). Repeatable.
-    #[arg(short = 'f', long = "filename", required = true)]
-    pub files: Vec<PathBuf>,
-
     #[command(flatten)]
-    pub arm: ArmArgs,
-
-    /// Start an embedded ARM emulator (seeded with the manifests' resource groups) instead of
-    /// talking to Azure.
-    #[arg(long, conflicts_with = "arm_endpoint")]
-    pub emulator: bool,
+    pub inputs: Inputs,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
@@ -55,7 +43,7 @@ impl Entry {
 }
 
 pub async fn run(args: PlanArgs) -> i32 {
-    let loaded = match manifests::load(&args.files) {
+    let loaded = match manifests::load(&args.inputs.files) {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
@@ -63,17 +51,20 @@ pub async fn run(args: PlanArgs) -> i32 {
         }
     };
     let resources: Vec<_> = loaded.iter().map(|l| l.resource.clone()).collect();
-    let (_emulator, client, subscription) = match connect(&args, &resources).await {
-        Ok(connected) => connected,
+    let connection = match args.inputs.connect(&resources).await {
+        Ok(connection) => connection,
         Err(message) => {
             eprintln!("error: {message}");
             return FAILED;
         }
     };
-    let engine = Engine::new(subscription);
+    let (engine, client) = (
+        Engine::new(connection.default_subscription.clone()),
+        &connection.client,
+    );
     let mut entries = Vec::new();
     for loaded in loaded {
-        let result = engine.preview(&client, &loaded.resource, false).await;
+        let result = engine.preview(client, &loaded.resource, false).await;
         entries.push(Entry { loaded, result });
     }
     match args.output {
@@ -93,43 +84,6 @@ pub async fn run(args: PlanArgs) -> i32 {
         CHANGES
     } else {
         NO_CHANGES
-    }
-}
-
-/// The client to use (and the embedded emulator keeping it alive, with `--emulator`).
-pub(super) async fn connect(
-    args_emulator: &impl EmulatorChoice,
-    resources: &[crate::api::CognitiveServicesAccount],
-) -> Result<(Option<crate::emulator::Emulator>, ArmClient, Option<String>), String> {
-    let arm = args_emulator.arm();
-    if args_emulator.use_emulator() {
-        let subscription = arm
-            .subscription_id
-            .clone()
-            .unwrap_or_else(|| embedded::EMULATOR_SUBSCRIPTION.to_string());
-        let started = embedded::start(resources, &subscription)
-            .await
-            .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
-        return Ok((Some(started.emulator), started.client, Some(subscription)));
-    }
-    let client = arm
-        .client(CredentialMode::AzureCli)
-        .map_err(|e| e.to_string())?;
-    Ok((None, client, arm.subscription_id.clone()))
-}
-
-/// What `plan` and `apply` share about where ARM is.
-pub(super) trait EmulatorChoice {
-    fn arm(&self) -> &ArmArgs;
-    fn use_emulator(&self) -> bool;
-}
-
-impl EmulatorChoice for PlanArgs {
-    fn arm(&self) -> &ArmArgs {
-        &self.arm
-    }
-    fn use_emulator(&self) -> bool {
-        self.emulator
     }
 }
 

@@ -30,7 +30,7 @@ use kube::{Api, CustomResourceExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::api::CognitiveServicesAccount;
-use crate::arm::{ArmClient, ArmClientConfig, Credential, CredentialMode, IdentitySettings};
+use crate::arm::{ArmClientConfig, CredentialMode};
 use crate::cli::arm_args::ArmArgs;
 use crate::engine::Engine;
 
@@ -227,7 +227,10 @@ fn build_reconciler(
         metrics: metrics.arm().clone(),
         ..ArmClientConfig::new(args.arm.endpoint())
     };
-    let default = default_arm_client(&args.arm, template.clone())?;
+    // The operator's own identity: workload identity unless --credential says otherwise.
+    let default = args
+        .arm
+        .client_with(CredentialMode::WorkloadIdentity, template.clone())?;
     let credentials = credentials::Credentials::new(
         default,
         template,
@@ -241,18 +244,6 @@ fn build_reconciler(
         metrics,
         identity,
     ))
-}
-
-/// The operator's own identity: workload identity unless `--credential` says otherwise.
-fn default_arm_client(arm: &ArmArgs, config: ArmClientConfig) -> Result<ArmClient, Error> {
-    let mode = arm.credential.unwrap_or(CredentialMode::WorkloadIdentity);
-    let credential = Credential::new(
-        mode,
-        arm.cloud,
-        &IdentitySettings::from_env(),
-        arm.static_token.as_deref(),
-    )?;
-    Ok(ArmClient::new(config, Arc::new(credential))?)
 }
 
 /// Reconciles only while holding the Lease; on SIGTERM stops the controller, then releases it.

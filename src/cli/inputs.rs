@@ -1,0 +1,67 @@
+//! What `plan` and `apply` share: the manifests to read and the ARM to talk to.
+
+use std::path::PathBuf;
+
+use super::arm_args::ArmArgs;
+use super::embedded;
+use crate::api::CognitiveServicesAccount;
+use crate::arm::{ArmClient, CredentialMode};
+use crate::emulator::Emulator;
+
+#[derive(clap::Args, Debug)]
+pub struct Inputs {
+    /// Manifest files or directories (multi-document YAML; `-` reads stdin). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub arm: ArmArgs,
+
+    /// Start an embedded ARM emulator (seeded with the manifests' resource groups) instead of
+    /// talking to Azure.
+    #[arg(long, conflicts_with = "arm_endpoint")]
+    pub emulator: bool,
+}
+
+/// A client ready for the resources, and what keeps it working.
+pub struct Connection {
+    pub client: ArmClient,
+    /// The subscription of resources that name none.
+    pub default_subscription: Option<String>,
+    /// The embedded emulator, with `--emulator`; it serves until dropped.
+    pub emulator: Option<Emulator>,
+}
+
+impl Inputs {
+    /// Connects to Azure (default credential: the Azure CLI, for a person at a terminal) or starts
+    /// an embedded emulator seeded for `resources`.
+    pub async fn connect(
+        &self,
+        resources: &[CognitiveServicesAccount],
+    ) -> Result<Connection, String> {
+        if !self.emulator {
+            let client = self
+                .arm
+                .client(CredentialMode::AzureCli)
+                .map_err(|e| e.to_string())?;
+            return Ok(Connection {
+                client,
+                default_subscription: self.arm.subscription_id.clone(),
+                emulator: None,
+            });
+        }
+        let subscription = self
+            .arm
+            .subscription_id
+            .clone()
+            .unwrap_or_else(|| embedded::EMULATOR_SUBSCRIPTION.to_string());
+        let started = embedded::start(resources, &subscription)
+            .await
+            .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
+        Ok(Connection {
+            client: started.client,
+            default_subscription: Some(subscription),
+            emulator: Some(started.emulator),
+        })
+    }
+}
