@@ -167,7 +167,7 @@ impl Engine {
         let observed = if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
             Observation::default()
         } else {
-            self.observe(arm, resource, &target, deleting).await?
+            self.observe(arm, resource, &target, deleting, true).await?
         };
         let owner = owner_id(resource);
         let pending = resource
@@ -215,8 +215,10 @@ impl Engine {
             return pass.finish_verdict(&plan.verdict);
         }
         let owner = owner_id(resource);
-        // An account read back to confirm an operation: the next observation need not GET it.
-        let mut confirmed: Option<Account> = None;
+        // What the next round already knows: the account read back to confirm an operation, or
+        // a copy found after a refused create. The next observation need not read it again.
+        let mut known: Option<Observation> = None;
+        let mut searched_elsewhere = false;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
                 match arm.poll(&operation).await {
@@ -236,7 +238,10 @@ impl Engine {
                     }
                     Ok(PollStatus::Succeeded(account)) => {
                         pass.operation_succeeded(&operation);
-                        confirmed = account.map(|a| *a);
+                        known = account.map(|a| Observation {
+                            account: Some(*a),
+                            soft_deleted: None,
+                        });
                     }
                     Ok(PollStatus::Failed(error)) => {
                         pass.status.pending_operation = None;
@@ -245,12 +250,19 @@ impl Engine {
                     Err(error) => return pass.finish_error(&error, Some(operation.kind)),
                 }
             }
-            let observed = match confirmed.take() {
-                Some(account) => Observation {
-                    account: Some(account),
-                    soft_deleted: None,
-                },
-                None => match self.observe(arm, resource, &target, deleting).await {
+            let observed = match known.take() {
+                Some(observed) => observed,
+                // A copy the status remembers is searched for at once, not found by a refused write.
+                None => match self
+                    .observe(
+                        arm,
+                        resource,
+                        &target,
+                        deleting,
+                        pass.status.soft_deleted_copy.is_some(),
+                    )
+                    .await
+                {
                     Ok(observed) => observed,
                     Err(error) => return pass.finish_error(&error, None),
                 },
@@ -276,6 +288,19 @@ impl Engine {
                         pass.status.last_purge_time = Some(now.to_string());
                     }
                 }
+                Err(error) if !searched_elsewhere && blocked_by_a_copy(action, &error) => {
+                    searched_elsewhere = true;
+                    match find_copy_elsewhere(arm, resource, &target).await {
+                        Ok(Some(copy)) => {
+                            known = Some(Observation {
+                                account: None,
+                                soft_deleted: Some(copy),
+                            })
+                        }
+                        Ok(None) => return pass.finish_error(&error, Some(action.kind())),
+                        Err(list_error) => return pass.finish_error(&list_error, None),
+                    }
+                }
                 Err(error) => return pass.finish_error(&error, Some(action.kind())),
             }
         }
@@ -285,12 +310,16 @@ impl Engine {
         )
     }
 
+    /// Reads the account and, when it is absent, its soft-deleted copy at the spec's place.
+    /// `thorough` also searches the whole subscription for a copy elsewhere: a subscription-wide
+    /// list, so reconciles do it only after a create was refused (see [`blocked_by_a_copy`]).
     async fn observe(
         &self,
         arm: &ArmClient,
         resource: &CognitiveServicesAccount,
         target: &AccountRef,
         deleting: bool,
+        thorough: bool,
     ) -> Result<Observation, ArmError> {
         let account = arm.get_account(target).await?;
         if account.is_some() {
@@ -299,51 +328,60 @@ impl Engine {
                 soft_deleted: None,
             });
         }
-        let spec = &resource.spec;
         let here = DeletedAccountRef {
             subscription_id: target.subscription_id.clone(),
-            location: location_slug(&spec.location),
+            location: location_slug(&resource.spec.location),
             resource_group: target.resource_group.clone(),
             name: target.name.clone(),
         };
-        if let Some(copy) = arm.get_deleted_account(&here).await? {
-            return Ok(Observation {
-                account: None,
-                soft_deleted: Some(SoftDeleted {
-                    at: here,
-                    account: copy,
-                }),
-            });
-        }
-        if deleting {
-            return Ok(Observation::default());
-        }
-        // A copy in another location or resource group still blocks the name or its subdomain.
-        let elsewhere = arm
-            .list_deleted_accounts(&target.subscription_id)
-            .await?
-            .into_iter()
-            .filter_map(|account| {
-                let at = DeletedAccountRef::parse_id(account.id.as_deref()?)?;
-                at.name
-                    .eq_ignore_ascii_case(&target.name)
-                    .then_some(SoftDeleted { at, account })
-            })
-            .min_by_key(|copy| {
-                // Prefer the copy in our resource group, then our location.
-                (
-                    !copy
-                        .at
-                        .resource_group
-                        .eq_ignore_ascii_case(&target.resource_group),
-                    !same_location(&copy.at.location, &spec.location),
-                )
-            });
+        let soft_deleted = match arm.get_deleted_account(&here).await? {
+            Some(copy) => Some(SoftDeleted {
+                at: here,
+                account: copy,
+            }),
+            None if thorough && !deleting => find_copy_elsewhere(arm, resource, target).await?,
+            None => None,
+        };
         Ok(Observation {
             account: None,
-            soft_deleted: elsewhere,
+            soft_deleted,
         })
     }
+}
+
+/// A copy in another location or resource group, found by listing the subscription's
+/// soft-deleted accounts; it still blocks the name or its subdomain.
+async fn find_copy_elsewhere(
+    arm: &ArmClient,
+    resource: &CognitiveServicesAccount,
+    target: &AccountRef,
+) -> Result<Option<SoftDeleted>, ArmError> {
+    let copies = arm.list_deleted_accounts(&target.subscription_id).await?;
+    Ok(copies
+        .into_iter()
+        .filter_map(|account| {
+            let at = DeletedAccountRef::parse_id(account.id.as_deref()?)?;
+            at.name
+                .eq_ignore_ascii_case(&target.name)
+                .then_some(SoftDeleted { at, account })
+        })
+        .min_by_key(|copy| {
+            // Prefer the copy in our resource group, then our location.
+            (
+                !copy
+                    .at
+                    .resource_group
+                    .eq_ignore_ascii_case(&target.resource_group),
+                !same_location(&copy.at.location, &resource.spec.location),
+            )
+        }))
+}
+
+/// ARM refused a create because a soft-deleted copy holds the name or the subdomain.
+fn blocked_by_a_copy(action: &Action, error: &ArmError) -> bool {
+    matches!(action, Action::Create(_))
+        && (error.has_code(codes::FLAG_MUST_BE_SET_FOR_RESTORE)
+            || error.has_code(codes::CUSTOM_DOMAIN_IN_USE))
 }
 
 /// Deleting the resource leaves the account in Azure: Orphan, or a read-only Observe resource.

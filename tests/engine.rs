@@ -270,8 +270,21 @@ async fn a_copy_in_another_location_stalls_restore_and_is_purged_where_it_is_wit
     let outcome = settle(&client, &mut r).await;
     assert_eq!(stalled_reason(&outcome), "SoftDeletedCopyElsewhere");
     assert!(stalled_message(&outcome).contains("eastus"));
-    assert!(writes(&emulator.requests()).is_empty());
+    // The copy is found when ARM refuses the create (no subscription-wide list on every create).
+    let attempts: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|q| q.method != "GET")
+        .collect();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(
+        (attempts[0].method.as_str(), attempts[0].status),
+        ("PUT", 409)
+    );
+    let retried = settle(&client, &mut r).await;
+    assert_eq!(stalled_reason(&retried), "SoftDeletedCopyElsewhere");
 
+    emulator.clear_requests();
     r.spec.soft_delete_policy = SoftDeletePolicy::Purge;
     r.metadata.generation = Some(2);
     let outcome = settle(&client, &mut r).await;
