@@ -286,6 +286,7 @@ impl Engine {
                     pass.wrote(action);
                     if matches!(action, Action::Purge(_)) {
                         pass.status.last_purge_time = Some(now.to_string());
+                        pass.status.soft_deleted_copy = None;
                     }
                 }
                 Err(error) if !searched_elsewhere && blocked_by_a_copy(action, &error) => {
@@ -458,6 +459,13 @@ impl<'a> Pass<'a> {
             OperationKind::Restore => self.status.last_restore_time = when,
             OperationKind::Purge => self.status.last_purge_time = when,
             _ => {}
+        }
+        if matches!(
+            operation.kind,
+            OperationKind::Restore | OperationKind::Purge
+        ) {
+            // The copy is gone: nothing left to search for.
+            self.status.soft_deleted_copy = None;
         }
     }
 
