@@ -4,10 +4,12 @@
 # ---- build: release binary from the locked dependency set
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# Only what `cargo build` reads (benches/ because Cargo.toml declares a bench target).
+# Only what `cargo build` reads: benches/ because Cargo.toml declares bench targets, and
+# deploy/examples/ because the demo embeds those manifests (include_str!).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+COPY deploy/examples ./deploy/examples
 # Cache mounts keep the crate registry and compiled dependencies between builds; the binary is
 # copied out of the cached target dir in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1495,6 +1495,34 @@ fn dockerfile_builds_what_the_chart_runs() {
             );
         }
     }
+    // Files the source embeds with include_str! (the demo's manifests) must be copied too.
+    let copied: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        .flat_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            parts[1..parts.len() - 1]
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let embedded = embedded_files(&root().join("src"));
+    assert!(!embedded.is_empty(), "the demo embeds deploy/examples/");
+    for file in &embedded {
+        assert!(
+            copied
+                .iter()
+                .any(|source| file.starts_with(source.as_str())),
+            "the source embeds {file}, which the Dockerfile does not copy"
+        );
+        assert!(
+            !ignored
+                .iter()
+                .any(|i| file.starts_with(i.as_str()) && !i.ends_with('*')),
+            ".dockerignore excludes {file}"
+        );
+    }
     // Cargo refuses a manifest whose declared targets are missing: each [[bench]] must be copied.
     for bench in manifest.split("[[bench]]").skip(1) {
         let name = bench
@@ -1523,4 +1551,29 @@ fn dockerfile_builds_what_the_chart_runs() {
         Some(65532)
     );
     assert_eq!(container(d).args.as_ref().unwrap()[0], "run");
+}
+
+/// Repository-relative paths of files that `include_str!` pulls into the binary from outside src/.
+fn embedded_files(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(embedded_files(&path));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for piece in text.split("include_str!(\"").skip(1) {
+            let relative = piece.split('"').next().unwrap();
+            let resolved = path.parent().unwrap().join(relative);
+            let resolved = resolved.canonicalize().unwrap_or(resolved);
+            if let Ok(inside) = resolved.strip_prefix(root().canonicalize().unwrap()) {
+                let inside = inside.to_string_lossy().to_string();
+                if !inside.starts_with("src/") {
+                    found.push(inside);
+                }
+            }
+        }
+    }
+    found
 }
