@@ -17,6 +17,11 @@ pub struct ArmArgs {
     #[arg(long, env = "AZURE_CLOUD", value_enum, default_value = "AzureCloud")]
     pub cloud: Cloud,
 
+    /// OAuth scope of ARM tokens, for a custom cloud. Default: the cloud's
+    /// (`https://management.azure.com/.default` for AzureCloud).
+    #[arg(long, env = "ARM_TOKEN_SCOPE")]
+    pub token_scope: Option<String>,
+
     /// Default subscription, for resources without spec.subscriptionId.
     #[arg(long, env = "AZURE_SUBSCRIPTION_ID")]
     pub subscription_id: Option<String>,
@@ -51,12 +56,15 @@ impl ArmArgs {
         config: ArmClientConfig,
     ) -> Result<ArmClient, ArmError> {
         let mode = self.credential.unwrap_or(default_mode);
-        let credential = Credential::new(
+        let mut credential = Credential::new(
             mode,
             self.cloud,
             &IdentitySettings::from_env(),
             self.static_token.as_deref(),
         )?;
+        if let Some(scope) = &self.token_scope {
+            credential = credential.with_scope(scope.clone());
+        }
         ArmClient::new(config, Arc::new(credential))
     }
 }

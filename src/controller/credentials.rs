@@ -53,7 +53,7 @@ pub type CredentialFactory =
 
 /// The production factory: a service principal, or workload identity for the Secret's client id
 /// using the pod's AZURE_FEDERATED_TOKEN_FILE.
-pub fn azure_credential_factory(cloud: Cloud) -> CredentialFactory {
+pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> CredentialFactory {
     Arc::new(move |identity: &SecretIdentity| {
         let federated_token_file = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
             .filter(|v| !v.is_empty())
@@ -73,7 +73,11 @@ pub fn azure_credential_factory(cloud: Cloud) -> CredentialFactory {
             client_secret: identity.client_secret.clone(),
             federated_token_file,
         };
-        Credential::new(mode, cloud, &settings, None)
+        let credential = Credential::new(mode, cloud, &settings, None)?;
+        Ok(match &token_scope {
+            Some(scope) => credential.with_scope(scope.clone()),
+            None => credential,
+        })
     })
 }
 

@@ -234,7 +234,7 @@ fn build_reconciler(
     let credentials = credentials::Credentials::new(
         default,
         template,
-        credentials::azure_credential_factory(args.arm.cloud),
+        credentials::azure_credential_factory(args.arm.cloud, args.arm.token_scope.clone()),
     );
     let engine = Engine::new(args.arm.subscription_id.clone());
     Ok(Reconciler::new(
