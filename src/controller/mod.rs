@@ -246,6 +246,20 @@ fn build_reconciler(
     ))
 }
 
+/// kubectl's copy of the last applied spec: large, and never read by the controller.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what the controller never reads before an object enters the cache: managedFields and
+/// kubectl's last-applied copy of the spec are most of a small object's size (see
+/// docs/performance.md). The reconciler writes with server-side apply and merge patches that
+/// do not depend on either.
+pub fn trim_for_cache(object: &mut DynamicObject) {
+    object.metadata.managed_fields = None;
+    if let Some(annotations) = &mut object.metadata.annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
 /// Reconciles only while holding the Lease; on SIGTERM stops the controller, then releases it.
 async fn run_elected(
     args: &RunArgs,
@@ -353,6 +367,7 @@ async fn run_controller(
     // so one malformed object never breaks the watch of the others.
     let changes = watcher(accounts, scope)
         .default_backoff()
+        .modify(trim_for_cache)
         .reflect(writer)
         .applied_objects()
         .filter(only_relevant_changes());
@@ -556,6 +571,23 @@ mod tests {
     }
 
     use serde_json::Value;
+
+    #[test]
+    fn the_cache_keeps_what_the_controller_reads_and_drops_the_rest() {
+        let mut cached = object(
+            3,
+            json!({LAST_APPLIED: "{\"spec\":{}}", "cognitive-operator.dev/rotate-key": "Key1"}),
+            "Succeeded",
+        );
+        cached.metadata.managed_fields = Some(vec![Default::default()]);
+        trim_for_cache(&mut cached);
+        assert_eq!(cached.metadata.managed_fields, None);
+        let annotations = cached.metadata.annotations.clone().unwrap();
+        assert!(!annotations.contains_key(LAST_APPLIED));
+        assert_eq!(annotations["cognitive-operator.dev/rotate-key"], "Key1");
+        assert_eq!(cached.metadata.generation, Some(3));
+        assert_eq!(cached.data["status"]["provisioningState"], "Succeeded");
+    }
 
     async fn passed(objects: Vec<DynamicObject>) -> Vec<DynamicObject> {
         stream::iter(objects.into_iter().map(Ok))
