@@ -164,21 +164,19 @@ impl Engine {
         deleting: bool,
     ) -> Result<Preview, EngineError> {
         let target = self.target(resource).map_err(EngineError::InvalidSpec)?;
+        let subject = Subject::new(resource, target, deleting);
         let observed = if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
             Observation::default()
         } else {
-            self.observe(arm, resource, &target, deleting, true).await?
+            observe(arm, &subject, true).await?
         };
-        let owner = owner_id(resource);
         let pending = resource
             .status
             .as_ref()
             .and_then(|s| s.pending_operation.as_ref());
-        let plan = planner::plan(&plan_input(
-            resource, &target, &owner, &observed, pending, deleting,
-        ));
+        let plan = subject.plan(&observed, pending);
         Ok(Preview {
-            target,
+            target: subject.target,
             account: observed.account,
             soft_deleted: observed.soft_deleted,
             plan,
@@ -202,107 +200,38 @@ impl Engine {
             pass.deletion_finished = deleting;
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
+        let subject = Subject::new(resource, target, deleting);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
-            let plan = planner::plan(&plan_input(
-                resource,
-                &target,
-                "",
-                &Observation::default(),
-                None,
-                true,
-            ));
+            let plan = subject.plan(&Observation::default(), None);
             return pass.finish_verdict(&plan.verdict);
         }
-        let owner = owner_id(resource);
-        // What the next round already knows: the account read back to confirm an operation, or
-        // a copy found after a refused create. The next observation need not read it again.
+        // What the next round already knows (the account read back to confirm an operation, or
+        // a copy found after a refused create), so that it need not read it again.
         let mut known: Option<Observation> = None;
         let mut searched_elsewhere = false;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
-                match arm.poll(&operation).await {
-                    Ok(PollStatus::Running { retry_after }) => {
-                        let plan = planner::plan(&plan_input(
-                            resource,
-                            &target,
-                            &owner,
-                            &Observation::default(),
-                            Some(&operation),
-                            deleting,
-                        ));
-                        return pass.finish(
-                            Summary::from_verdict(&plan.verdict),
-                            Next::After(retry_after),
-                        );
-                    }
-                    Ok(PollStatus::Succeeded(account)) => {
-                        pass.operation_succeeded(&operation);
-                        known = account.map(|a| Observation {
-                            account: Some(*a),
-                            soft_deleted: None,
-                        });
-                    }
-                    Ok(PollStatus::Failed(error)) => {
-                        pass.status.pending_operation = None;
-                        return pass.finish_error(&error, Some(operation.kind));
-                    }
-                    Err(error) => return pass.finish_error(&error, Some(operation.kind)),
+                match resume(arm, &mut pass, &subject, &operation).await {
+                    Step::Continue(confirmed) => known = confirmed,
+                    Step::Done(outcome) => return outcome,
                 }
             }
             let observed = match known.take() {
                 Some(observed) => observed,
                 // A copy the status remembers is searched for at once, not found by a refused write.
-                None => match self
-                    .observe(
-                        arm,
-                        resource,
-                        &target,
-                        deleting,
-                        pass.status.soft_deleted_copy.is_some(),
-                    )
-                    .await
+                None => match observe(arm, &subject, pass.status.soft_deleted_copy.is_some()).await
                 {
                     Ok(observed) => observed,
                     Err(error) => return pass.finish_error(&error, None),
                 },
             };
             pass.record_observation(&observed);
-            let plan = planner::plan(&plan_input(
-                resource, &target, &owner, &observed, None, deleting,
-            ));
-            pass.record_plan(&plan, &target);
-            let Some(action) = plan.actions.first() else {
-                return pass.finish_verdict(&plan.verdict);
-            };
-            match execute(arm, &target, action).await {
-                Ok(Some(operation)) => {
-                    pass.wrote(action);
-                    let next = Next::After(operation.poll_interval());
-                    pass.status.pending_operation = Some(operation);
-                    return pass.finish(Summary::from_verdict(&plan.verdict), next);
-                }
-                Ok(None) => {
-                    pass.wrote(action);
-                    if matches!(action, Action::Purge(_)) {
-                        pass.status.last_purge_time = Some(now.to_string());
-                        pass.status.soft_deleted_copy = None;
-                    }
-                }
-                Err(error) if !searched_elsewhere && blocked_by_a_copy(action, &error) => {
-                    searched_elsewhere = true;
-                    match find_copy_elsewhere(arm, resource, &target).await {
-                        Ok(Some(copy)) => {
-                            known = Some(Observation {
-                                account: None,
-                                soft_deleted: Some(copy),
-                            })
-                        }
-                        Ok(None) => return pass.finish_error(&error, Some(action.kind())),
-                        Err(list_error) => return pass.finish_error(&list_error, None),
-                    }
-                }
-                Err(error) => return pass.finish_error(&error, Some(action.kind())),
+            let plan = subject.plan(&observed, None);
+            pass.record_plan(&plan, &subject.target);
+            match act(arm, &mut pass, &subject, &plan, &mut searched_elsewhere).await {
+                Step::Continue(learned) => known = learned,
+                Step::Done(outcome) => return outcome,
             }
         }
         pass.finish(
@@ -310,53 +239,166 @@ impl Engine {
             Next::After(Duration::from_secs(1)),
         )
     }
+}
 
-    /// Reads the account and, when it is absent, its soft-deleted copy at the spec's place.
-    /// `thorough` also searches the whole subscription for a copy elsewhere: a subscription-wide
-    /// list, so reconciles do it only after a create was refused (see [`blocked_by_a_copy`]).
-    async fn observe(
-        &self,
-        arm: &ArmClient,
-        resource: &CognitiveServicesAccount,
-        target: &AccountRef,
-        deleting: bool,
-        thorough: bool,
-    ) -> Result<Observation, ArmError> {
-        let account = arm.get_account(target).await?;
-        if account.is_some() {
-            return Ok(Observation {
-                account,
-                soft_deleted: None,
-            });
+/// The resource being reconciled, with what every planning call needs.
+struct Subject<'a> {
+    resource: &'a CognitiveServicesAccount,
+    target: AccountRef,
+    owner: String,
+    deleting: bool,
+}
+
+impl<'a> Subject<'a> {
+    fn new(resource: &'a CognitiveServicesAccount, target: AccountRef, deleting: bool) -> Self {
+        Subject {
+            resource,
+            target,
+            owner: owner_id(resource),
+            deleting,
         }
-        let here = DeletedAccountRef {
-            subscription_id: target.subscription_id.clone(),
-            location: location_slug(&resource.spec.location),
-            resource_group: target.resource_group.clone(),
-            name: target.name.clone(),
-        };
-        let soft_deleted = match arm.get_deleted_account(&here).await? {
-            Some(copy) => Some(SoftDeleted {
-                at: here,
-                account: copy,
-            }),
-            None if thorough && !deleting => find_copy_elsewhere(arm, resource, target).await?,
-            None => None,
-        };
-        Ok(Observation {
-            account: None,
-            soft_deleted,
+    }
+
+    fn plan(&self, observed: &Observation, pending: Option<&PendingOperation>) -> Plan {
+        let status = self.resource.status.as_ref();
+        let managed_before = status
+            .and_then(|s| s.arm_id.as_deref())
+            .is_some_and(|id| id.eq_ignore_ascii_case(&self.target.id()));
+        planner::plan(&PlanInput {
+            spec: &self.resource.spec,
+            target: &self.target,
+            owner: &self.owner,
+            account: observed.account.as_ref(),
+            soft_deleted: observed.soft_deleted.as_ref(),
+            pending,
+            deleting: self.deleting,
+            managed_before,
         })
     }
+}
+
+/// Where one step of a reconcile leaves it.
+enum Step {
+    /// On to the next round, which already knows this much.
+    Continue(Option<Observation>),
+    /// The reconcile is over.
+    Done(Outcome),
+}
+
+/// Polls the operation a previous reconcile started.
+async fn resume(
+    arm: &ArmClient,
+    pass: &mut Pass<'_>,
+    subject: &Subject<'_>,
+    operation: &PendingOperation,
+) -> Step {
+    match arm.poll(operation).await {
+        Ok(PollStatus::Running { retry_after }) => {
+            let plan = subject.plan(&Observation::default(), Some(operation));
+            Step::Done(pass.finish(
+                Summary::from_verdict(&plan.verdict),
+                Next::After(retry_after),
+            ))
+        }
+        Ok(PollStatus::Succeeded(account)) => {
+            pass.operation_succeeded(operation);
+            Step::Continue(account.map(|a| Observation {
+                account: Some(*a),
+                soft_deleted: None,
+            }))
+        }
+        Ok(PollStatus::Failed(error)) => {
+            pass.status.pending_operation = None;
+            Step::Done(pass.finish_error(&error, Some(operation.kind)))
+        }
+        Err(error) => Step::Done(pass.finish_error(&error, Some(operation.kind))),
+    }
+}
+
+/// Starts the plan's first write, if any. A long-running write ends the reconcile (the next one
+/// resumes it); a synchronous one lets the next round observe what it did.
+async fn act(
+    arm: &ArmClient,
+    pass: &mut Pass<'_>,
+    subject: &Subject<'_>,
+    plan: &Plan,
+    searched_elsewhere: &mut bool,
+) -> Step {
+    let Some(action) = plan.actions.first() else {
+        return Step::Done(pass.finish_verdict(&plan.verdict));
+    };
+    match execute(arm, &subject.target, action).await {
+        Ok(Some(operation)) => {
+            pass.wrote(action);
+            let next = Next::After(operation.poll_interval());
+            pass.status.pending_operation = Some(operation);
+            Step::Done(pass.finish(Summary::from_verdict(&plan.verdict), next))
+        }
+        Ok(None) => {
+            pass.wrote(action);
+            if matches!(action, Action::Purge(_)) {
+                pass.copy_gone(OperationKind::Purge);
+            }
+            Step::Continue(None)
+        }
+        Err(error) if !*searched_elsewhere && blocked_by_a_copy(action, &error) => {
+            *searched_elsewhere = true;
+            match find_copy_elsewhere(arm, subject).await {
+                Ok(Some(copy)) => Step::Continue(Some(Observation {
+                    account: None,
+                    soft_deleted: Some(copy),
+                })),
+                Ok(None) => Step::Done(pass.finish_error(&error, Some(action.kind()))),
+                Err(list_error) => Step::Done(pass.finish_error(&list_error, None)),
+            }
+        }
+        Err(error) => Step::Done(pass.finish_error(&error, Some(action.kind()))),
+    }
+}
+
+/// Reads the account and, when it is absent, its soft-deleted copy at the spec's place.
+/// `thorough` also searches the whole subscription for a copy elsewhere: a subscription-wide
+/// list, so reconciles do it only after a create was refused (see [`blocked_by_a_copy`]).
+async fn observe(
+    arm: &ArmClient,
+    subject: &Subject<'_>,
+    thorough: bool,
+) -> Result<Observation, ArmError> {
+    let target = &subject.target;
+    let account = arm.get_account(target).await?;
+    if account.is_some() {
+        return Ok(Observation {
+            account,
+            soft_deleted: None,
+        });
+    }
+    let here = DeletedAccountRef {
+        subscription_id: target.subscription_id.clone(),
+        location: location_slug(&subject.resource.spec.location),
+        resource_group: target.resource_group.clone(),
+        name: target.name.clone(),
+    };
+    let soft_deleted = match arm.get_deleted_account(&here).await? {
+        Some(copy) => Some(SoftDeleted {
+            at: here,
+            account: copy,
+        }),
+        None if thorough && !subject.deleting => find_copy_elsewhere(arm, subject).await?,
+        None => None,
+    };
+    Ok(Observation {
+        account: None,
+        soft_deleted,
+    })
 }
 
 /// A copy in another location or resource group, found by listing the subscription's
 /// soft-deleted accounts; it still blocks the name or its subdomain.
 async fn find_copy_elsewhere(
     arm: &ArmClient,
-    resource: &CognitiveServicesAccount,
-    target: &AccountRef,
+    subject: &Subject<'_>,
 ) -> Result<Option<SoftDeleted>, ArmError> {
+    let target = &subject.target;
     let copies = arm.list_deleted_accounts(&target.subscription_id).await?;
     Ok(copies
         .into_iter()
@@ -373,7 +415,7 @@ async fn find_copy_elsewhere(
                     .at
                     .resource_group
                     .eq_ignore_ascii_case(&target.resource_group),
-                !same_location(&copy.at.location, &resource.spec.location),
+                !same_location(&copy.at.location, &subject.resource.spec.location),
             )
         }))
 }
@@ -389,31 +431,6 @@ fn blocked_by_a_copy(action: &Action, error: &ArmError) -> bool {
 fn leaves_account_alone(resource: &CognitiveServicesAccount) -> bool {
     resource.spec.deletion_policy == crate::api::DeletionPolicy::Orphan
         || resource.spec.reconcile_policy == ReconcilePolicy::Observe
-}
-
-fn plan_input<'a>(
-    resource: &'a CognitiveServicesAccount,
-    target: &'a AccountRef,
-    owner: &'a str,
-    observed: &'a Observation,
-    pending: Option<&'a PendingOperation>,
-    deleting: bool,
-) -> PlanInput<'a> {
-    let managed_before = resource
-        .status
-        .as_ref()
-        .and_then(|s| s.arm_id.as_deref())
-        .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()));
-    PlanInput {
-        spec: &resource.spec,
-        target,
-        owner,
-        account: observed.account.as_ref(),
-        soft_deleted: observed.soft_deleted.as_ref(),
-        pending,
-        deleting,
-        managed_before,
-    }
 }
 
 async fn execute(
@@ -454,19 +471,22 @@ impl<'a> Pass<'a> {
 
     fn operation_succeeded(&mut self, operation: &PendingOperation) {
         self.status.pending_operation = None;
-        let when = Some(self.now.to_string());
-        match operation.kind {
-            OperationKind::Restore => self.status.last_restore_time = when,
-            OperationKind::Purge => self.status.last_purge_time = when,
-            _ => {}
-        }
         if matches!(
             operation.kind,
             OperationKind::Restore | OperationKind::Purge
         ) {
-            // The copy is gone: nothing left to search for.
-            self.status.soft_deleted_copy = None;
+            self.copy_gone(operation.kind);
         }
+    }
+
+    /// A restore or purge finished: note when, and forget the copy (nothing left to search for).
+    fn copy_gone(&mut self, kind: OperationKind) {
+        let when = Some(self.now.to_string());
+        match kind {
+            OperationKind::Restore => self.status.last_restore_time = when,
+            _ => self.status.last_purge_time = when,
+        }
+        self.status.soft_deleted_copy = None;
     }
 
     fn record_observation(&mut self, observed: &Observation) {
@@ -525,7 +545,7 @@ impl<'a> Pass<'a> {
         });
     }
 
-    fn finish_verdict(mut self, verdict: &Verdict) -> Outcome {
+    fn finish_verdict(&mut self, verdict: &Verdict) -> Outcome {
         let next = match verdict {
             Verdict::Deleted { .. } => {
                 self.deletion_finished = true;
@@ -541,11 +561,11 @@ impl<'a> Pass<'a> {
         self.finish(Summary::from_verdict(verdict), next)
     }
 
-    fn finish_stalled(self, reason: &str, message: &str) -> Outcome {
+    fn finish_stalled(&mut self, reason: &str, message: &str) -> Outcome {
         self.finish(Summary::stalled(reason, message), Next::Resync)
     }
 
-    fn finish_error(mut self, error: &ArmError, during: Option<OperationKind>) -> Outcome {
+    fn finish_error(&mut self, error: &ArmError, during: Option<OperationKind>) -> Outcome {
         self.status.last_error = Some(LastError {
             code: error.code().to_string(),
             message: error.message(),
@@ -581,17 +601,17 @@ impl<'a> Pass<'a> {
         outcome
     }
 
-    fn finish(mut self, summary: Summary, next: Next) -> Outcome {
+    fn finish(&mut self, summary: Summary, next: Next) -> Outcome {
         let generation = self.resource.metadata.generation;
         let now = self.now.to_string();
         self.status.conditions =
             status::conditions(&summary, generation, &self.status.conditions, &now);
         self.status.observed_generation = generation;
         Outcome {
-            status: self.status,
+            status: std::mem::take(&mut self.status),
             next,
-            writes: self.writes,
-            account: self.account,
+            writes: std::mem::take(&mut self.writes),
+            account: self.account.take(),
             deletion_finished: self.deletion_finished,
             error: None,
         }
