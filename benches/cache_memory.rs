@@ -1,6 +1,7 @@
 //! Memory of the operator's cache: RSS with 10,000 resources held in the controller's reflector
-//! store, as the controller holds them (`DynamicObject`s of the CognitiveServicesAccount API
-//! resource, trimmed by `controller::trim_for_cache`: no managedFields, no last-applied copy).
+//! store, as the controller holds them (each watched `DynamicObject` converted by
+//! `controller::cache_object`: a typed `CognitiveServicesAccount` with no managedFields, no
+//! labels and only the operator's own `cognitive-operator.dev/*` annotations).
 //!
 //! `cargo bench --bench cache_memory [-- --resources 10000 --json]`
 //!
@@ -12,8 +13,9 @@
 //! InitDone), the way a controller start fills it.
 //!
 //! Four variants, each in a fresh child process: the store as the controller fills it (the
-//! headline figure), the same without the trim (objects as the watch delivers them), typed
-//! objects trimmed the same way, and typed objects with metadata cut to what the controller reads.
+//! headline figure), and for comparison `DynamicObject`s as the watch delivers them, the same
+//! with managedFields and the last-applied copy dropped (the controller's cache before it was
+//! typed), and typed objects with only managedFields and the last-applied copy dropped.
 
 mod support;
 
@@ -27,7 +29,10 @@ use serde_json::{Value, json};
 use support::{Args, machine, peak_rss_mib, round, rss_mib};
 
 use cognitive_operator::api::CognitiveServicesAccount;
-use cognitive_operator::controller::reconciler::{account_api_resource, parse_account};
+use cognitive_operator::controller::reconciler::{
+    account_api_resource, invalid_resource, parse_account,
+};
+use cognitive_operator::controller::{cache_event, cache_object};
 
 const TARGET_MIB: f64 = 64.0;
 
@@ -75,20 +80,20 @@ fn live_mib() -> f64 {
 /// What the store holds.
 const VARIANTS: &[(&str, &str)] = &[
     (
-        "dynamic-pruned",
-        "DynamicObject trimmed by controller::trim_for_cache (what the controller caches)",
+        "controller",
+        "DynamicObject converted by controller::cache_object (what the controller caches)",
     ),
     (
         "dynamic",
-        "DynamicObject as watched, managedFields and last-applied kept (before trim_for_cache)",
+        "DynamicObject as watched, managedFields and last-applied kept",
+    ),
+    (
+        "dynamic-pruned",
+        "DynamicObject, managedFields and last-applied dropped (the cache before it was typed)",
     ),
     (
         "typed-pruned",
         "typed CognitiveServicesAccount, managedFields and last-applied dropped",
-    ),
-    (
-        "typed-slim",
-        "typed, and metadata cut to what the controller reads (labels and foreign annotations dropped)",
     ),
 ];
 
@@ -179,23 +184,18 @@ fn prune(meta: &mut kube::api::ObjectMeta) {
     }
 }
 
-/// Keeps only the metadata the controller reads: no labels, only its own annotations.
-fn slim(meta: &mut kube::api::ObjectMeta) {
-    meta.labels = None;
-    if let Some(annotations) = &mut meta.annotations {
-        annotations.retain(|key, _| key.starts_with("cognitive-operator.dev/"));
-        if annotations.is_empty() {
-            meta.annotations = None;
-        }
-    }
-}
-
 fn measure(variant: &str, count: usize) -> Value {
     // The shape check: one object parses as the typed resource the reconciler works with.
     let sample_bytes = serde_json::to_vec(&cr(0)).expect("serialize");
     let sample: DynamicObject = serde_json::from_slice(&sample_bytes).expect("dynamic object");
     let typed = parse_account(&sample).expect("the sample is a valid CognitiveServicesAccount");
     assert_eq!(typed.status.as_ref().map(|s| s.conditions.len()), Some(3));
+    let cached = cache_object(sample.clone());
+    assert_eq!(
+        invalid_resource(&cached),
+        None,
+        "the controller caches the sample as a typed object, not a placeholder"
+    );
     drop((sample, typed));
 
     let rss_before = rss_mib();
@@ -209,14 +209,27 @@ fn measure(variant: &str, count: usize) -> Value {
                 let mut object: DynamicObject =
                     serde_json::from_slice(&bytes).expect("dynamic object");
                 if variant == "dynamic-pruned" {
-                    cognitive_operator::controller::trim_for_cache(&mut object);
+                    prune(&mut object.metadata);
                 }
                 writer.apply_watcher_event(&Event::InitApply(object));
             }
             writer.apply_watcher_event(&Event::InitDone);
             (writer.as_reader().len(), rss_mib(), live_mib())
         }
-        "typed-pruned" | "typed-slim" => {
+        "controller" => {
+            // As `controller::run_controller` fills it: the watcher's untyped events, each
+            // converted by `controller::cache_event` (`cache_object` on its object).
+            let mut writer: Writer<CognitiveServicesAccount> = Writer::default();
+            writer.apply_watcher_event(&cache_event(Event::Init));
+            for i in 0..count {
+                let bytes = serde_json::to_vec(&cr(i)).expect("serialize");
+                let object: DynamicObject = serde_json::from_slice(&bytes).expect("dynamic object");
+                writer.apply_watcher_event(&cache_event(Event::InitApply(object)));
+            }
+            writer.apply_watcher_event(&cache_event(Event::InitDone));
+            (writer.as_reader().len(), rss_mib(), live_mib())
+        }
+        "typed-pruned" => {
             let mut writer: Writer<CognitiveServicesAccount> = Writer::default();
             writer.apply_watcher_event(&Event::Init);
             for i in 0..count {
@@ -224,9 +237,6 @@ fn measure(variant: &str, count: usize) -> Value {
                 let mut object: CognitiveServicesAccount =
                     serde_json::from_slice(&bytes).expect("typed object");
                 prune(&mut object.metadata);
-                if variant == "typed-slim" {
-                    slim(&mut object.metadata);
-                }
                 writer.apply_watcher_event(&Event::InitApply(object));
             }
             writer.apply_watcher_event(&Event::InitDone);

@@ -5,7 +5,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kube::api::DynamicObject;
 use kube::runtime::reflector::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::CognitiveServicesAccountStatus;
+use crate::api::{CognitiveServicesAccount, CognitiveServicesAccountStatus};
 use crate::arm::ArmMetrics;
 use crate::planner::status;
 
@@ -64,7 +63,7 @@ pub struct Metrics {
     pending_operations: Gauge,
     arm: ArmMetrics,
     /// The current leader's watch cache; `None` while not reconciling.
-    store: Mutex<Option<Store<DynamicObject>>>,
+    store: Mutex<Option<Store<CognitiveServicesAccount>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -142,7 +141,7 @@ impl Metrics {
     }
 
     /// Points the resource gauges at a watch cache (`None`: this replica is not reconciling).
-    pub fn set_store(&self, store: Option<Store<DynamicObject>>) {
+    pub fn set_store(&self, store: Option<Store<CognitiveServicesAccount>>) {
         *self.store.lock().expect("metrics lock") = store;
     }
 
@@ -158,7 +157,7 @@ impl Metrics {
     }
 
     /// Sets the resource gauges from the objects' statuses.
-    pub fn count_resources<'a>(&self, objects: impl Iterator<Item = &'a DynamicObject>) {
+    pub fn count_resources<'a>(&self, objects: impl Iterator<Item = &'a CognitiveServicesAccount>) {
         self.resources.clear();
         let mut pending = 0;
         for condition in [status::READY, status::STALLED] {
@@ -171,8 +170,11 @@ impl Metrics {
                     .set(0);
             }
         }
+        // A resource without a status (or a malformed one's placeholder whose status did not
+        // parse) counts as Unknown.
+        let none = CognitiveServicesAccountStatus::default();
         for object in objects {
-            let status = status_of(object);
+            let status = object.status.as_ref().unwrap_or(&none);
             pending += i64::from(status.pending_operation.is_some());
             for condition in [status::READY, status::STALLED] {
                 let state = status::find(&status.conditions, condition)
@@ -190,25 +192,20 @@ impl Metrics {
     }
 }
 
-/// The status of a watched object; an unreadable status counts as none.
-fn status_of(object: &DynamicObject) -> CognitiveServicesAccountStatus {
-    object
-        .data
-        .get("status")
-        .cloned()
-        .and_then(|s| serde_json::from_value(s).ok())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kube::api::ApiResource;
     use serde_json::json;
 
-    fn object(status: serde_json::Value) -> DynamicObject {
-        let resource = ApiResource::erase::<crate::api::CognitiveServicesAccount>(&());
-        DynamicObject::new("x", &resource).data(json!({ "status": status }))
+    fn object(status: serde_json::Value) -> CognitiveServicesAccount {
+        CognitiveServicesAccount {
+            metadata: kube::api::ObjectMeta {
+                name: Some("x".into()),
+                ..Default::default()
+            },
+            spec: Default::default(),
+            status: serde_json::from_value(status).expect("a valid status"),
+        }
     }
 
     #[test]

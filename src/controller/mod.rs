@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::TryStreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::DynamicObject;
+use kube::api::{DynamicObject, ObjectMeta};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -35,7 +36,7 @@ use crate::cli::arm_args::ArmArgs;
 use crate::engine::Engine;
 
 pub use error::Error;
-pub use reconciler::Reconciler;
+pub use reconciler::{INVALID_RESOURCE_ANNOTATION, Reconciler};
 pub use requeue::Requeue;
 
 use http::Health;
@@ -246,17 +247,69 @@ fn build_reconciler(
     ))
 }
 
-/// kubectl's copy of the last applied spec: large, and never read by the controller.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The only annotations the controller reads are its own.
+const OWN_ANNOTATION_PREFIX: &str = "cognitive-operator.dev/";
 
-/// Drops what the controller never reads before an object enters the cache: managedFields and
-/// kubectl's last-applied copy of the spec are most of a small object's size (see
+/// Drops what the controller never reads before an object enters the cache: managedFields,
+/// labels and every annotation but its own `cognitive-operator.dev/*` (kubectl's last-applied
+/// copy of the spec, Argo CD's tracking id...). They are most of a small object's size (see
 /// docs/performance.md). The reconciler writes with server-side apply and merge patches that
-/// do not depend on either.
-pub fn trim_for_cache(object: &mut DynamicObject) {
-    object.metadata.managed_fields = None;
-    if let Some(annotations) = &mut object.metadata.annotations {
-        annotations.remove(LAST_APPLIED);
+/// depend on none of them. An [`INVALID_RESOURCE_ANNOTATION`] set from outside is dropped too:
+/// only [`cache_object`] sets it.
+pub fn trim_for_cache(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = None;
+    if let Some(annotations) = &mut meta.annotations {
+        annotations.retain(|key, _| {
+            key.starts_with(OWN_ANNOTATION_PREFIX) && key != INVALID_RESOURCE_ANNOTATION
+        });
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
+/// What the controller caches for a watched object: its metadata trimmed by
+/// [`trim_for_cache`], deserialized as a typed `CognitiveServicesAccount`. An object that does
+/// not deserialize becomes a placeholder (its metadata, a default spec, its status when that
+/// still parses) carrying the parse error in [`INVALID_RESOURCE_ANNOTATION`], which the
+/// reconciler reports as Stalled `InvalidResource` without calling ARM. So the watch stays
+/// untyped (one malformed object never fails a list) while the cache holds compact typed objects.
+pub fn cache_object(mut object: DynamicObject) -> CognitiveServicesAccount {
+    trim_for_cache(&mut object.metadata);
+    match reconciler::parse_account(&object) {
+        Ok(resource) => resource,
+        Err(message) => {
+            let status = object
+                .data
+                .get_mut("status")
+                .map(serde_json::Value::take)
+                .and_then(|s| serde_json::from_value(s).ok());
+            let mut metadata = object.metadata;
+            metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(INVALID_RESOURCE_ANNOTATION.into(), message);
+            CognitiveServicesAccount {
+                metadata,
+                spec: Default::default(),
+                status,
+            }
+        }
+    }
+}
+
+/// [`cache_object`] applied to every object of a watcher event.
+pub fn cache_event(
+    event: watcher::Event<DynamicObject>,
+) -> watcher::Event<CognitiveServicesAccount> {
+    use watcher::Event;
+    match event {
+        Event::Apply(object) => Event::Apply(cache_object(object)),
+        Event::Delete(object) => Event::Delete(cache_object(object)),
+        Event::Init => Event::Init,
+        Event::InitApply(object) => Event::InitApply(cache_object(object)),
+        Event::InitDone => Event::InitDone,
     }
 }
 
@@ -360,14 +413,15 @@ async fn run_controller(
         secrets::MANAGED_BY_LABEL,
         secrets::MANAGED_BY
     ));
-    let writer = Writer::new(resource.clone());
+    let writer = Writer::<CognitiveServicesAccount>::default();
     let store = writer.as_reader();
-    // Our own status writes and finalizer edits change neither of these, so they do not
-    // trigger another reconcile; deserialization is left to the reconciler (DynamicObject),
-    // so one malformed object never breaks the watch of the others.
+    // The watch is untyped, so one malformed object never fails the list of the others; each
+    // event is converted to the typed object the cache holds (a placeholder for a malformed
+    // one). Our own status writes and finalizer edits change nothing `relevant_change` looks
+    // at, so they do not trigger another reconcile.
     let changes = watcher(accounts, scope)
         .default_backoff()
-        .modify(trim_for_cache)
+        .map_ok(cache_event)
         .reflect(writer)
         .applied_objects()
         .filter(only_relevant_changes());
@@ -386,7 +440,7 @@ async fn run_controller(
         graceful.await;
         let _ = graceful_tx.send(());
     });
-    let results = Controller::for_stream_with(changes, store, resource)
+    let results = Controller::for_stream(changes, store)
         .owns_with(secrets, (), own_secrets)
         .with_config(controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(async move {
@@ -422,10 +476,10 @@ async fn run_controller(
 }
 
 /// A stream filter passing an object only when [`relevant_change`] differs from the last time
-/// it passed (and errors, which the controller logs). kube's `predicate_filter` needs a static
-/// type; this works on the DynamicObject the controller watches.
+/// it passed (and errors, which the controller logs), like kube's `predicate_filter` keyed by
+/// namespace and name.
 fn only_relevant_changes()
--> impl FnMut(&Result<DynamicObject, watcher::Error>) -> std::future::Ready<bool> {
+-> impl FnMut(&Result<CognitiveServicesAccount, watcher::Error>) -> std::future::Ready<bool> {
     // (namespace, name) -> (uid, relevant_change) of the last object let through.
     let mut seen: std::collections::HashMap<ObjectKey, (Option<String>, u64)> =
         std::collections::HashMap::new();
@@ -443,8 +497,9 @@ fn only_relevant_changes()
 }
 
 /// What makes a watched change worth a reconcile: a new generation (spec), the deletion
-/// starting, or a key annotation. Status and finalizer edits are not.
-fn relevant_change(object: &DynamicObject) -> u64 {
+/// starting, a key annotation, or the object turning (in)valid. Status and finalizer edits are
+/// not.
+fn relevant_change(object: &CognitiveServicesAccount) -> u64 {
     use std::hash::{Hash, Hasher};
     let meta = &object.metadata;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -453,6 +508,7 @@ fn relevant_change(object: &DynamicObject) -> u64 {
     for annotation in [
         secrets::REFRESH_KEYS_ANNOTATION,
         secrets::ROTATE_KEY_ANNOTATION,
+        INVALID_RESOURCE_ANNOTATION,
     ] {
         meta.annotations
             .as_ref()
@@ -561,35 +617,102 @@ mod tests {
     use futures::stream;
     use serde_json::json;
 
-    fn object(generation: i64, annotations: Value, status: &str) -> DynamicObject {
+    /// kubectl's copy of the last applied spec: large, and never read by the controller.
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+    fn watched(generation: i64, annotations: Value, status: &str) -> DynamicObject {
         let mut object = DynamicObject::new("docs", &reconciler::account_api_resource())
             .within("team")
-            .data(json!({"status": {"provisioningState": status}}));
+            .data(json!({
+                "spec": {"resourceGroup": "rg", "location": "westus", "kind": "OpenAI", "sku": {"name": "S0"}},
+                "status": {"provisioningState": status},
+            }));
         object.metadata.generation = Some(generation);
         object.metadata.annotations = serde_json::from_value(annotations).unwrap();
         object
+    }
+
+    /// The object as the controller caches it.
+    fn object(generation: i64, annotations: Value, status: &str) -> CognitiveServicesAccount {
+        cache_object(watched(generation, annotations, status))
     }
 
     use serde_json::Value;
 
     #[test]
     fn the_cache_keeps_what_the_controller_reads_and_drops_the_rest() {
-        let mut cached = object(
+        let mut watched = watched(
             3,
             json!({LAST_APPLIED: "{\"spec\":{}}", "cognitive-operator.dev/rotate-key": "Key1"}),
             "Succeeded",
         );
-        cached.metadata.managed_fields = Some(vec![Default::default()]);
-        trim_for_cache(&mut cached);
+        watched.metadata.managed_fields = Some(vec![Default::default()]);
+        watched.metadata.labels = Some([("team".to_string(), "a".to_string())].into());
+        let cached = cache_object(watched);
         assert_eq!(cached.metadata.managed_fields, None);
+        assert_eq!(cached.metadata.labels, None);
         let annotations = cached.metadata.annotations.clone().unwrap();
         assert!(!annotations.contains_key(LAST_APPLIED));
+        assert!(!annotations.contains_key(INVALID_RESOURCE_ANNOTATION));
         assert_eq!(annotations["cognitive-operator.dev/rotate-key"], "Key1");
         assert_eq!(cached.metadata.generation, Some(3));
-        assert_eq!(cached.data["status"]["provisioningState"], "Succeeded");
+        assert_eq!(cached.spec.resource_group, "rg");
+        assert_eq!(
+            cached.status.unwrap().provisioning_state.as_deref(),
+            Some("Succeeded")
+        );
     }
 
-    async fn passed(objects: Vec<DynamicObject>) -> Vec<DynamicObject> {
+    #[test]
+    fn a_malformed_object_is_cached_as_a_placeholder_carrying_the_error() {
+        let mut watched = watched(2, json!({"unrelated": "x"}), "Succeeded");
+        watched.data["spec"]["sku"]["name"] = json!(7);
+        let cached = cache_object(watched);
+        let annotations = cached.metadata.annotations.clone().unwrap();
+        assert!(
+            annotations[INVALID_RESOURCE_ANNOTATION].contains("spec.sku.name"),
+            "{annotations:?}"
+        );
+        assert!(!annotations.contains_key("unrelated"));
+        assert_eq!(cached.metadata.name.as_deref(), Some("docs"));
+        assert_eq!(cached.metadata.generation, Some(2));
+        assert_eq!(cached.spec, Default::default());
+        assert_eq!(
+            cached.status.unwrap().provisioning_state.as_deref(),
+            Some("Succeeded"),
+            "the status is kept when it parses"
+        );
+    }
+
+    #[test]
+    fn an_invalid_resource_annotation_from_outside_is_dropped() {
+        let cached = object(
+            1,
+            json!({INVALID_RESOURCE_ANNOTATION: "forged"}),
+            "Succeeded",
+        );
+        assert_eq!(cached.metadata.annotations, None);
+    }
+
+    #[test]
+    fn every_watcher_event_is_converted() {
+        use watcher::Event;
+        let converted = [
+            Event::Init,
+            Event::InitApply(watched(1, json!(null), "Creating")),
+            Event::InitDone,
+            Event::Apply(watched(2, json!(null), "Succeeded")),
+            Event::Delete(watched(2, json!(null), "Succeeded")),
+        ]
+        .map(cache_event);
+        assert!(matches!(converted[0], Event::Init));
+        assert!(matches!(&converted[1], Event::InitApply(o) if o.metadata.generation == Some(1)));
+        assert!(matches!(converted[2], Event::InitDone));
+        assert!(matches!(&converted[3], Event::Apply(o) if o.metadata.generation == Some(2)));
+        assert!(matches!(&converted[4], Event::Delete(o) if o.spec.resource_group == "rg"));
+    }
+
+    async fn passed(objects: Vec<CognitiveServicesAccount>) -> Vec<CognitiveServicesAccount> {
         stream::iter(objects.into_iter().map(Ok))
             .filter(only_relevant_changes())
             .map(|item| item.unwrap())

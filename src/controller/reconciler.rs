@@ -30,6 +30,12 @@ use crate::planner::status::{self, Summary};
 /// The field manager of every server-side apply (and the events' reporting controller).
 pub const FIELD_MANAGER: &str = "cognitive-operator";
 
+/// Internal: set by the controller (`controller::cache_object`) on the cached placeholder of an
+/// object that does not deserialize, holding the parse error; the reconciler reports it as
+/// Stalled `InvalidResource`. Never read from the API server: the controller drops it from
+/// watched objects before the conversion, so users cannot set it.
+pub const INVALID_RESOURCE_ANNOTATION: &str = "cognitive-operator.dev/invalid-resource";
+
 /// Events notes are limited to 1 kB by the API server.
 const NOTE_LIMIT: usize = 1000;
 
@@ -76,24 +82,25 @@ impl Reconciler {
         &self.metrics
     }
 
-    /// The controller's entry point: a watched object, which may not even deserialize.
-    pub async fn reconcile(&self, object: &DynamicObject) -> Result<Requeue, Error> {
+    /// The controller's entry point: a cached object, which may be the placeholder of one that
+    /// does not deserialize (see [`INVALID_RESOURCE_ANNOTATION`]).
+    pub async fn reconcile(&self, object: &CognitiveServicesAccount) -> Result<Requeue, Error> {
         let span = tracing::info_span!(
             "reconcile",
             namespace = object.metadata.namespace.as_deref().unwrap_or_default(),
             name = object.metadata.name.as_deref().unwrap_or_default(),
         );
         async {
-            match parse_account(object) {
-                Ok(resource) => self.reconcile_account(&resource).await,
-                Err(message) => self.timed(self.report_malformed(object, &message)).await,
+            match invalid_resource(object) {
+                None => self.reconcile_account(object).await,
+                Some(message) => self.timed(self.report_malformed(object, message)).await,
             }
         }
         .instrument(span)
         .await
     }
 
-    /// Reconciles a resource that deserialized.
+    /// Reconciles a resource that deserialized (not a placeholder).
     pub async fn reconcile_account(
         &self,
         resource: &CognitiveServicesAccount,
@@ -102,7 +109,7 @@ impl Reconciler {
     }
 
     /// The requeue after a failed reconcile: per-resource exponential backoff.
-    pub fn error_requeue(&self, object: &DynamicObject, error: &Error) -> Requeue {
+    pub fn error_requeue(&self, object: &CognitiveServicesAccount, error: &Error) -> Requeue {
         let key = key_of(&object.metadata);
         tracing::warn!(
             namespace = object.metadata.namespace.as_deref().unwrap_or_default(),
@@ -318,20 +325,16 @@ impl Reconciler {
         Ok(done(requeue, ReconcileResult::Stalled))
     }
 
-    /// An object that does not deserialize: Stalled `InvalidResource`, written through the
-    /// dynamic API; the watch carries on with the other objects.
+    /// An object that does not deserialize (its cached placeholder): Stalled `InvalidResource`,
+    /// written through the dynamic API (the object read back would not deserialize either);
+    /// the watch carries on with the other objects. No ARM call.
     async fn report_malformed(
         &self,
-        object: &DynamicObject,
+        object: &CognitiveServicesAccount,
         message: &str,
     ) -> Result<Reconciled, Error> {
         tracing::warn!(error = %message, "resource does not deserialize");
-        let mut status: CognitiveServicesAccountStatus = object
-            .data
-            .get("status")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_default();
+        let mut status = object.status.clone().unwrap_or_default();
         let previous_reason = ready_reason(&status);
         let generation = object.metadata.generation;
         let summary = Summary::stalled("InvalidResource", message);
@@ -342,12 +345,12 @@ impl Reconciler {
         let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, &api_resource);
-        let previous = object.data.get("status").cloned().unwrap_or(Value::Null);
+        let previous = serde_json::to_value(&object.status).expect("status serializes");
         let patch = status_patch(&previous, &status);
         api.patch_status(&object.name_any(), &apply_params(), &Patch::Apply(&patch))
             .await?;
         if previous_reason.as_deref() != Some("InvalidResource") {
-            let reference = object.object_ref(&api_resource);
+            let reference = object.object_ref(&());
             self.publish_to(
                 &reference,
                 EventType::Warning,
@@ -557,6 +560,16 @@ pub fn has_finalizer(resource: &CognitiveServicesAccount) -> bool {
 fn leaves_azure_alone(resource: &CognitiveServicesAccount) -> bool {
     resource.spec.deletion_policy == DeletionPolicy::Orphan
         || resource.spec.reconcile_policy != ReconcilePolicy::Manage
+}
+
+/// The parse error carried by the placeholder of an object that does not deserialize.
+pub fn invalid_resource(resource: &CognitiveServicesAccount) -> Option<&str> {
+    resource
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(INVALID_RESOURCE_ANNOTATION)
+        .map(String::as_str)
 }
 
 pub fn account_api_resource() -> ApiResource {

@@ -185,7 +185,8 @@ impl Harness {
         self.accounts().get_opt(name).await.expect("get resource")
     }
 
-    /// One reconcile, exactly as the Controller runs it: the watched object, untyped.
+    /// One reconcile, exactly as the Controller runs it: the watched object, untyped, converted
+    /// as the controller's cache converts it.
     pub async fn reconcile(&self, name: &str) -> Requeue {
         self.try_reconcile(name).await.expect("reconcile succeeds")
     }
@@ -197,7 +198,8 @@ impl Harness {
         let objects: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), NS, &account_api_resource());
         let object = objects.get(name).await.expect("object exists");
-        self.reconciler.reconcile(&object).await
+        let cached = cognitive_operator::controller::cache_object(object);
+        self.reconciler.reconcile(&cached).await
     }
 
     /// Reconciles (as the requeues would) until `done` holds, at most 20 times.
