@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::ResourceExt;
 
+use super::OutputFormat;
 use super::converge::converge;
 use super::inputs::Inputs;
-use super::{OutputFormat, manifests};
 use crate::api::CognitiveServicesAccount;
 use crate::engine::{Engine, Outcome};
 
@@ -40,21 +40,14 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: ApplyArgs) -> i32 {
-    let loaded = match manifests::load(&args.inputs.files) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return FAILED;
-        }
-    };
-    let resources: Vec<CognitiveServicesAccount> = loaded.into_iter().map(|l| l.resource).collect();
-    let connection = match args.inputs.connect(&resources).await {
-        Ok(connection) => connection,
+    let (loaded, connection) = match args.inputs.open().await {
+        Ok(opened) => opened,
         Err(message) => {
             eprintln!("error: {message}");
             return FAILED;
         }
     };
+    let resources: Vec<CognitiveServicesAccount> = loaded.into_iter().map(|l| l.resource).collect();
     let (engine, client) = (
         Engine::new(connection.default_subscription.clone()),
         connection.client.clone(),

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::arm_args::ArmArgs;
 use super::embedded;
+use super::manifests::{self, Loaded};
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClient, CredentialMode};
 use crate::emulator::Emulator;
@@ -33,6 +34,14 @@ pub struct Connection {
 }
 
 impl Inputs {
+    /// Reads and validates the manifests, then connects. The error is ready to print.
+    pub async fn open(&self) -> Result<(Vec<Loaded>, Connection), String> {
+        let loaded = manifests::load(&self.files).map_err(|e| e.to_string())?;
+        let resources: Vec<_> = loaded.iter().map(|l| l.resource.clone()).collect();
+        let connection = self.connect(&resources).await?;
+        Ok((loaded, connection))
+    }
+
     /// Connects to Azure (default credential: the Azure CLI, for a person at a terminal) or starts
     /// an embedded emulator seeded for `resources`.
     pub async fn connect(

@@ -43,16 +43,8 @@ impl Entry {
 }
 
 pub async fn run(args: PlanArgs) -> i32 {
-    let loaded = match manifests::load(&args.inputs.files) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return FAILED;
-        }
-    };
-    let resources: Vec<_> = loaded.iter().map(|l| l.resource.clone()).collect();
-    let connection = match args.inputs.connect(&resources).await {
-        Ok(connection) => connection,
+    let (loaded, connection) = match args.inputs.open().await {
+        Ok(opened) => opened,
         Err(message) => {
             eprintln!("error: {message}");
             return FAILED;
