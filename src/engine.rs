@@ -213,8 +213,8 @@ impl Engine {
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
                 match resume(arm, &mut pass, &subject, &operation).await {
-                    Step::Continue(confirmed) => known = confirmed,
-                    Step::Done(outcome) => return outcome,
+                    Step::Continue(confirmed) => known = confirmed.map(|o| *o),
+                    Step::Done(outcome) => return *outcome,
                 }
             }
             let observed = match known.take() {
@@ -230,8 +230,8 @@ impl Engine {
             let plan = subject.plan(&observed, None);
             pass.record_plan(&plan, &subject.target);
             match act(arm, &mut pass, &subject, &plan, &mut searched_elsewhere).await {
-                Step::Continue(learned) => known = learned,
-                Step::Done(outcome) => return outcome,
+                Step::Continue(learned) => known = learned.map(|o| *o),
+                Step::Done(outcome) => return *outcome,
             }
         }
         pass.finish(
@@ -280,9 +280,15 @@ impl<'a> Subject<'a> {
 /// Where one step of a reconcile leaves it.
 enum Step {
     /// On to the next round, which already knows this much.
-    Continue(Option<Observation>),
+    Continue(Option<Box<Observation>>),
     /// The reconcile is over.
-    Done(Outcome),
+    Done(Box<Outcome>),
+}
+
+impl Step {
+    fn done(outcome: Outcome) -> Self {
+        Step::Done(Box::new(outcome))
+    }
 }
 
 /// Polls the operation a previous reconcile started.
@@ -295,23 +301,25 @@ async fn resume(
     match arm.poll(operation).await {
         Ok(PollStatus::Running { retry_after }) => {
             let plan = subject.plan(&Observation::default(), Some(operation));
-            Step::Done(pass.finish(
+            Step::done(pass.finish(
                 Summary::from_verdict(&plan.verdict),
                 Next::After(retry_after),
             ))
         }
         Ok(PollStatus::Succeeded(account)) => {
             pass.operation_succeeded(operation);
-            Step::Continue(account.map(|a| Observation {
-                account: Some(*a),
-                soft_deleted: None,
+            Step::Continue(account.map(|a| {
+                Box::new(Observation {
+                    account: Some(*a),
+                    soft_deleted: None,
+                })
             }))
         }
         Ok(PollStatus::Failed(error)) => {
             pass.status.pending_operation = None;
-            Step::Done(pass.finish_error(&error, Some(operation.kind)))
+            Step::done(pass.finish_error(&error, Some(operation.kind)))
         }
-        Err(error) => Step::Done(pass.finish_error(&error, Some(operation.kind))),
+        Err(error) => Step::done(pass.finish_error(&error, Some(operation.kind))),
     }
 }
 
@@ -325,14 +333,14 @@ async fn act(
     searched_elsewhere: &mut bool,
 ) -> Step {
     let Some(action) = plan.actions.first() else {
-        return Step::Done(pass.finish_verdict(&plan.verdict));
+        return Step::done(pass.finish_verdict(&plan.verdict));
     };
     match execute(arm, &subject.target, action).await {
         Ok(Some(operation)) => {
             pass.wrote(action);
             let next = Next::After(operation.poll_interval());
             pass.status.pending_operation = Some(operation);
-            Step::Done(pass.finish(Summary::from_verdict(&plan.verdict), next))
+            Step::done(pass.finish(Summary::from_verdict(&plan.verdict), next))
         }
         Ok(None) => {
             pass.wrote(action);
@@ -344,15 +352,15 @@ async fn act(
         Err(error) if !*searched_elsewhere && blocked_by_a_copy(action, &error) => {
             *searched_elsewhere = true;
             match find_copy_elsewhere(arm, subject).await {
-                Ok(Some(copy)) => Step::Continue(Some(Observation {
+                Ok(Some(copy)) => Step::Continue(Some(Box::new(Observation {
                     account: None,
                     soft_deleted: Some(copy),
-                })),
-                Ok(None) => Step::Done(pass.finish_error(&error, Some(action.kind()))),
-                Err(list_error) => Step::Done(pass.finish_error(&list_error, None)),
+                }))),
+                Ok(None) => Step::done(pass.finish_error(&error, Some(action.kind()))),
+                Err(list_error) => Step::done(pass.finish_error(&list_error, None)),
             }
         }
-        Err(error) => Step::Done(pass.finish_error(&error, Some(action.kind()))),
+        Err(error) => Step::done(pass.finish_error(&error, Some(action.kind()))),
     }
 }
 
