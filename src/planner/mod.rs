@@ -262,7 +262,7 @@ fn plan_absent(input: &PlanInput) -> Plan {
             let mut actions = vec![Action::Restore {
                 location: copy.at.location.clone(),
             }];
-            let (fields, body) = patch_against(input, &copy.account, true);
+            let (fields, body) = patch_against(input, &copy.account);
             if !fields.is_empty() {
                 actions.push(Action::Patch { fields, body });
             }
@@ -625,12 +625,8 @@ fn observed_document(account: &Account) -> Value {
 }
 
 /// The PATCH that brings `observed` to the spec: fields and body (both empty when converged).
-fn patch_against(input: &PlanInput, observed: &Account, with_owner: bool) -> (Vec<String>, Value) {
-    let desired = if with_owner {
-        desired_document(input, observed)
-    } else {
-        desired_document_without_owner(input)
-    };
+fn patch_against(input: &PlanInput, observed: &Account) -> (Vec<String>, Value) {
+    let desired = desired_document(input, observed);
     let drift = diff::diff(&desired, &observed_document(observed));
     let (body, fields) = diff::patch_body(&desired, &drift);
     (fields, body)
