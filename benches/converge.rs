@@ -45,7 +45,7 @@ fn main() {
     };
     let throttling = ThrottleConfig::azure().scaled(settings.scale);
     let host = EmulatorHost::start(EmulatorConfig {
-        polls_to_complete: 1,
+        polls_to_complete: Some(1),
         retry_after_secs: 0,
         throttling: Some(throttling),
         latency: settings.latency,

@@ -99,8 +99,8 @@ fn main() {
         std::process::exit(2);
     }
     let host = EmulatorHost::start(EmulatorConfig {
-        polls_to_complete: 0,
-        operation_duration: OPERATION_DURATION,
+        polls_to_complete: None,
+        operation_duration: Some(OPERATION_DURATION),
         retry_after_secs: 1,
         throttling: Some(ThrottleConfig::azure().scaled(settings.scale)),
         latency: settings.latency,

@@ -383,6 +383,41 @@ async fn a_stored_handle_is_resumed_by_a_new_client() {
 }
 
 #[tokio::test]
+async fn an_expired_operation_url_falls_back_to_reading_the_account() {
+    cognitive_operator::install_crypto_provider();
+    let emulator = Emulator::start(EmulatorConfig {
+        polls_to_complete: None,
+        operation_duration: Some(Duration::from_secs(10)),
+        operation_retention: Some(Duration::ZERO),
+        retry_after_secs: 0,
+        throttling: None,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    emulator.seed_resource_group(SUB, RG, LOCATION);
+    let client = client(&emulator);
+    let started = client
+        .create_account(&target("expired"), &account_body(None))
+        .await
+        .unwrap();
+    let handle = started.operation.unwrap();
+    emulator.advance_clock(Duration::from_secs(11));
+    match client.poll(&handle).await.unwrap() {
+        PollStatus::Succeeded(Some(account)) => {
+            assert_eq!(account.provisioning_state(), Some("Succeeded"))
+        }
+        other => panic!("expected success read from the account, got {other:?}"),
+    }
+    let polled: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.status))
+        .collect();
+    assert_eq!(polled, ["PUT 201", "GET 404", "GET 200"]);
+}
+
+#[tokio::test]
 async fn a_handle_pointing_away_from_the_arm_endpoint_is_refused() {
     let emulator = emulator().await;
     let client = client(&emulator);

@@ -1,17 +1,19 @@
-//! The Helm chart (`charts/cognitive-operator`) and the kustomize base (`deploy/`).
+//! The Helm chart (`charts/cognitive-operator`) and the kustomize base (`deploy/`), rendered by
+//! the real `helm template` and `kubectl kustomize` (built by `tools/k8s/build.sh`).
 //!
-//! There is no helm binary here, so the chart is rendered by a small Go-template engine
-//! (`tests/support/gotemplate.rs`) with the default values and with `ci/full-values.yaml`.
 //! Every rendered document is parsed into its k8s-openapi type and serialized back: a field the
 //! type does not know (a typo, a wrong indentation level) is lost on that round trip and fails
 //! the test. On top of that the tests check what a cluster admin cares about: the security
-//! context, probes and resources, the exact least-privilege RBAC, the values schema, and that
-//! `kubectl kustomize deploy/` yields the same objects as the chart's defaults.
+//! context, probes and resources, the exact least-privilege RBAC (the verbs the code uses, no
+//! more), the values schema, and that `kubectl kustomize deploy/` yields the same objects as the
+//! chart's defaults. That the API server accepts every rendered object is checked in
+//! `tests/e2e.rs`. Tests that need helm or kubectl are ignored under plain `cargo test`; run
+//! them with `bash tools/test.sh` (or `cargo test --test chart_render -- --ignored`).
 
-#[path = "support/gotemplate.rs"]
-mod gotemplate;
+mod support {
+    pub mod control_plane;
+}
 
-use gotemplate::{Templates, merge_values};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -68,41 +70,38 @@ fn file_name(p: &Path) -> String {
 // ---------------------------------------------------------------- rendering
 
 struct Chart {
-    templates: Templates,
-    /// Template names of the files rendered into manifests (not `_*.tpl`, not NOTES.txt).
-    manifests: Vec<String>,
+    /// Chart.yaml.
     meta: Value,
+    /// values.yaml.
     defaults: Value,
 }
 
 fn load_chart() -> Chart {
-    let dir = chart_dir();
-    let chart_yaml = yaml(&read(&dir.join("Chart.yaml")), "Chart.yaml");
-    // Helm exposes Chart.yaml as .Chart with capitalised keys (.Chart.Name, .Chart.AppVersion).
-    let meta: serde_json::Map<String, Value> = chart_yaml
-        .as_object()
-        .expect("Chart.yaml is a map")
-        .iter()
-        .map(|(k, v)| (k[..1].to_uppercase() + &k[1..], v.clone()))
-        .collect();
-    let defaults = yaml(&read(&dir.join("values.yaml")), "values.yaml");
-    let mut templates = Templates::new();
-    let mut manifests = Vec::new();
-    for path in sorted_files(&dir.join("templates")) {
-        let name = format!("cognitive-operator/templates/{}", file_name(&path));
-        templates
-            .add(&name, &read(&path))
-            .unwrap_or_else(|e| panic!("parsing {name}: {e}"));
-        let base = file_name(&path);
-        if !base.starts_with('_') && base != "NOTES.txt" {
-            manifests.push(name);
-        }
-    }
     Chart {
-        templates,
-        manifests,
-        meta: Value::Object(meta),
-        defaults,
+        meta: yaml(&read(&chart_dir().join("Chart.yaml")), "Chart.yaml"),
+        defaults: yaml(&read(&chart_dir().join("values.yaml")), "values.yaml"),
+    }
+}
+
+/// Values merged as helm merges a values file over the defaults (maps deeply, null deletes).
+fn merge_values(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            let mut merged = base.clone();
+            for (key, value) in over {
+                if value.is_null() {
+                    merged.remove(key);
+                    continue;
+                }
+                let next = match merged.get(key) {
+                    Some(existing) => merge_values(existing, value),
+                    None => value.clone(),
+                };
+                merged.insert(key.clone(), next);
+            }
+            Value::Object(merged)
+        }
+        (_, over) => over.clone(),
     }
 }
 
@@ -113,51 +112,93 @@ fn full_values() -> Value {
     )
 }
 
+/// A built tool (helm, kubectl) from `tools/k8s/build.sh`.
+fn tool(name: &str) -> PathBuf {
+    support::control_plane::assets().join(name)
+}
+
 impl Chart {
-    fn context(&self, overrides: &Value, release: &str, namespace: &str, template: &str) -> Value {
-        json!({
-            "Values": merge_values(&self.defaults, overrides),
-            "Release": {
-                "Name": release, "Namespace": namespace, "Service": "Helm",
-                "IsInstall": true, "IsUpgrade": false, "Revision": 1,
-            },
-            "Chart": self.meta,
-            "Capabilities": {
-                "KubeVersion": { "Version": "v1.32.0", "Major": "1", "Minor": "32" },
-                "APIVersions": ["v1", "apps/v1", "rbac.authorization.k8s.io/v1", "policy/v1", "networking.k8s.io/v1"],
-            },
-            "Template": { "Name": template, "BasePath": "cognitive-operator/templates" },
-        })
+    /// Runs helm on the chart with `overrides` as a values file; helm's error output on failure.
+    fn helm(&self, verb: &[&str], overrides: &Value) -> Result<String, String> {
+        let dir = support::control_plane::TempDir::new("chart-values");
+        let values = dir.path().join("values.json");
+        std::fs::write(&values, overrides.to_string()).unwrap();
+        let output = std::process::Command::new(tool("helm"))
+            .args(verb)
+            .arg(chart_dir())
+            .arg("--values")
+            .arg(&values)
+            .output()
+            .expect("run helm");
+        if output.status.success() {
+            Ok(String::from_utf8(output.stdout).unwrap())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
     }
 
-    /// Renders every manifest template like `helm template`, returning the YAML documents.
+    /// `helm template`, returning the YAML documents.
     fn render_in(
         &self,
         overrides: &Value,
         release: &str,
         namespace: &str,
     ) -> Result<Vec<Doc>, String> {
-        let mut docs = Vec::new();
-        for name in &self.manifests {
-            let data = self.context(overrides, release, namespace, name);
-            let text = self
-                .templates
-                .render(name, &data)
-                .map_err(|e| e.to_string())?;
-            docs.extend(split_documents(&text, name));
-        }
-        Ok(docs)
+        let text = self.helm(&["template", release, "--namespace", namespace], overrides)?;
+        Ok(split_documents(&text, "helm template"))
     }
 
     fn render(&self, overrides: &Value) -> Result<Vec<Doc>, String> {
         self.render_in(overrides, RELEASE, NAMESPACE)
     }
 
+    /// What `helm install` prints after installing: NOTES.txt rendered by helm's template
+    /// engine with these values. `helm template` leaves NOTES.txt out and `helm install
+    /// --dry-run=client` (3.22) still asks a cluster for its version, so a copy of the chart
+    /// carries NOTES.txt as a named template inside a YAML document, which `helm template
+    /// --show-only` renders.
     fn notes(&self, overrides: &Value) -> String {
-        let name = "cognitive-operator/templates/NOTES.txt";
-        self.templates
-            .render(name, &self.context(overrides, RELEASE, NAMESPACE, name))
-            .expect("NOTES.txt renders")
+        let copy = support::control_plane::TempDir::new("chart-notes");
+        let chart = copy.path().join("cognitive-operator");
+        copy_dir(&chart_dir(), &chart);
+        let notes = std::fs::read_to_string(chart.join("templates/NOTES.txt")).unwrap();
+        std::fs::remove_file(chart.join("templates/NOTES.txt")).unwrap();
+        std::fs::write(
+            chart.join("templates/notes.yaml"),
+            format!(
+                "{{{{- define \"test.notes\" -}}}}\n{notes}{{{{- end }}}}\nnotes: {{{{ include \"test.notes\" . | toJson }}}}\n"
+            ),
+        )
+        .unwrap();
+        let values = copy.path().join("values.json");
+        std::fs::write(&values, overrides.to_string()).unwrap();
+        let output = std::process::Command::new(tool("helm"))
+            .args(["template", RELEASE, "--namespace", NAMESPACE])
+            .args(["--show-only", "templates/notes.yaml", "--values"])
+            .arg(&values)
+            .arg(&chart)
+            .output()
+            .expect("run helm");
+        assert!(
+            output.status.success(),
+            "NOTES.txt renders: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rendered = yaml(&String::from_utf8(output.stdout).unwrap(), "NOTES.txt");
+        rendered["notes"].as_str().unwrap().to_string()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
     }
 }
 
@@ -551,14 +592,14 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         w,
         "cognitive-operator.dev",
         "cognitiveservicesaccounts",
-        &["get", "list", "watch", "patch", "update"],
+        &["list", "watch", "patch"],
         "",
     );
     add(
         w,
         "cognitive-operator.dev",
         "cognitiveservicesaccounts/status",
-        &["patch", "update"],
+        &["patch"],
         "",
     );
     add(
@@ -572,9 +613,7 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         w,
         "",
         "secrets",
-        &[
-            "get", "list", "watch", "create", "update", "patch", "delete",
-        ],
+        &["get", "list", "watch", "create", "update"],
         "",
     );
     add(w, "events.k8s.io", "events", &["create", "patch"], "");
@@ -582,7 +621,7 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         "",
         "apiextensions.k8s.io",
         "customresourcedefinitions",
-        &["get", "list", "watch"],
+        &["get"],
         CRD_NAME,
     );
     add(
@@ -782,10 +821,10 @@ fn crd_is_the_operators_kind() {
 #[test]
 fn chart_app_version_is_the_crate_version() {
     let chart = load_chart();
-    assert_eq!(chart.meta["Name"], "cognitive-operator");
-    assert_eq!(chart.meta["ApiVersion"], "v2");
+    assert_eq!(chart.meta["name"], "cognitive-operator");
+    assert_eq!(chart.meta["apiVersion"], "v2");
     assert_eq!(
-        chart.meta["AppVersion"].as_str(),
+        chart.meta["appVersion"].as_str(),
         Some(env!("CARGO_PKG_VERSION")),
         "Chart.yaml appVersion (the default image tag) must follow Cargo.toml's version"
     );
@@ -794,6 +833,19 @@ fn chart_app_version_is_the_crate_version() {
 // ---------------------------------------------------------------- tests: default values
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
+fn helm_lint_passes_with_default_and_full_values() {
+    let chart = load_chart();
+    for values in [json!({}), full_values()] {
+        let linted = chart
+            .helm(&["lint", "--strict"], &values)
+            .unwrap_or_else(|error| panic!("helm lint --strict fails: {error}"));
+        assert!(linted.contains("0 chart(s) failed"), "{linted}");
+    }
+}
+
+#[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn default_values_render_the_expected_objects() {
     let chart = load_chart();
     let o = objects(&chart.render(&json!({})).expect("default values render"));
@@ -875,6 +927,7 @@ fn default_values_render_the_expected_objects() {
 }
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn release_name_prefixes_object_names() {
     let chart = load_chart();
     let o = objects(&chart.render_in(&json!({}), "prod", "ops").expect("renders"));
@@ -890,6 +943,7 @@ fn release_name_prefixes_object_names() {
 // ---------------------------------------------------------------- tests: full values
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn full_values_switch_everything_on() {
     let chart = load_chart();
     let values = full_values();
@@ -1112,6 +1166,7 @@ fn full_values_switch_everything_on() {
 }
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn network_policy_defaults_allow_any_destination_on_the_needed_ports() {
     let chart = load_chart();
     let o = objects(
@@ -1141,6 +1196,7 @@ fn network_policy_defaults_allow_any_destination_on_the_needed_ports() {
 }
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn workload_and_managed_identity_wiring() {
     let chart = load_chart();
     let wi = json!({"credentials": {"workloadIdentity": {"clientId": "11111111-1111-1111-1111-111111111111", "tenantId": "22222222-2222-2222-2222-222222222222"}}});
@@ -1182,6 +1238,7 @@ fn workload_and_managed_identity_wiring() {
 }
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn leader_election_off_drops_the_lease_role() {
     let chart = load_chart();
     let o = objects(
@@ -1202,6 +1259,7 @@ fn leader_election_off_drops_the_lease_role() {
 }
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn misconfigurations_fail_with_a_clear_message() {
     let chart = load_chart();
     let cases = [
@@ -1363,15 +1421,9 @@ fn values_schema_rejects_mistakes() {
 // ---------------------------------------------------------------- tests: kustomize base
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn kustomize_base_matches_the_chart_defaults() {
-    let kubectl_found = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("kubectl").is_file())
-    });
-    if !kubectl_found {
-        eprintln!("kubectl not on PATH: skipping `kubectl kustomize deploy/`");
-        return;
-    }
-    let output = std::process::Command::new("kubectl")
+    let output = std::process::Command::new(tool("kubectl"))
         .arg("kustomize")
         .arg(root().join("deploy"))
         .output()
@@ -1442,6 +1494,7 @@ fn kustomize_base_matches_the_chart_defaults() {
 // ---------------------------------------------------------------- tests: Dockerfile
 
 #[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn dockerfile_builds_what_the_chart_runs() {
     let dockerfile = read(&root().join("Dockerfile"));
     let lines: Vec<&str> = dockerfile.lines().map(str::trim).collect();

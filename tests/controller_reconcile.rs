@@ -1,185 +1,23 @@
-//! The controller's reconcile against a fake Kubernetes API and the in-process ARM emulator:
-//! finalizer, status, connection Secret, events, steady state, credentials, malformed objects.
-//! See `support/controller_harness.rs` for how deletion is simulated on the fake API.
+//! The controller's reconcile against a fake Kubernetes API and the in-process ARM emulator: the
+//! fastest honest check of the connection Secret, events, steady state, credentials and
+//! malformed objects. What needs a real API server (deletion with finalizers, the status
+//! subresource, server-side apply, admission) is tested in `tests/e2e.rs`.
 
 #[path = "support/controller_harness.rs"]
 mod harness;
 
 use std::time::Duration;
 
-use cognitive_operator::api::{DeletionPolicy, FINALIZER, LocalSecretReference};
+use cognitive_operator::api::LocalSecretReference;
 use cognitive_operator::controller::Requeue;
 use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION};
 use harness::{
-    ApiWrite, Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
+    Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
 };
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
-use kube_fake_client::PatchType;
 use serde_json::json;
-
-fn is_write_to_account(request: &cognitive_operator::emulator::RecordedRequest) -> bool {
-    request.method != "GET" && request.path.contains("/accounts/")
-}
-
-#[tokio::test]
-async fn the_finalizer_is_stored_before_the_first_arm_write_and_removed_after_the_deletion_policy()
-{
-    let h = Harness::start(vec![]).await;
-    h.create(&account("docs")).await;
-
-    h.reconcile("docs").await;
-    let first_finalizer_write = h.api_writes().into_iter().find_map(|w| match w {
-        ApiWrite::Finalizers {
-            finalizers,
-            arm_writes_before,
-        } => Some((finalizers, arm_writes_before)),
-        _ => None,
-    });
-    let (finalizers, arm_writes_before) = first_finalizer_write.expect("a finalizer was written");
-    assert_eq!(finalizers, [FINALIZER]);
-    assert!(
-        arm_writes_before.is_empty(),
-        "ARM was written before the finalizer was stored: {arm_writes_before:?}"
-    );
-    assert!(
-        h.arm_writes().iter().any(is_write_to_account),
-        "the first reconcile starts the create"
-    );
-    assert_eq!(h.get("docs").await.unwrap().finalizers(), [FINALIZER]);
-
-    h.reconcile_until_ready("docs").await;
-    let h = h.begin_deletion("docs").await;
-    h.reconcile_until_gone("docs").await;
-
-    let removal = h.api_writes().into_iter().find_map(|w| match w {
-        ApiWrite::Finalizers {
-            finalizers,
-            arm_writes_before,
-        } if finalizers.is_empty() => Some(arm_writes_before),
-        _ => None,
-    });
-    let arm_writes_before = removal.expect("the finalizer was removed");
-    assert!(
-        arm_writes_before
-            .iter()
-            .any(|r| r.method == "DELETE" && r.path.ends_with("/accounts/docs")),
-        "the finalizer went before the account was deleted: {arm_writes_before:?}"
-    );
-    let state = h.emulator.state();
-    assert_eq!(state["accounts"], json!([]), "the account is deleted");
-    let deleted = state["deletedAccounts"].as_array().unwrap();
-    assert_eq!(
-        deleted.len(),
-        1,
-        "deletionPolicy Delete keeps a soft-deleted copy"
-    );
-    assert!(h.event_reasons().await.contains(&"Deleted".to_string()));
-}
-
-#[tokio::test]
-async fn a_deletion_that_cannot_complete_keeps_the_finalizer_and_says_why() {
-    let h = Harness::start(vec![]).await;
-    let mut resource = account("purged");
-    resource.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
-    h.create(&resource).await;
-    h.reconcile_until_ready("purged").await;
-    h.emulator.set_purge_permission(false);
-
-    let h = h.begin_deletion("purged").await;
-    let stuck = h
-        .reconcile_until("purged", |r| {
-            condition(r, "Stalled").is_some_and(|c| c.status == "True")
-        })
-        .await;
-
-    assert_eq!(stuck.finalizers(), [FINALIZER]);
-    let ready = condition(&stuck, "Ready").unwrap();
-    assert_eq!(ready.reason, "PurgeForbidden");
-    let warning = h
-        .events()
-        .await
-        .into_iter()
-        .find(|e| e.reason.as_deref() == Some("PurgeForbidden"))
-        .expect("a warning event");
-    assert_eq!(warning.type_.as_deref(), Some("Warning"));
-    assert!(
-        warning
-            .note
-            .unwrap_or_default()
-            .contains("deletion policy cannot complete"),
-        "the event says the deletion is blocked"
-    );
-}
-
-#[tokio::test]
-async fn status_is_applied_on_the_status_subresource_with_conditions_and_generation() {
-    let h = Harness::start(vec![]).await;
-    h.create(&account("docs")).await;
-
-    let ready = h.reconcile_until_ready("docs").await;
-    let status = ready.status.clone().unwrap();
-    assert_eq!(status.observed_generation, ready.metadata.generation);
-    let ready_condition = condition(&ready, "Ready").unwrap();
-    assert_eq!(ready_condition.reason, "Succeeded");
-    assert_eq!(
-        ready_condition.observed_generation,
-        ready.metadata.generation
-    );
-    assert_eq!(condition(&ready, "Stalled").unwrap().status, "False");
-    assert!(status.endpoint.is_some() && status.arm_id.is_some());
-    assert!(
-        status.pending_operation.is_none(),
-        "the finished operation is cleared"
-    );
-
-    let status_writes: Vec<ApiWrite> = h
-        .api_writes()
-        .into_iter()
-        .filter(|w| matches!(w, ApiWrite::Status { .. }))
-        .collect();
-    assert!(!status_writes.is_empty());
-    assert!(status_writes.iter().all(|w| *w
-        == ApiWrite::Status {
-            patch_type: PatchType::ApplyPatch,
-            field_manager: Some(FIELD_MANAGER.into()),
-        }));
-    let managed = ready.metadata.managed_fields.clone().unwrap_or_default();
-    assert!(
-        managed
-            .iter()
-            .any(|m| m.manager.as_deref() == Some(FIELD_MANAGER)
-                && m.subresource.as_deref() == Some("status")),
-        "the status is owned by {FIELD_MANAGER} on the status subresource: {managed:?}"
-    );
-
-    // A new generation: the spec asks for tags; the next reconciles patch and report it.
-    let patch = json!({"spec": {"tags": {"team": "docs"}}});
-    let changed = h
-        .accounts()
-        .patch("docs", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    assert!(changed.metadata.generation > ready.metadata.generation);
-    let updated = h
-        .reconcile_until("docs", |r| {
-            r.status.as_ref().and_then(|s| s.observed_generation) == r.metadata.generation
-                && condition(r, "Ready").is_some_and(|c| c.status == "True")
-        })
-        .await;
-    assert_eq!(
-        condition(&updated, "Ready").unwrap().observed_generation,
-        updated.metadata.generation
-    );
-    let patched = h
-        .events()
-        .await
-        .into_iter()
-        .find(|e| e.reason.as_deref() == Some("Patched"))
-        .expect("a Patched event");
-    assert!(patched.note.unwrap_or_default().contains("tags"));
-}
 
 #[tokio::test]
 async fn the_connection_secret_holds_endpoint_and_keys_and_follows_a_rotation() {

@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 fn spec_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/azure-spec/2024-10-01");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/azure-spec/2024-10-01");
     assert!(
         dir.join("cognitiveservices.json").is_file() && dir.join("examples").is_dir(),
         "the Azure contract is missing: expected cognitiveservices.json and examples/ in {}",

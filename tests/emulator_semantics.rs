@@ -1659,7 +1659,8 @@ async fn request_feed_streams_recorded_requests() {
 #[tokio::test]
 async fn operation_duration_is_measured_on_the_injectable_clock() {
     let harness = Harness::with(EmulatorConfig {
-        operation_duration: Duration::from_secs(30),
+        polls_to_complete: None,
+        operation_duration: Some(Duration::from_secs(30)),
         ..config()
     })
     .await;
@@ -1685,9 +1686,60 @@ async fn operation_duration_is_measured_on_the_injectable_clock() {
 }
 
 #[tokio::test]
+async fn an_operation_nobody_polls_completes_when_its_duration_passes() {
+    let harness = Harness::with(EmulatorConfig {
+        polls_to_complete: Some(5),
+        operation_duration: Some(Duration::from_secs(30)),
+        ..config()
+    })
+    .await;
+    let path = account_path(SUB, RG, "acct");
+    harness
+        .call(Method::PUT, &path, Some(&account_body("Face", None)))
+        .await;
+    assert_eq!(harness.get(&path).await.provisioning_state(), "Creating");
+    harness.emulator.advance_clock(Duration::from_secs(31));
+    assert_eq!(
+        harness.get(&path).await.provisioning_state(),
+        "Succeeded",
+        "Azure runs the operation on its own: reading the account alone sees it finish"
+    );
+}
+
+#[tokio::test]
+async fn operation_urls_expire_some_time_after_the_operation_ends() {
+    let harness = Harness::with(EmulatorConfig {
+        polls_to_complete: Some(1),
+        operation_retention: Some(Duration::from_secs(60)),
+        ..config()
+    })
+    .await;
+    let created = harness
+        .call(
+            Method::PUT,
+            &account_path(SUB, RG, "acct"),
+            Some(&account_body("Face", None)),
+        )
+        .await;
+    let status_url = created.header("azure-asyncoperation").unwrap().to_string();
+    assert_eq!(
+        harness.get_url(&status_url).await.body["status"],
+        "Succeeded"
+    );
+    harness.emulator.advance_clock(Duration::from_secs(59));
+    assert_eq!(
+        harness.get_url(&status_url).await.body["status"],
+        "Succeeded"
+    );
+    harness.emulator.advance_clock(Duration::from_secs(2));
+    let expired = harness.get_url(&status_url).await;
+    assert_eq!(expired.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn with_zero_polls_a_read_of_the_account_completes_the_operation() {
     let harness = Harness::with(EmulatorConfig {
-        polls_to_complete: 0,
+        polls_to_complete: Some(0),
         ..config()
     })
     .await;

@@ -425,9 +425,15 @@ impl ArmClient {
         operation: &PendingOperation,
     ) -> Result<PollStatus, ArmError> {
         let url = self.same_origin_url(&operation.url)?;
-        let response = self
+        let response = match self
             .execute("GetOperationStatus", Method::GET, url, None)
-            .await?;
+            .await
+        {
+            Err(ArmError::Api(error)) if error.status == Some(404) => {
+                return self.poll_resource_instead(operation).await;
+            }
+            other => other?,
+        };
         let document: Value = response.json()?;
         let status = document
             .get("status")
@@ -459,6 +465,9 @@ impl ArmClient {
                 Ok(running(response.retry_after(), operation))
             }
             Ok(_) => self.confirm_resource(operation).await,
+            Err(ArmError::Api(error)) if error.status == Some(404) => {
+                self.poll_resource_instead(operation).await
+            }
             Err(ArmError::Api(error)) if !error.is_retryable_status() => {
                 Ok(PollStatus::Failed(ArmError::OperationFailed {
                     status: "Failed".into(),
@@ -467,6 +476,19 @@ impl ArmClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// An operation URL that answers 404 has expired (Azure keeps them only for a while after
+    /// the operation ends) or never existed here: the resource itself tells how it went.
+    async fn poll_resource_instead(
+        &self,
+        operation: &PendingOperation,
+    ) -> Result<PollStatus, ArmError> {
+        let by_resource = PendingOperation {
+            poll: PollMethod::ProvisioningState,
+            ..operation.clone()
+        };
+        self.confirm_resource(&by_resource).await
     }
 
     /// After an operation reports success, the account must show `Succeeded`: ARM can still

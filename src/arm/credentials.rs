@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use azure_core::cloud::CloudConfiguration;
 use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions};
 use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, WorkloadIdentityCredential,
@@ -250,6 +251,21 @@ fn require(value: &Option<String>, what: &str) -> Result<String, ArmError> {
         .ok_or_else(|| ArmError::Credential(format!("{what} is not set")))
 }
 
+/// The cloud's authority, and few quick retries of a token request: azure_identity's default
+/// (8 retries over up to a minute) would hold a reconcile worker that long, while the
+/// controller's own backoff retries a failed token request anyway.
+fn identity_client_options(cloud: Cloud) -> ClientOptions {
+    ClientOptions {
+        cloud: Some(Arc::new(cloud.configuration())),
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            max_retries: 2,
+            max_total_elapsed: azure_core::time::Duration::seconds(5),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn workload_identity(
     cloud: Cloud,
     identity: &IdentitySettings,
@@ -260,7 +276,7 @@ fn workload_identity(
         token_file_path: identity.federated_token_file.clone(),
         ..Default::default()
     };
-    options.credential_options.client_options.cloud = Some(Arc::new(cloud.configuration()));
+    options.credential_options.client_options = identity_client_options(cloud);
     Ok(WorkloadIdentityCredential::new(Some(options)).map_err(credential_error)?)
 }
 
@@ -275,7 +291,7 @@ fn managed_identity(
             .map(azure_identity::UserAssignedId::ClientId),
         ..Default::default()
     };
-    options.client_options.cloud = Some(Arc::new(cloud.configuration()));
+    options.client_options = identity_client_options(cloud);
     Ok(ManagedIdentityCredential::new(Some(options)).map_err(credential_error)?)
 }
 
@@ -289,8 +305,9 @@ fn client_secret(
         &identity.client_secret,
         "clientSecret (AZURE_CLIENT_SECRET)",
     )?;
-    let mut options = ClientSecretCredentialOptions::default();
-    options.client_options.cloud = Some(Arc::new(cloud.configuration()));
+    let options = ClientSecretCredentialOptions {
+        client_options: identity_client_options(cloud),
+    };
     Ok(
         ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options))
             .map_err(credential_error)?,

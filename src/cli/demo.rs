@@ -62,7 +62,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let started = Instant::now();
     let loaded = load_examples(&args)?;
     let config = EmulatorConfig {
-        polls_to_complete: 1,
+        polls_to_complete: Some(1),
         retry_after_secs: 0,
         ..EmulatorConfig::default()
     };

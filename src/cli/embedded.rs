@@ -26,7 +26,7 @@ pub async fn start(
     default_subscription: &str,
 ) -> std::io::Result<Embedded> {
     let config = EmulatorConfig {
-        polls_to_complete: 1,
+        polls_to_complete: Some(1),
         retry_after_secs: 0,
         ..EmulatorConfig::default()
     };

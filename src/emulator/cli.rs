@@ -19,13 +19,19 @@ pub struct EmulatorArgs {
     pub resource_groups: Vec<ResourceGroupSeed>,
 
     /// Status polls (of the Azure-AsyncOperation or Location URL) after which a long-running
-    /// operation completes; 0 lets any read of the account complete it.
-    #[arg(long, default_value_t = 2)]
-    pub polls_to_complete: u32,
+    /// operation completes, or `never`; 0 lets any read of the account complete it. Whichever of
+    /// this and --operation-seconds is met first completes the operation.
+    #[arg(long, default_value = "2", value_parser = parse_polls)]
+    pub polls_to_complete: Never<u32>,
 
-    /// Minimum age in seconds (on the emulator clock) before a long-running operation completes.
-    #[arg(long, default_value_t = 0.0)]
-    pub operation_seconds: f64,
+    /// Seconds (on the emulator clock) after which a long-running operation completes whether
+    /// or not anyone polls it, as Azure's do, or `never`.
+    #[arg(long, default_value = "2", value_parser = parse_seconds)]
+    pub operation_seconds: Never<Duration>,
+
+    /// Seconds after an operation ends until its status and result URLs answer 404, or `never`.
+    #[arg(long, default_value = "900", value_parser = parse_seconds)]
+    pub operation_retention_seconds: Never<Duration>,
 
     /// Retry-After seconds sent with long-running operation responses.
     #[arg(long, default_value_t = 1)]
@@ -56,8 +62,9 @@ impl EmulatorArgs {
     pub fn config(&self) -> EmulatorConfig {
         EmulatorConfig {
             resource_groups: self.resource_groups.clone(),
-            polls_to_complete: self.polls_to_complete,
-            operation_duration: Duration::from_secs_f64(self.operation_seconds.max(0.0)),
+            polls_to_complete: self.polls_to_complete.0,
+            operation_duration: self.operation_seconds.0,
+            operation_retention: self.operation_retention_seconds.0,
             retry_after_secs: self.retry_after,
             throttling: (!self.no_throttling)
                 .then(|| ThrottleConfig::azure().scaled(self.time_scale)),
@@ -65,6 +72,29 @@ impl EmulatorArgs {
             page_size: self.page_size,
         }
     }
+}
+
+/// A flag value that may be `never` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Never<T>(pub Option<T>);
+
+fn parse_never<T>(text: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Never<T>, String> {
+    if text.eq_ignore_ascii_case("never") {
+        return Ok(Never(None));
+    }
+    parse(text)
+        .map(|value| Never(Some(value)))
+        .ok_or_else(|| format!("expected a non-negative number or 'never', got '{text}'"))
+}
+
+fn parse_polls(text: &str) -> Result<Never<u32>, String> {
+    parse_never(text, |text| text.parse().ok())
+}
+
+fn parse_seconds(text: &str) -> Result<Never<Duration>, String> {
+    parse_never(text, |text| {
+        Duration::try_from_secs_f64(text.parse().ok()?).ok()
+    })
 }
 
 /// Starts the emulator, prints `listening on http://ADDR` and serves until Ctrl-C (or a kill).
@@ -131,8 +161,8 @@ mod tests {
         assert_eq!(cli.args.listen.port(), 9999);
         assert_eq!(config.resource_groups.len(), 2);
         assert_eq!(config.resource_groups[1].location, "eastus");
-        assert_eq!(config.polls_to_complete, 0);
-        assert_eq!(config.operation_duration, Duration::from_millis(1500));
+        assert_eq!(config.polls_to_complete, Some(0));
+        assert_eq!(config.operation_duration, Some(Duration::from_millis(1500)));
         assert_eq!(config.retry_after_secs, 0);
         assert_eq!(
             config.throttling.map(|throttling| throttling.time_scale),
@@ -146,5 +176,11 @@ mod tests {
         assert!(off.throttling.is_none());
         let defaults = Cli::parse_from(["emulator"]).args;
         assert_eq!(defaults.listen.to_string(), "127.0.0.1:8080");
+        let defaults = defaults.config();
+        assert_eq!(defaults.polls_to_complete, Some(2));
+        assert_eq!(defaults.operation_duration, Some(Duration::from_secs(2)));
+        let never = Cli::parse_from(["emulator", "--polls-to-complete", "never"]).args;
+        assert_eq!(never.config().polls_to_complete, None);
+        assert!(Cli::try_parse_from(["emulator", "--operation-seconds", "-1"]).is_err());
     }
 }

@@ -5,16 +5,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// How an emulator instance behaves. `Default` matches Azure's pacing closely enough for tests:
-/// operations finish after two status polls, Azure's throttling numbers, pages of 100.
+/// How an emulator instance behaves. `Default` is quick enough for tests and still behaves as
+/// Azure does in time: an operation finishes after two status polls or two seconds, whichever
+/// comes first; Azure's throttling numbers; pages of 100.
 #[derive(Clone, Debug)]
 pub struct EmulatorConfig {
     /// Resource groups that exist from the start (others answer 404 `ResourceGroupNotFound`).
     pub resource_groups: Vec<ResourceGroupSeed>,
-    /// Status polls (of either operation URL) after which a long-running operation completes.
-    pub polls_to_complete: u32,
-    /// Minimum age of an operation, on the injectable clock, before it can complete.
-    pub operation_duration: Duration,
+    /// Status polls (of either operation URL) after which a long-running operation completes;
+    /// `None`: polls do not complete operations.
+    pub polls_to_complete: Option<u32>,
+    /// Age on the injectable clock after which a long-running operation completes, polled or
+    /// not; `None`: only polls complete operations. The first of the two that is met wins.
+    pub operation_duration: Option<Duration>,
+    /// How long an ended operation's status and result URLs keep answering before they expire
+    /// with 404 (Azure's do; how long is not documented); `None`: they never expire.
+    pub operation_retention: Option<Duration>,
     /// `Retry-After` (seconds) sent with long-running operation responses.
     pub retry_after_secs: u64,
     /// Per-subscription token buckets; `None` disables throttling.
@@ -25,12 +31,19 @@ pub struct EmulatorConfig {
     pub page_size: usize,
 }
 
+/// The age at which operations complete when the configuration does not say otherwise.
+pub const DEFAULT_OPERATION_DURATION: Duration = Duration::from_secs(2);
+
+/// How long ended operations' URLs answer when the configuration does not say otherwise.
+pub const DEFAULT_OPERATION_RETENTION: Duration = Duration::from_secs(15 * 60);
+
 impl Default for EmulatorConfig {
     fn default() -> Self {
         Self {
             resource_groups: Vec::new(),
-            polls_to_complete: 2,
-            operation_duration: Duration::ZERO,
+            polls_to_complete: Some(2),
+            operation_duration: Some(DEFAULT_OPERATION_DURATION),
+            operation_retention: Some(DEFAULT_OPERATION_RETENTION),
             retry_after_secs: 1,
             throttling: Some(ThrottleConfig::azure()),
             latency: Duration::ZERO,

@@ -1,4 +1,4 @@
-//! Long-running operations of the ARM async protocol and their (lazy) completion.
+//! Long-running operations of the ARM async protocol: when they complete and when their URLs expire.
 
 use std::time::Duration;
 
@@ -52,11 +52,19 @@ impl OperationStatus {
     }
 }
 
-/// When operations complete: after `polls` status polls AND `duration` on the injectable clock.
+/// When operations complete: after `polls` status polls or once `duration` has passed on the
+/// injectable clock, whichever comes first (Azure runs an operation on its own; polling only
+/// observes it). With neither set, an operation completes at the next request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pacing {
-    pub polls: u32,
-    pub duration: Duration,
+    pub polls: Option<u32>,
+    pub duration: Option<Duration>,
+    /// How long an ended operation's URLs keep answering before they expire (404).
+    pub retention: Option<Duration>,
+}
+
+fn signed(duration: Duration) -> SignedDuration {
+    SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
 }
 
 #[derive(Clone, Debug)]
@@ -81,10 +89,32 @@ pub(crate) struct Operation {
 
 impl Operation {
     pub(crate) fn is_due(&self, now: Timestamp, pacing: Pacing) -> bool {
-        let duration = SignedDuration::try_from(pacing.duration).unwrap_or(SignedDuration::MAX);
-        self.status == OperationStatus::InProgress
-            && self.polls >= pacing.polls
-            && now.duration_since(self.started_at) >= duration
+        if self.status != OperationStatus::InProgress {
+            return false;
+        }
+        let polled_enough = pacing.polls.is_some_and(|polls| self.polls >= polls);
+        let lasted_enough = pacing
+            .duration
+            .is_some_and(|duration| now.duration_since(self.started_at) >= signed(duration));
+        let unpaced = pacing.polls.is_none() && pacing.duration.is_none();
+        polled_enough || lasted_enough || unpaced
+    }
+
+    /// When a due operation ended: when its duration ran out if that came first (it ran on its
+    /// own, whether or not anyone asked), else `now` (the poll that completed it).
+    pub(crate) fn ended_by(&self, now: Timestamp, pacing: Pacing) -> Timestamp {
+        pacing
+            .duration
+            .and_then(|duration| self.started_at.checked_add(signed(duration)).ok())
+            .map_or(now, |finished| finished.min(now))
+    }
+
+    /// Whether the operation ended longer ago than its URLs are kept.
+    pub(crate) fn is_expired(&self, now: Timestamp, pacing: Pacing) -> bool {
+        match (self.ended_at, pacing.retention) {
+            (Some(ended_at), Some(retention)) => now.duration_since(ended_at) >= signed(retention),
+            _ => false,
+        }
     }
 
     /// `/subscriptions/{s}/providers/Microsoft.CognitiveServices/locations/{loc}/{collection}/{id}`

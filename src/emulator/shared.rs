@@ -60,6 +60,7 @@ impl Shared {
                 pacing: Pacing {
                     polls: config.polls_to_complete,
                     duration: config.operation_duration,
+                    retention: config.operation_retention,
                 },
                 retry_after_secs: config.retry_after_secs,
                 page_size: config.page_size,

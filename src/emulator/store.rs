@@ -56,18 +56,18 @@ impl State {
     /// Brings state up to `now`: completes due operations and purges expired soft-deleted accounts.
     pub(crate) fn settle(&mut self, now: Timestamp, pacing: Pacing) {
         if !self.running.is_empty() {
-            let due: Vec<String> = self
+            let due: Vec<(String, Timestamp)> = self
                 .running
                 .values()
-                .filter(|id| {
-                    self.operations
-                        .get(*id)
-                        .is_some_and(|op| op.is_due(now, pacing))
+                .filter_map(|id| {
+                    let operation = self.operations.get(id)?;
+                    operation
+                        .is_due(now, pacing)
+                        .then(|| (id.clone(), operation.ended_by(now, pacing)))
                 })
-                .cloned()
                 .collect();
-            for id in due {
-                self.complete(&id, now);
+            for (id, ended_at) in due {
+                self.complete(&id, ended_at);
             }
         }
         if self.next_purge_due.is_some_and(|due| due <= now) {
@@ -77,11 +77,17 @@ impl State {
     }
 
     /// Counts a poll of an operation's status or result URL, completing it if that makes it due.
+    /// An operation that ended longer ago than the retention is gone, as Azure's URLs expire.
     pub(crate) fn poll(&mut self, id: &str, now: Timestamp, pacing: Pacing) -> Option<&Operation> {
+        if self.operations.get(id)?.is_expired(now, pacing) {
+            self.operations.remove(id);
+            return None;
+        }
         let operation = self.operations.get_mut(id)?;
         operation.polls = operation.polls.saturating_add(1);
         if operation.is_due(now, pacing) {
-            self.complete(id, now);
+            let ended_at = operation.ended_by(now, pacing);
+            self.complete(id, ended_at);
         }
         self.operations.get(id)
     }
@@ -111,6 +117,7 @@ impl State {
         self.operations.entry(id).or_insert(operation)
     }
 
+    /// Ends the operation as of `now` (which is when it ended, not when someone looked).
     fn complete(&mut self, id: &str, now: Timestamp) {
         let Some(operation) = self.operations.get_mut(id) else {
             return;

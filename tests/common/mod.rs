@@ -16,7 +16,7 @@ pub const LOCATION: &str = "westus";
 pub async fn emulator_with(polls: u32) -> Emulator {
     cognitive_operator::install_crypto_provider();
     let config = EmulatorConfig {
-        polls_to_complete: polls,
+        polls_to_complete: Some(polls),
         retry_after_secs: 0,
         throttling: None,
         ..EmulatorConfig::default()

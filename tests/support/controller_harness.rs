@@ -4,12 +4,8 @@
 //! The fake API has no watch, so the tests call the reconciler the way the Controller would
 //! (read the object, reconcile it) and look at what a user would see: the object, its Secret,
 //! its events, and the ARM requests the emulator received.
-//!
-//! Workaround (stated once, used by the deletion tests): the fake deletes an object at once,
-//! finalizers or not, and refuses to set `deletionTimestamp` on an update. Deleting is therefore
-//! simulated the way the API server does it: [`Harness::begin_deletion`] rebuilds the fake API
-//! from a snapshot of every object, with `deletionTimestamp` set on the one being deleted; the
-//! fake then removes it when its last finalizer goes, as the API server would.
+//! (The fake cannot set `deletionTimestamp` and treats server-side apply as a merge patch:
+//! deletion and status are tested on a real API server in `tests/e2e.rs`.)
 
 #![allow(dead_code)]
 
@@ -28,8 +24,8 @@ use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::engine::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use kube::api::{DynamicObject, ListParams, PostParams};
-use kube::{Api, ResourceExt};
 use kube_fake_client::{ClientBuilder, PatchType, interceptor};
 use serde_json::Value;
 
@@ -279,34 +275,6 @@ impl Harness {
 
     pub fn api_writes(&self) -> Vec<ApiWrite> {
         self.api_writes.lock().unwrap().clone()
-    }
-
-    /// Starts deleting `name` as the API server would (see the module comment): the same
-    /// emulator, a fake API rebuilt with every object, `deletionTimestamp` set on this one.
-    pub async fn begin_deletion(self, name: &str) -> Harness {
-        let mut objects = Vec::new();
-        for resource in self
-            .accounts()
-            .list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-        {
-            let mut value = serde_json::to_value(&resource).unwrap();
-            if resource.name_any() == name {
-                value["metadata"]["deletionTimestamp"] =
-                    Value::String(jiff::Timestamp::now().to_string());
-            }
-            objects.push(value);
-        }
-        let secrets: Api<Secret> = Api::all(self.client.clone());
-        for secret in secrets.list(&ListParams::default()).await.unwrap().items {
-            objects.push(serde_json::to_value(&secret).unwrap());
-        }
-        for event in self.events().await {
-            objects.push(serde_json::to_value(&event).unwrap());
-        }
-        Harness::connect(self.emulator, objects).await
     }
 }
 

@@ -1,0 +1,790 @@
+//! End to end on a real control plane: etcd, kube-apiserver (RBAC on) and
+//! kube-controller-manager built from pinned Go modules by `tools/k8s/build.sh`, the real
+//! `cognitive-operator run` process acting as the chart's ServiceAccount, and the real
+//! `cognitive-operator emulator` process as Azure. Each test has a control plane of its own.
+//!
+//! ```text
+//! bash tools/test.sh                                # the whole suite, these included
+//! cargo test --test e2e -- --ignored                # these alone (builds the tools if missing)
+//! ```
+
+mod support {
+    pub mod control_plane;
+    pub mod e2e;
+}
+
+use std::time::Duration;
+
+use cognitive_operator::api::FINALIZER;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use support::e2e::*;
+
+/// Example manifests with the namespaces they use, as a user applies them.
+fn examples() -> Vec<(String, String)> {
+    let mut files: Vec<_> = std::fs::read_dir(repo_path("deploy/examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            (name, std::fs::read_to_string(path).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_crd_installs_with_its_documentation_and_printer_columns() {
+    let cluster = Cluster::start().await;
+    let explained = cluster
+        .plane
+        .kubectl(&["explain", "csa.spec.softDeletePolicy"]);
+    assert!(
+        explained.contains("What to do when the account is absent but a soft-deleted copy"),
+        "kubectl explain shows our documentation:\n{explained}"
+    );
+    assert!(explained.contains("Restore") && explained.contains("Purge"));
+    cluster.create_namespace("team-a");
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    let table = cluster
+        .plane
+        .kubectl(&["get", "csa", "--namespace", "team-a"]);
+    let header = table.lines().next().unwrap();
+    for column in ["NAME", "READY", "REASON", "ENDPOINT", "AGE"] {
+        assert!(header.contains(column), "printer column {column}: {table}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn every_example_applies_and_reaches_the_verdict_its_spec_implies() {
+    let cluster = Cluster::start().await;
+    for namespace in ["platform", "team-docs", "team-billing"] {
+        cluster.create_namespace(namespace);
+    }
+    // The observed account exists, made by hand, exactly as its spec describes it.
+    cluster
+        .emulator
+        .seed(
+            "legacy-speech",
+            json!({"location": LOCATION, "kind": "SpeechServices", "sku": {"name": "S0"},
+                   "tags": {"owner": "platform"},
+                   "properties": {"publicNetworkAccess": "Disabled"}}),
+            false,
+        )
+        .await;
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    for (file, manifest) in examples() {
+        cluster
+            .apply(&manifest)
+            .unwrap_or_else(|error| panic!("{file} applies: {error}"));
+    }
+    for (namespace, name) in [
+        ("platform", "legacy-speech"),
+        ("team-docs", "docs-openai"),
+        ("team-docs", "translator-scratch"),
+    ] {
+        cluster.wait_ready(namespace, name);
+    }
+    // The per-namespace identity is a placeholder service principal that Entra ID (not
+    // reachable here) never accepts: it must end Stalled, not wait forever.
+    cluster
+        .wait_for(
+            "team-billing",
+            "billing-ai",
+            "Stalled",
+            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+                o.and_then(|o| o.status.as_ref()).is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Stalled" && c.status == "True")
+                })
+            },
+        )
+        .await;
+    let verdicts: Vec<String> = ["platform", "team-docs", "team-billing"]
+        .iter()
+        .flat_map(|namespace| cluster.kstatus(namespace, "csa"))
+        .collect();
+    let verdict = |name: &str| {
+        verdicts
+            .iter()
+            .find(|line| line.contains(&format!("/{name} ")))
+            .unwrap_or_else(|| panic!("{name} has a verdict: {verdicts:?}"))
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(verdict("legacy-speech"), "Current", "{verdicts:?}");
+    assert_eq!(verdict("docs-openai"), "Current", "{verdicts:?}");
+    assert_eq!(verdict("translator-scratch"), "Current", "{verdicts:?}");
+    assert_eq!(verdict("billing-ai"), "Failed", "{verdicts:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_api_server_refuses_invalid_specs_with_our_messages_before_arm_hears_of_them() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    cluster.wait_ready("team-a", "docs");
+    let writes_before = cluster.emulator.writes().await;
+
+    let moved = cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"location": "westeurope"}),
+        ))
+        .unwrap_err();
+    assert!(
+        moved.contains("spec.location is immutable: Azure cannot move an account"),
+        "{moved}"
+    );
+    let unknown_policy = cluster
+        .apply(&account_manifest(
+            "team-a",
+            "other",
+            json!({"softDeletePolicy": "Sometimes"}),
+        ))
+        .unwrap_err();
+    assert!(
+        unknown_policy.contains("spec.softDeletePolicy")
+            && unknown_policy.contains("Unsupported value: \"Sometimes\""),
+        "{unknown_policy}"
+    );
+    let bad_name = cluster
+        .apply(&account_manifest(
+            "team-a",
+            "third",
+            json!({"azureName": "-not/valid"}),
+        ))
+        .unwrap_err();
+    assert!(
+        bad_name.contains("spec.azureName") && bad_name.contains("should match"),
+        "{bad_name}"
+    );
+
+    // Nothing new reached ARM, and neither refused object exists.
+    cluster
+        .emulator
+        .wait_for("two more resyncs of docs", |log| {
+            log.iter()
+                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
+                .count()
+                >= 4
+        })
+        .await;
+    assert_eq!(cluster.emulator.writes().await, writes_before);
+    let names: Vec<String> = cluster
+        .accounts("team-a")
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect();
+    assert_eq!(names, ["docs"]);
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn no_arm_write_happens_before_the_finalizer_is_on_the_object() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    // The operator may not patch its resources, so it cannot add the finalizer.
+    cluster.plane.kubectl(&[
+        "patch",
+        "clusterrole",
+        "cognitive-operator",
+        "--type=json",
+        r#"-p=[{"op":"replace","path":"/rules/0/verbs","value":["list","watch"]}]"#,
+    ]);
+    let operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    // The API server's answer, as the operator reports it (its request metrics do not count
+    // requests the authorizer refused).
+    wait_for_line(
+        &operator,
+        r#"cannot patch resource \"cognitiveservicesaccounts\""#,
+    );
+    assert_eq!(
+        cluster.emulator.writes().await,
+        Vec::<String>::new(),
+        "no ARM write while the finalizer could not be added"
+    );
+    cluster.install_chart_rbac(&[]);
+    let ready = cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await
+        .unwrap();
+    assert!(ready.finalizers().iter().any(|f| f == FINALIZER));
+    assert_eq!(cluster.emulator.count("PUT", "/accounts/docs").await, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_collected() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    let spec =
+        json!({"deletionPolicy": "DeleteAndPurge", "connectionSecret": {"name": "docs-conn"}});
+    cluster
+        .apply(&account_manifest("team-a", "docs", spec))
+        .unwrap();
+    let ready = cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
+    let secret = secrets.get("docs-conn").await.unwrap();
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        owner.uid,
+        ready.uid().unwrap(),
+        "the Secret is owned by its resource"
+    );
+
+    cluster.emulator.allow_purge(false).await;
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/docs",
+        "--namespace",
+        "team-a",
+        "--wait=false",
+    ]);
+    let stuck = cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "PurgeForbidden",
+            has_condition("Stalled", "PurgeForbidden"),
+        )
+        .await
+        .unwrap();
+    assert!(stuck.metadata.deletion_timestamp.is_some());
+    assert!(
+        stuck.finalizers().iter().any(|f| f == FINALIZER),
+        "the finalizer stays"
+    );
+    assert_eq!(cluster.emulator.count("DELETE", "/accounts/docs").await, 1);
+
+    cluster.emulator.allow_purge(true).await;
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            cluster.accounts("team-a"),
+            "docs",
+            conditions::is_deleted(&ready.uid().unwrap()),
+        ),
+    )
+    .await
+    .expect("the deletion finishes once purging is allowed")
+    .unwrap();
+    let purged = cluster.emulator.writes().await;
+    assert!(
+        purged
+            .iter()
+            .any(|w| w.starts_with("DELETE") && w.ends_with("/deletedAccounts/docs")),
+        "{purged:?}"
+    );
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            secrets,
+            "docs-conn",
+            conditions::is_deleted(&secret.uid().unwrap()),
+        ),
+    )
+    .await
+    .expect("the garbage collector removes the connection Secret")
+    .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn status_is_server_side_applied_and_left_alone_at_rest() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"tags": {"team": "a"}}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await;
+
+    // A user's apply of a changed spec does not fight the operator's status.
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"tags": {"team": "b"}}),
+        ))
+        .unwrap();
+    let ready = cluster
+        .wait_for("team-a", "docs", "Ready at generation 2", is_ready_at(2))
+        .await
+        .unwrap();
+    let managers = ready.metadata.managed_fields.clone().unwrap();
+    let status_entry = managers
+        .iter()
+        .find(|m| m.subresource.as_deref() == Some("status"))
+        .expect("a managedFields entry for the status subresource");
+    assert_eq!(status_entry.manager.as_deref(), Some("cognitive-operator"));
+    assert_eq!(status_entry.operation.as_deref(), Some("Apply"));
+    for entry in managers
+        .iter()
+        .filter(|m| m.manager.as_deref() == Some("cognitive-operator"))
+    {
+        let fields = serde_json::to_string(&entry.fields_v1).unwrap();
+        assert!(
+            !fields.contains("f:spec"),
+            "the operator owns no spec field: {fields}"
+        );
+    }
+    let patches = cluster.emulator.count("PATCH", "/accounts/docs").await;
+    assert_eq!(patches, 1, "the tag change is one PATCH");
+
+    // Three resyncs at rest: one GET each, and no write to the object.
+    let version = ready.resource_version();
+    let gets = cluster.emulator.count("GET", "/accounts/docs").await;
+    cluster
+        .emulator
+        .wait_for("three resyncs", |log| {
+            log.iter()
+                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
+                .count()
+                >= gets + 3
+        })
+        .await;
+    let now = cluster.accounts("team-a").get("docs").await.unwrap();
+    assert_eq!(now.resource_version(), version, "no status write at rest");
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_connection_secret_carries_keys_rotates_one_and_refuses_a_foreign_secret() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"connectionSecret": {"name": "docs-conn"}}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
+    let before = secrets.get("docs-conn").await.unwrap().data.unwrap();
+    for key in ["endpoint", "key1", "key2"] {
+        assert!(before.contains_key(key), "{key} in the Secret");
+    }
+
+    cluster.plane.kubectl(&[
+        "annotate",
+        "csa/docs",
+        "--namespace",
+        "team-a",
+        "cognitive-operator.dev/rotate-key=Key1",
+    ]);
+    tokio::time::timeout(
+        WAIT,
+        await_condition(secrets.clone(), "docs-conn", |s: Option<&Secret>| {
+            s.and_then(|s| s.data.as_ref())
+                .is_some_and(|d| d.get("key1") != before.get("key1"))
+        }),
+    )
+    .await
+    .expect("key1 is rotated into the Secret")
+    .unwrap();
+    let after = secrets.get("docs-conn").await.unwrap().data.unwrap();
+    assert_eq!(after.get("key2"), before.get("key2"), "key2 is untouched");
+    assert_eq!(cluster.emulator.count("POST", "/regenerateKey").await, 1);
+    cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "the annotation removed",
+            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+                o.is_some_and(|o| {
+                    !o.annotations()
+                        .contains_key("cognitive-operator.dev/rotate-key")
+                })
+            },
+        )
+        .await;
+
+    // A Secret someone else made is never overwritten.
+    cluster.plane.kubectl(&[
+        "create",
+        "secret",
+        "generic",
+        "theirs",
+        "--namespace",
+        "team-a",
+        "--from-literal=owner=them",
+    ]);
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "other",
+            json!({"connectionSecret": {"name": "theirs"}}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for(
+            "team-a",
+            "other",
+            "SecretConflict",
+            has_condition("Stalled", "SecretConflict"),
+        )
+        .await;
+    let theirs = secrets.get("theirs").await.unwrap().data.unwrap();
+    assert_eq!(theirs.keys().collect::<Vec<_>>(), ["owner"]);
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn events_tell_of_writes_and_errors_and_stay_quiet_at_rest() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "lost",
+            json!({"resourceGroup": "rg-missing"}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await;
+    cluster
+        .wait_for(
+            "team-a",
+            "lost",
+            "Stalled",
+            has_condition("Stalled", "ResourceGroupNotFound"),
+        )
+        .await;
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"tags": {"team": "a"}}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "docs", "Ready at generation 2", is_ready_at(2))
+        .await;
+    let table = cluster
+        .plane
+        .kubectl(&["get", "events", "--namespace", "team-a"]);
+    for reason in ["Created", "Patched", "ResourceGroupNotFound"] {
+        assert!(
+            table.contains(reason),
+            "kubectl get events lists {reason}:\n{table}"
+        );
+    }
+    let before = cluster.event_reasons("team-a");
+    let gets = cluster.emulator.count("GET", "/accounts/docs").await;
+    cluster
+        .emulator
+        .wait_for("three resyncs", |log| {
+            log.iter()
+                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
+                .count()
+                >= gets + 3
+        })
+        .await;
+    assert_eq!(cluster.event_reasons("team-a"), before, "no event at rest");
+}
+
+fn lease_holder(lease: Option<&Lease>) -> Option<String> {
+    lease?
+        .spec
+        .as_ref()?
+        .holder_identity
+        .clone()
+        .filter(|h| !h.is_empty())
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn of_two_elected_operators_one_writes_and_the_other_takes_over_when_it_dies() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let mut first = cluster.start_operator("operator-a", &[]);
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), OPERATOR_NAMESPACE);
+    tokio::time::timeout(
+        WAIT,
+        await_condition(leases.clone(), "cognitive-operator", |l: Option<&Lease>| {
+            lease_holder(l).is_some_and(|h| h.starts_with("operator-a"))
+        }),
+    )
+    .await
+    .expect("the first operator leads")
+    .unwrap();
+    let second = cluster.start_operator("operator-b", &[]);
+    for name in ["one", "two", "three"] {
+        cluster
+            .apply(&account_manifest("team-a", name, json!({})))
+            .unwrap();
+    }
+    for name in ["one", "two", "three"] {
+        cluster.wait_for("team-a", name, "Ready", is_ready()).await;
+    }
+    assert!(
+        !second.output().contains("leading: starting the controller"),
+        "the standby never led while the leader lived"
+    );
+
+    first.kill();
+    let killed = std::time::Instant::now();
+    tokio::time::timeout(
+        WAIT,
+        await_condition(leases, "cognitive-operator", |l: Option<&Lease>| {
+            lease_holder(l).is_some_and(|h| h.starts_with("operator-b"))
+        }),
+    )
+    .await
+    .expect("the standby takes the lease")
+    .unwrap();
+    let takeover = killed.elapsed();
+    assert!(
+        takeover < Duration::from_secs(30),
+        "taken over in {takeover:?}, within twice the 15 s lease"
+    );
+    cluster
+        .apply(&account_manifest("team-a", "four", json!({})))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "four", "Ready", is_ready())
+        .await;
+    for name in ["one", "two", "three", "four"] {
+        assert_eq!(
+            cluster
+                .emulator
+                .count("PUT", &format!("/accounts/{name}"))
+                .await,
+            1,
+            "{name} was created once"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn an_operator_killed_during_a_create_resumes_the_operation_without_a_second_put() {
+    // Operations finish only when the emulator's clock says so.
+    let cluster = Cluster::start_with(&[
+        "--polls-to-complete",
+        "never",
+        "--operation-seconds",
+        "3600",
+    ])
+    .await;
+    cluster.create_namespace("team-a");
+    let mut operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    let pending = cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "a pending create",
+            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+                o.and_then(|o| o.status.as_ref())
+                    .is_some_and(|s| s.pending_operation.is_some())
+            },
+        )
+        .await
+        .unwrap();
+    operator.kill();
+    let handle = pending.status.unwrap().pending_operation.unwrap();
+    assert_eq!(format!("{:?}", handle.kind), "Create");
+    cluster.emulator.advance_clock(3601.0).await;
+
+    let _restarted = cluster.start_operator("operator-again", &["--no-leader-election"]);
+    cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await;
+    assert_eq!(
+        cluster.emulator.count("PUT", "/accounts/docs").await,
+        1,
+        "the create was resumed, not sent again"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_watch_recovers_after_the_api_server_restarts() {
+    let mut cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "docs", json!({})))
+        .unwrap();
+    cluster
+        .wait_for("team-a", "docs", "Ready", is_ready())
+        .await;
+
+    cluster.plane.restart_apiserver();
+    cluster.client = cluster.plane.client().await;
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"tags": {"after": "restart"}}),
+        ))
+        .unwrap();
+    cluster
+        .emulator
+        .wait_for("the PATCH of the new tag", |log| {
+            log.iter().any(|r| {
+                r.method == "PATCH"
+                    && r.request_body
+                        .as_ref()
+                        .is_some_and(|b| b["tags"]["after"] == "restart")
+            })
+        })
+        .await;
+    cluster
+        .wait_for("team-a", "docs", "Ready at generation 2", is_ready_at(2))
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_chart_rbac_is_enough_and_nothing_more_is_allowed() {
+    let cluster = Cluster::start().await;
+    for namespace in ["team-a", "team-b"] {
+        cluster.create_namespace(namespace);
+    }
+    // Watch one namespace: the chart then grants a Role there instead of a ClusterRole.
+    cluster.plane.kubectl(&[
+        "delete",
+        "clusterrole,clusterrolebinding",
+        "cognitive-operator",
+    ]);
+    cluster.install_chart_rbac(&["watch.namespace=team-a"]);
+    let _operator = cluster.start_operator("operator", &["--namespace", "team-a"]);
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "docs",
+            json!({"connectionSecret": {"name": "docs-conn"}}),
+        ))
+        .unwrap();
+    cluster.wait_ready("team-a", "docs");
+
+    let as_operator = |args: &[&str]| cluster.plane.kubectl_as(&cluster.operator_kubeconfig, args);
+    for refused in [
+        &["get", "secrets", "--namespace", "team-b"][..],
+        &["get", "pods", "--namespace", "team-a"][..],
+        &["create", "namespace", "mine"][..],
+        &["get", "csa", "--namespace", "team-b"][..],
+    ] {
+        let output = as_operator(refused);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains("Forbidden"),
+            "kubectl {} is refused: {stderr}",
+            refused.join(" ")
+        );
+    }
+    let allowed = as_operator(&["get", "secret", "docs-conn", "--namespace", "team-a"]);
+    assert!(allowed.status.success());
+}
+
+/// `kubectl apply --dry-run=server` of `manifests`: every object passes the API server's
+/// validation and admission.
+fn accepted_by_the_api_server(cluster: &Cluster, what: &str, manifests: &str) {
+    let output = cluster
+        .plane
+        .kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], manifests);
+    assert!(
+        output.status.success(),
+        "{what} is refused by the API server:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let accepted = String::from_utf8_lossy(&output.stdout);
+    assert!(accepted.contains("(server dry run)"), "{what}: {accepted}");
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn the_chart_and_the_kustomize_base_render_objects_the_api_server_accepts() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    accepted_by_the_api_server(
+        &cluster,
+        "helm template (defaults)",
+        &cluster.helm_template(&[]),
+    );
+
+    let full_values = repo_path("charts/cognitive-operator/ci/full-values.yaml");
+    let chart = repo_path("charts/cognitive-operator");
+    let output = std::process::Command::new(cluster.plane.binary("helm"))
+        .args(["template", "cognitive-operator"])
+        .arg(&chart)
+        .args(["--namespace", OPERATOR_NAMESPACE, "--values"])
+        .arg(&full_values)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The ServiceMonitor's CRD belongs to the Prometheus operator, which this cluster lacks;
+    // every other object of the full values must be accepted.
+    let rendered = String::from_utf8(output.stdout).unwrap();
+    let without_service_monitor: Vec<&str> = rendered
+        .split("\n---")
+        .filter(|document| !document.contains("\nkind: ServiceMonitor\n"))
+        .collect();
+    assert!(
+        rendered.contains("\nkind: ServiceMonitor\n"),
+        "full values enable the ServiceMonitor"
+    );
+    accepted_by_the_api_server(
+        &cluster,
+        "helm template (ci/full-values.yaml)",
+        &without_service_monitor.join("\n---\n"),
+    );
+
+    let kustomized = cluster
+        .plane
+        .kubectl(&["kustomize", &repo_path("deploy").display().to_string()]);
+    accepted_by_the_api_server(&cluster, "kubectl kustomize deploy/", &kustomized);
+}
