@@ -118,6 +118,27 @@ pub fn owner_id(resource: &CognitiveServicesAccount) -> String {
     format!("{namespace}/{name}")
 }
 
+/// The status says this resource managed the account at `target` (`status.armId`).
+fn managed_before(resource: &CognitiveServicesAccount, target: &AccountRef) -> bool {
+    let status = resource.status.as_ref();
+    status
+        .and_then(|s| s.arm_id.as_deref())
+        .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()))
+}
+
+/// Whether `resource` manages `account` (at `target`): its owner tag, or its status.
+pub fn manages(
+    resource: &CognitiveServicesAccount,
+    target: &AccountRef,
+    account: &Account,
+) -> bool {
+    planner::is_managed_by(
+        account,
+        &owner_id(resource),
+        managed_before(resource, target),
+    )
+}
+
 /// ARM paths use the location's short form (`westus`, not `West US`).
 pub fn location_slug(location: &str) -> String {
     location
@@ -260,10 +281,7 @@ impl<'a> Subject<'a> {
     }
 
     fn plan(&self, observed: &Observation, pending: Option<&PendingOperation>) -> Plan {
-        let status = self.resource.status.as_ref();
-        let managed_before = status
-            .and_then(|s| s.arm_id.as_deref())
-            .is_some_and(|id| id.eq_ignore_ascii_case(&self.target.id()));
+        let managed_before = managed_before(self.resource, &self.target);
         planner::plan(&PlanInput {
             spec: &self.resource.spec,
             target: &self.target,

@@ -11,6 +11,7 @@ pub mod controller;
 pub mod emulator;
 pub mod engine;
 pub mod planner;
+pub mod tenancy;
 
 /// The one ARM api-version this operator speaks.
 pub const API_VERSION: &str = "2024-10-01";

@@ -624,6 +624,7 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         &["get"],
         CRD_NAME,
     );
+    add("", "", "namespaces", &["list", "watch"], "");
     add(
         lease_namespace,
         "coordination.k8s.io",
@@ -891,6 +892,7 @@ fn default_values_render_the_expected_objects() {
             "--cloud=AzureCloud",
             "--credential=workload-identity",
             "--concurrency=8",
+            "--default-scopes=",
             "--leader-election",
             "--lease-name=cognitive-operator",
             "--log-format=json",
@@ -923,7 +925,12 @@ fn default_values_render_the_expected_objects() {
         expected_grants("", NAMESPACE, "cognitive-operator"),
         "RBAC is exactly the least-privilege set"
     );
-    assert!(chart.notes(&json!({})).contains("watching all namespaces"));
+    let notes = chart.notes(&json!({}));
+    assert!(notes.contains("watching all namespaces"));
+    assert!(
+        notes.contains("Azure scopes: none until a cluster admin grants them"),
+        "the default grant is said plainly: {notes}"
+    );
 }
 
 #[test]
@@ -1003,6 +1010,8 @@ fn full_values_switch_everything_on() {
             "--credential=client-secret",
             "--concurrency=16",
             "--namespace=team-a",
+            "--default-scopes=00000000-0000-0000-0000-000000000001/rg-shared",
+            "--allowed-federated-client-ids=44444444-4444-4444-4444-444444444444,55555555-5555-5555-5555-555555555555",
             "--label-selector=cognitive-operator.dev/managed in (true),tier!=dev",
             "--leader-election",
             "--lease-name=ai-accounts-operator",

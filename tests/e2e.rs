@@ -788,3 +788,162 @@ async fn the_chart_and_the_kustomize_base_render_objects_the_api_server_accepts(
         .kubectl(&["kustomize", &repo_path("deploy").display().to_string()]);
     accepted_by_the_api_server(&cluster, "kubectl kustomize deploy/", &kustomized);
 }
+
+/// A Role for namespace users: their own accounts and Secrets, nothing cluster-wide.
+fn namespace_user_role(namespace: &str, user: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "ai-user", "namespace": namespace},
+         "rules": [
+            {"apiGroups": ["cognitive-operator.dev"], "resources": ["cognitiveservicesaccounts"],
+             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["secrets"],
+             "verbs": ["get", "list", "create", "update", "delete"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "ai-user", "namespace": namespace},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ai-user"},
+         "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}
+    ]})
+    .to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn a_namespace_user_reaches_only_the_scopes_an_admin_granted_and_no_foreign_keys() {
+    let cluster = Cluster::start().await;
+    for namespace in ["team-a", "team-b"] {
+        cluster.create_namespace(namespace);
+        cluster
+            .apply(&namespace_user_role(namespace, "alice"))
+            .unwrap();
+    }
+    // The admin grants team-a one resource group; team-b gets nothing (the default is empty).
+    cluster.plane.kubectl(&[
+        "annotate",
+        "namespace",
+        "team-a",
+        &format!("cognitive-operator.dev/azure-scopes={SUB}/{RG}"),
+    ]);
+    // Accounts someone else has: one made by hand, one another resource manages.
+    let by_hand = json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}});
+    cluster
+        .emulator
+        .seed("legacy", by_hand.clone(), false)
+        .await;
+    let mut managed = by_hand;
+    managed["tags"] = json!({"cognitive-operator-owner": "team-c/prod"});
+    cluster.emulator.seed("prod-ai", managed, false).await;
+    let _operator = cluster.start_operator("operator", &["--default-scopes="]);
+
+    let alice = cluster.plane.user_kubeconfig("alice");
+    let as_alice = |manifest: &str| {
+        let output = support::control_plane::kubectl_stdin(
+            &cluster.plane.binary("kubectl"),
+            &alice,
+            &["apply", "-f", "-"],
+            manifest,
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    // She cannot grant herself anything.
+    let annotate = cluster.plane.kubectl_as(
+        &alice,
+        &[
+            "annotate",
+            "namespace",
+            "team-a",
+            "cognitive-operator.dev/azure-scopes=*",
+        ],
+    );
+    assert!(
+        !annotate.status.success(),
+        "a namespace user may not edit her Namespace"
+    );
+
+    as_alice(&account_manifest(
+        "team-a",
+        "docs",
+        json!({"connectionSecret": {"name": "docs-conn"}}),
+    ));
+    as_alice(&account_manifest(
+        "team-a",
+        "elsewhere",
+        json!({"resourceGroup": "rg-finance"}),
+    ));
+    as_alice(&account_manifest("team-b", "docs-b", json!({})));
+    let observe = |azure_name: &str| {
+        json!({"reconcilePolicy": "Observe", "azureName": azure_name,
+               "connectionSecret": {"name": format!("{azure_name}-conn")}})
+    };
+    as_alice(&account_manifest(
+        "team-a",
+        "peek-legacy",
+        observe("legacy"),
+    ));
+    as_alice(&account_manifest("team-a", "peek-prod", observe("prod-ai")));
+
+    cluster.wait_ready("team-a", "docs");
+    for (namespace, name) in [("team-a", "elsewhere"), ("team-b", "docs-b")] {
+        let stalled = cluster
+            .wait_for(
+                namespace,
+                name,
+                "ScopeNotAllowed",
+                has_condition("Stalled", "ScopeNotAllowed"),
+            )
+            .await
+            .unwrap();
+        let status = stalled.status.unwrap();
+        let message = &status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled")
+            .unwrap()
+            .message;
+        assert!(message.contains("kubectl annotate namespace"), "{message}");
+    }
+    cluster
+        .wait_for(
+            "team-a",
+            "peek-prod",
+            "AlreadyManaged",
+            has_condition("Stalled", "AlreadyManaged"),
+        )
+        .await;
+    cluster.wait_ready("team-a", "peek-legacy");
+
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
+    let mine = secrets.get("docs-conn").await.unwrap().data.unwrap();
+    assert!(
+        mine.contains_key("key1"),
+        "a managed account's keys are published"
+    );
+    let peeked = secrets.get("legacy-conn").await.unwrap().data.unwrap();
+    assert_eq!(
+        peeked.keys().collect::<Vec<_>>(),
+        ["endpoint"],
+        "no foreign keys"
+    );
+    assert!(secrets.get_opt("prod-ai-conn").await.unwrap().is_none());
+
+    let requests = cluster.emulator.requests().await;
+    for forbidden in ["/accounts/elsewhere", "/accounts/docs-b"] {
+        assert!(
+            !requests.iter().any(|r| r.path.contains(forbidden)),
+            "no ARM call for {forbidden} outside the grant"
+        );
+    }
+    let key_reads: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/listKeys"))
+        .map(|r| r.path.as_str())
+        .collect();
+    assert!(
+        key_reads.iter().all(|p| p.contains("/accounts/docs/")),
+        "{key_reads:?}"
+    );
+}

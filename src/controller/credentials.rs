@@ -53,13 +53,25 @@ pub type CredentialFactory =
 
 /// The production factory: a service principal, or workload identity for the Secret's client id
 /// using the pod's AZURE_FEDERATED_TOKEN_FILE.
-pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> CredentialFactory {
+///
+/// Workload identity acts with the operator pod's own federated token, so a Secret may name
+/// only a client id an admin put in `allowed_federated_client_ids`.
+pub fn azure_credential_factory(
+    cloud: Cloud,
+    token_scope: Option<String>,
+    allowed_federated_client_ids: Vec<String>,
+) -> CredentialFactory {
     Arc::new(move |identity: &SecretIdentity| {
         let federated_token_file = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         let mode = if identity.client_secret.is_some() {
             CredentialMode::ClientSecret
+        } else if !federated_client_id_allowed(&allowed_federated_client_ids, &identity.client_id) {
+            return Err(ArmError::Credential(format!(
+                "the Secret has no {CLIENT_SECRET_KEY}, so it asks for workload identity as client id {}, which is not among the operator's --allowed-federated-client-ids; a cluster admin adds it there",
+                identity.client_id
+            )));
         } else if federated_token_file.is_some() {
             CredentialMode::WorkloadIdentity
         } else {
@@ -79,6 +91,13 @@ pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> Cr
             None => credential,
         })
     })
+}
+
+/// Client ids compare case-insensitively (they are GUIDs).
+pub fn federated_client_id_allowed(allowed: &[String], client_id: &str) -> bool {
+    allowed
+        .iter()
+        .any(|id| id.trim().eq_ignore_ascii_case(client_id.trim()))
 }
 
 struct CachedClient {
@@ -213,6 +232,23 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
         );
         secret
+    }
+
+    #[test]
+    fn a_federated_client_id_must_be_on_the_admins_list() {
+        let factory = azure_credential_factory(Cloud::AzureCloud, None, vec!["AAAA-1".to_string()]);
+        let federated = |client_id: &str| SecretIdentity {
+            tenant_id: "t".into(),
+            client_id: client_id.into(),
+            client_secret: None,
+        };
+        let refused = (factory)(&federated("bbbb-2")).err().unwrap().to_string();
+        assert!(
+            refused.contains("bbbb-2") && refused.contains("--allowed-federated-client-ids"),
+            "{refused}"
+        );
+        assert!(federated_client_id_allowed(&["AAAA-1".into()], "aaaa-1"));
+        assert!(!federated_client_id_allowed(&[], "aaaa-1"));
     }
 
     #[test]

@@ -7,11 +7,13 @@
 
 pub mod credentials;
 mod error;
+pub mod grants;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod reconciler;
 pub mod requeue;
+mod resilient_watch;
 pub mod secrets;
 
 use std::net::SocketAddr;
@@ -21,11 +23,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::TryStreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DynamicObject, ObjectMeta};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, CustomResourceExt};
 use tokio::sync::{oneshot, watch};
@@ -34,6 +39,7 @@ use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClientConfig, CredentialMode};
 use crate::cli::arm_args::ArmArgs;
 use crate::engine::Engine;
+use crate::tenancy::Grant;
 
 pub use error::Error;
 pub use reconciler::{INVALID_RESOURCE_ANNOTATION, Reconciler};
@@ -101,10 +107,27 @@ pub struct RunArgs {
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log_level: String,
 
+    /// Azure scopes a namespace may manage when a cluster admin has not annotated it with
+    /// cognitive-operator.dev/azure-scopes: comma-separated SUBSCRIPTION_ID/RESOURCE_GROUP, either
+    /// part may be `*`. Empty (the default): a namespace reaches nothing until it is granted.
+    /// `*` lets every namespace reach everything the operator's identity can: one tenant only.
+    #[arg(long, env = "DEFAULT_AZURE_SCOPES", default_value = "", value_parser = parse_grant)]
+    pub default_scopes: Grant,
+
+    /// Client ids a credentials Secret without clientSecret may name for workload identity
+    /// (comma-separated). Others are refused: the pod's federated token must not act for any
+    /// identity a namespace user names. Empty (the default): none.
+    #[arg(long, env = "ALLOWED_FEDERATED_CLIENT_IDS", value_delimiter = ',')]
+    pub allowed_federated_client_ids: Vec<String>,
+
     /// On SIGTERM, how long in-flight reconciles may run before they are abandoned (their
     /// long-running operations are already recorded in status and resume on the next leader).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration_flag)]
     pub shutdown_timeout: Duration,
+}
+
+fn parse_grant(text: &str) -> Result<Grant, String> {
+    Grant::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_duration_flag(text: &str) -> Result<Duration, String> {
@@ -170,13 +193,16 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
         .map_err(|e| Error::Config(format!("cannot configure the Kubernetes client: {e}")))?;
     let metrics = Arc::new(Metrics::default());
     let identity = leader::holder_identity();
+    let (namespaces, namespace_writer) = reflector::store();
     // Built first, so a credential misconfiguration stops the process at once.
     let reconciler = Arc::new(build_reconciler(
         &args,
         client.clone(),
         metrics.clone(),
         &identity,
+        namespaces.clone(),
     )?);
+    tokio::spawn(cache_namespaces(client.clone(), namespace_writer));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         namespace = args.namespace.as_deref().unwrap_or("(all)"),
@@ -195,7 +221,9 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
     )
     .await
     .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.http_addr)))?;
-    if wait_for_crd(&client, stop.clone()).await {
+    if wait_for_namespaces(&namespaces, stop.clone()).await
+        && wait_for_crd(&client, stop.clone()).await
+    {
         if leader_election {
             run_elected(&args, client, reconciler, health, stop, identity).await;
         } else {
@@ -218,11 +246,35 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
 
 /// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
 /// all counting into the same ARM metrics.
+/// Keeps the Namespace metadata cache that grants are read from (annotations only matter).
+async fn cache_namespaces(client: kube::Client, writer: Writer<PartialObjectMeta<Namespace>>) {
+    // An Api of PartialObjectMeta asks for metadata only.
+    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    resilient_watch::fresh_after_error(namespaces, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .for_each(|_| std::future::ready(()))
+        .await;
+}
+
+/// Grants are read from the Namespace cache: no reconcile may run before it is filled, or a
+/// namespace would get the default grant instead of its own. False when stopped first.
+async fn wait_for_namespaces(
+    namespaces: &Store<PartialObjectMeta<Namespace>>,
+    mut stop: watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        ready = namespaces.wait_until_ready() => ready.is_ok(),
+        _ = stop.wait_for(|stopped| *stopped) => false,
+    }
+}
+
 fn build_reconciler(
     args: &RunArgs,
     client: kube::Client,
     metrics: Arc<Metrics>,
     identity: &str,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
 ) -> Result<Reconciler, Error> {
     let template = ArmClientConfig {
         metrics: metrics.arm().clone(),
@@ -235,13 +287,19 @@ fn build_reconciler(
     let credentials = credentials::Credentials::new(
         default,
         template,
-        credentials::azure_credential_factory(args.arm.cloud, args.arm.token_scope.clone()),
+        credentials::azure_credential_factory(
+            args.arm.cloud,
+            args.arm.token_scope.clone(),
+            args.allowed_federated_client_ids.clone(),
+        ),
     );
     let engine = Engine::new(args.arm.subscription_id.clone());
+    let grants = grants::Grants::new(args.default_scopes.clone(), namespaces);
     Ok(Reconciler::new(
         client,
         engine,
         credentials,
+        grants,
         metrics,
         identity,
     ))
@@ -419,7 +477,7 @@ async fn run_controller(
     // event is converted to the typed object the cache holds (a placeholder for a malformed
     // one). Our own status writes and finalizer edits change nothing `relevant_change` looks
     // at, so they do not trigger another reconcile.
-    let changes = watcher(accounts, scope)
+    let changes = resilient_watch::fresh_after_error(accounts, scope)
         .default_backoff()
         .map_ok(cache_event)
         .reflect(writer)
@@ -441,7 +499,11 @@ async fn run_controller(
         let _ = graceful_tx.send(());
     });
     let results = Controller::for_stream(changes, store)
-        .owns_with(secrets, (), own_secrets)
+        .owns_stream(
+            resilient_watch::fresh_after_error(secrets, own_secrets)
+                .default_backoff()
+                .touched_objects(),
+        )
         .with_config(controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(async move {
             let _ = graceful_rx.await;

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::credentials::Credentials;
 use super::error::Error;
+use super::grants::Grants;
 use super::metrics::{Metrics, ReconcileResult};
 use super::requeue::{Backoffs, Requeue, requeue_for, resync_requeue};
 use super::secrets::{self, ConnectionSecret, SecretSync};
@@ -23,6 +24,7 @@ use crate::api::{
     CognitiveServicesAccount, CognitiveServicesAccountStatus, DeletionPolicy, FINALIZER,
     ReconcilePolicy,
 };
+use crate::arm::models::{Account, AccountRef};
 use crate::arm::{ArmClient, OperationKind};
 use crate::engine::{Engine, Outcome, condition_is_true};
 use crate::planner::status::{self, Summary};
@@ -44,6 +46,7 @@ pub struct Reconciler {
     client: kube::Client,
     engine: Engine,
     credentials: Credentials,
+    grants: Grants,
     recorder: Recorder,
     metrics: Arc<Metrics>,
     backoffs: Backoffs,
@@ -61,6 +64,7 @@ impl Reconciler {
         client: kube::Client,
         engine: Engine,
         credentials: Credentials,
+        grants: Grants,
         metrics: Arc<Metrics>,
         instance: &str,
     ) -> Self {
@@ -73,6 +77,7 @@ impl Reconciler {
             client,
             engine,
             credentials,
+            grants,
             metrics,
             backoffs: Backoffs::default(),
         }
@@ -147,6 +152,9 @@ impl Reconciler {
         }
         let needs_arm = self.engine.target(resource).is_ok()
             && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
+        if needs_arm && let Some(denied) = self.scope_denied(resource) {
+            return self.scope_not_allowed(resource, deleting, &denied).await;
+        }
         let arm = if needs_arm {
             match self.credentials.client_for(&self.client, resource).await {
                 Ok(arm) => arm,
@@ -239,6 +247,7 @@ impl Reconciler {
             target: &target,
             account,
             may_write_to_azure: resource.spec.reconcile_policy == ReconcilePolicy::Manage,
+            may_read_keys: self.may_read_keys(resource, &target, account),
         };
         let sync = secrets::sync_connection_secret(&self.client, arm, &wanted).await?;
         if sync.written {
@@ -298,6 +307,90 @@ impl Reconciler {
     }
 
     /// A missing or incomplete credentials Secret: Stalled, with the Secret and key named.
+    /// Why the resource's namespace may not reach its Azure scope, if it may not.
+    fn scope_denied(&self, resource: &CognitiveServicesAccount) -> Option<String> {
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        let target = self.engine.target(resource).ok()?;
+        let grants = match self.grants.of(&namespace) {
+            Ok(grants) => grants,
+            Err(message) => return Some(message),
+        };
+        if grants
+            .manage
+            .allows(&target.subscription_id, &target.resource_group)
+        {
+            return None;
+        }
+        Some(format!(
+            "namespace {namespace} may not manage accounts in subscription {} resource group {} (granted: {}); a cluster admin grants it with: kubectl annotate namespace {namespace} {}={}/{}",
+            target.subscription_id,
+            target.resource_group,
+            grants.manage,
+            crate::tenancy::SCOPES_ANNOTATION,
+            target.subscription_id,
+            target.resource_group
+        ))
+    }
+
+    /// Keys go into a Secret only for an account this resource manages, or where an admin
+    /// granted its namespace reading the keys of accounts in that scope.
+    fn may_read_keys(
+        &self,
+        resource: &CognitiveServicesAccount,
+        target: &AccountRef,
+        account: &Account,
+    ) -> bool {
+        if crate::engine::manages(resource, target, account) {
+            return true;
+        }
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        self.grants.of(&namespace).is_ok_and(|grants| {
+            grants
+                .read_keys
+                .allows(&target.subscription_id, &target.resource_group)
+        })
+    }
+
+    /// Outside its namespace's grant: Stalled `ScopeNotAllowed`, and no ARM call. Deleting such
+    /// a resource leaves the account in Azure (the namespace may not touch it) and lets the
+    /// finalizer go, so neither the resource nor its namespace is stuck.
+    async fn scope_not_allowed(
+        &self,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+        message: &str,
+    ) -> Result<Reconciled, Error> {
+        let key = key_of(&resource.metadata);
+        if deleting {
+            if has_finalizer(resource) {
+                let note = format!("the account is left in Azure: {message}");
+                self.publish(
+                    resource,
+                    EventType::Warning,
+                    "ScopeNotAllowed",
+                    "Delete",
+                    &note,
+                )
+                .await;
+                self.remove_finalizer(resource).await?;
+            }
+            self.backoffs.reset(&key);
+            return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
+        }
+        let mut status = resource.status.clone().unwrap_or_default();
+        let summary = Summary::stalled("ScopeNotAllowed", message);
+        restate(&mut status, resource, &summary, Timestamp::now());
+        self.write_status(resource, &status).await?;
+        self.warn_on_new_reason(resource, &status, true).await;
+        // A grant lands on the Namespace, which does not trigger a reconcile: look again at
+        // the resync.
+        self.backoffs.reset(&key);
+        Ok(done(
+            resync_requeue(resource.spec.resync()),
+            ReconcileResult::Stalled,
+        ))
+    }
+
     async fn credentials_invalid(
         &self,
         resource: &CognitiveServicesAccount,

@@ -81,6 +81,9 @@ pub struct ConnectionSecret<'a> {
     pub account: &'a Account,
     /// Regenerating a key is a write; Observe mode never writes to Azure.
     pub may_write_to_azure: bool,
+    /// The resource manages the account, or its namespace may read keys in that scope: else
+    /// the Secret holds only the endpoint.
+    pub may_read_keys: bool,
 }
 
 /// Creates or updates the connection Secret. A Secret of that name that this resource does not
@@ -138,6 +141,15 @@ async fn keys_to_store(
             .into_iter()
             .filter(|a| annotations.contains_key(*a)),
     );
+    if !wanted.may_read_keys {
+        if request != KeyRequest::None {
+            sync.refused.push((
+                "KeysNotPublished",
+                "the account is not managed by this resource and its namespace has no key-read grant for its scope: no keys are read, rotated or stored".into(),
+            ));
+        }
+        return Ok(None);
+    }
     if !local_auth_enabled(wanted.resource) {
         if request != KeyRequest::None {
             sync.refused.push((

@@ -202,12 +202,33 @@ enum Ownership<'a> {
 }
 
 fn ownership<'a>(input: &PlanInput, account: &'a Account) -> Ownership<'a> {
+    ownership_of(account, input.owner, input.managed_before)
+}
+
+fn ownership_of<'a>(account: &'a Account, owner: &str, managed_before: bool) -> Ownership<'a> {
     match owner_of(account) {
-        Some(owner) if owner == input.owner => Ownership::Ours,
+        Some(tag) if tag == owner => Ownership::Ours,
         Some(other) => Ownership::Other(other),
-        None if input.managed_before => Ownership::Ours,
+        None if managed_before => Ownership::Ours,
         None => Ownership::Unclaimed,
     }
+}
+
+/// Whether the resource whose owner tag value is `owner` manages `account` (by the tag, or by
+/// its status when someone dropped the tag): only then may its keys go into a Secret without a
+/// key-read grant.
+pub fn is_managed_by(account: &Account, owner: &str, managed_before: bool) -> bool {
+    ownership_of(account, owner, managed_before) == Ownership::Ours
+}
+
+fn already_managed(input: &PlanInput, other: &str) -> Plan {
+    Plan::stalled(
+        "AlreadyManaged",
+        format!(
+            "account {} is already managed by CognitiveServicesAccount {other} (Azure tag {OWNER_TAG}); two resources must not manage one account",
+            input.target.name
+        ),
+    )
 }
 
 /// Decides what to do. See docs/reconcile.md.
@@ -334,15 +355,7 @@ fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
     }
     let adopting = match ownership(input, account) {
         Ownership::Ours => false,
-        Ownership::Other(other) => {
-            return Plan::stalled(
-                "AlreadyManaged",
-                format!(
-                    "account {} is already managed by CognitiveServicesAccount {other} (Azure tag {OWNER_TAG}); two resources must not manage one account",
-                    input.target.name
-                ),
-            );
-        }
+        Ownership::Other(other) => return already_managed(input, other),
         Ownership::Unclaimed if input.spec.adoption_policy == AdoptionPolicy::Adopt => true,
         Ownership::Unclaimed => {
             return Plan::stalled(
@@ -478,6 +491,11 @@ fn plan_observation(input: &PlanInput) -> Plan {
             ),
         });
     };
+    // Observing is no way around ownership: another resource's account is not this one's to
+    // report on (nor, in the controller, to copy keys from).
+    if let Ownership::Other(other) = ownership(input, account) {
+        return already_managed(input, other);
+    }
     let desired = desired_document_without_owner(input);
     let drift = diff::diff(&desired, &observed_document(account));
     if drift.is_empty() {

@@ -456,6 +456,31 @@ fn o3_observe_of_a_missing_account_creates_nothing() {
 }
 
 #[test]
+fn o4_observing_an_account_another_resource_manages_is_already_managed() {
+    let mut s = spec();
+    s.reconcile_policy = ReconcilePolicy::Observe;
+    let theirs = account_for(&s, Some("team-b/docs"));
+    let plan = plan(&input(&s, Some(&theirs), None));
+    assert!(plan.actions.is_empty());
+    assert_eq!(stalled_reason(&plan), "AlreadyManaged");
+    assert!(message(&plan).contains("team-b/docs"), "{}", message(&plan));
+    assert!(plan.drift.is_empty(), "nothing of it is reported");
+}
+
+#[test]
+fn only_the_owner_tag_or_the_status_makes_an_account_managed() {
+    let s = spec();
+    assert!(is_managed_by(&account_for(&s, Some(OWNER)), OWNER, false));
+    assert!(!is_managed_by(
+        &account_for(&s, Some("team-b/docs")),
+        OWNER,
+        true
+    ));
+    assert!(!is_managed_by(&account_for(&s, None), OWNER, false));
+    assert!(is_managed_by(&account_for(&s, None), OWNER, true));
+}
+
+#[test]
 fn x1_pause_plans_nothing_even_when_deleting() {
     let mut s = spec();
     s.reconcile_policy = ReconcilePolicy::Pause;

@@ -21,6 +21,12 @@ use rcgen::{
 /// The admin's bearer token (group `system:masters`), from the API server's token file.
 const ADMIN_TOKEN: &str = "e2e-admin-token";
 const READY_WITHIN: Duration = Duration::from_secs(120);
+/// Users without any group, so without any permission until a test binds them a role.
+pub const USERS: [&str; 1] = ["alice"];
+
+fn user_token(user: &str) -> String {
+    format!("e2e-{user}-token")
+}
 
 /// The folder holding etcd, kube-apiserver, kube-controller-manager, kubectl, helm and
 /// kstatus-judge.
@@ -92,6 +98,7 @@ pub struct Process {
 impl Process {
     pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> Process {
         let file = fs::File::create(&log).expect("create a log file");
+        die_with_parent(&mut command);
         let child = command
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -115,20 +122,28 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM and wait for the exit.
-    pub fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     pub fn output(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Drop kills every process on a normal end or a panic; this covers the test process being
+/// killed outright (SIGKILL, a timeout): the kernel then sends each child SIGKILL. (It fires
+/// when the spawning thread ends: here the test's own thread, which outlives its processes.)
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -170,11 +185,11 @@ impl Credentials {
         let signing = KeyPair::generate().unwrap();
         fs::write(dir.join("sa.key"), signing.serialize_pem()).unwrap();
         fs::write(dir.join("sa.pub"), signing.public_key_pem()).unwrap();
-        fs::write(
-            dir.join("tokens.csv"),
-            format!("{ADMIN_TOKEN},e2e-admin,e2e-admin-uid,system:masters\n"),
-        )
-        .unwrap();
+        let mut tokens = format!("{ADMIN_TOKEN},e2e-admin,e2e-admin-uid,system:masters\n");
+        for user in USERS {
+            tokens.push_str(&format!("{},{user},{user}-uid\n", user_token(user)));
+        }
+        fs::write(dir.join("tokens.csv"), tokens).unwrap();
         fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
         Credentials { ca_pem: ca.pem() }
     }
@@ -240,6 +255,14 @@ impl ControlPlane {
             self.dir().join("ca.crt").display(),
         );
         fs::write(path, config).expect("write a kubeconfig");
+    }
+
+    /// A kubeconfig for one of [`USERS`].
+    pub fn user_kubeconfig(&self, user: &str) -> PathBuf {
+        assert!(USERS.contains(&user), "{user} is not in the token file");
+        let path = self.dir().join(format!("{user}.kubeconfig"));
+        self.write_kubeconfig(&path, &user_token(user));
+        path
     }
 
     fn start_etcd(&mut self) {
@@ -336,18 +359,13 @@ impl ControlPlane {
         }
     }
 
-    /// Stops the API server and starts it again on the same etcd data.
+    /// Kills the API server (as a crash would: its graceful shutdown waits a minute for open
+    /// watches) and starts it again on the same etcd data.
     pub fn restart_apiserver(&mut self) {
         if let Some(mut apiserver) = self.apiserver.take() {
-            apiserver.terminate();
+            apiserver.kill();
         }
         self.start_apiserver();
-    }
-
-    pub fn stop_apiserver(&mut self) {
-        if let Some(mut apiserver) = self.apiserver.take() {
-            apiserver.terminate();
-        }
     }
 
     /// A kube client for the admin.

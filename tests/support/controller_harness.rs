@@ -17,11 +17,13 @@ use cognitive_operator::api::{
 use cognitive_operator::arm::models::Sku;
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, ArmMetrics, Credential};
 use cognitive_operator::controller::credentials::{CredentialFactory, Credentials, SecretIdentity};
+use cognitive_operator::controller::grants::Grants;
 use cognitive_operator::controller::metrics::Metrics;
 use cognitive_operator::controller::reconciler::account_api_resource;
 use cognitive_operator::controller::{Reconciler, Requeue};
 use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::engine::Engine;
+use cognitive_operator::tenancy::Grant;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
@@ -147,10 +149,14 @@ impl Harness {
         )
         .expect("ARM client");
         let credentials = Credentials::new(default, template, emulator_tokens());
+        // Every namespace may reach every scope (the fake API holds no Namespace objects).
+        let (namespaces, _writer) = kube::runtime::reflector::store();
+        let grants = Grants::new(Grant::parse("*").unwrap(), namespaces);
         let reconciler = Reconciler::new(
             client.clone(),
             Engine::new(None),
             credentials,
+            grants,
             metrics,
             "test-instance",
         );

@@ -133,13 +133,22 @@ impl EmulatorProcess {
         what: &str,
         enough: impl Fn(&[RecordedRequest]) -> bool,
     ) -> Vec<RecordedRequest> {
-        let deadline = Instant::now() + WAIT;
+        self.wait_for_within(WAIT, what, enough).await
+    }
+
+    pub async fn wait_for_within(
+        &self,
+        within: Duration,
+        what: &str,
+        enough: impl Fn(&[RecordedRequest]) -> bool,
+    ) -> Vec<RecordedRequest> {
+        let deadline = Instant::now() + within;
         loop {
             let log = self.requests().await;
             if enough(&log) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+            assert!(Instant::now() < deadline, "waited {within:?} for {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -327,6 +336,10 @@ impl Cluster {
                 "json",
             ])
             .args(extra);
+        // One tenant, unless the test grants scopes itself.
+        if !extra.iter().any(|arg| arg.starts_with("--default-scopes")) {
+            command.arg("--default-scopes=*");
+        }
         let log = self.plane.dir().join(format!("{name}.log"));
         Process::spawn(name, command, log)
     }

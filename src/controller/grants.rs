@@ -1,0 +1,44 @@
+//! The Azure scopes each namespace was granted by cluster admins (namespace annotations, see
+//! [`crate::tenancy`]), read from a cache of Namespace metadata that the controller keeps.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::tenancy::{Grant, GrantError, NamespaceGrants, SCOPES_ANNOTATION};
+
+/// Grants by namespace: the namespace's annotations, or `default` where admins set none.
+#[derive(Clone)]
+pub struct Grants {
+    default: Grant,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
+}
+
+impl Grants {
+    pub fn new(default: Grant, namespaces: Store<PartialObjectMeta<Namespace>>) -> Self {
+        Grants {
+            default,
+            namespaces,
+        }
+    }
+
+    /// What `namespace` may do. A namespace missing from the cache (deleted, or not yet seen)
+    /// gets the default; an annotation that does not parse is an error naming it.
+    pub fn of(&self, namespace: &str) -> Result<NamespaceGrants, String> {
+        let cached = self.namespaces.get(&ObjectRef::new(namespace));
+        let annotations = cached
+            .as_ref()
+            .and_then(|n| n.metadata.annotations.as_ref());
+        NamespaceGrants::from_annotations(annotations, &self.default).map_err(
+            |GrantError { text, problem }| {
+                format!(
+                    "namespace {namespace}'s annotation {SCOPES_ANNOTATION} (or its key-read companion) is {text:?}, which does not parse: {problem}; ask a cluster admin to fix it"
+                )
+            },
+        )
+    }
+
+    pub fn default_grant(&self) -> &Grant {
+        &self.default
+    }
+}

@@ -1,0 +1,201 @@
+//! Which Azure scopes a namespace may reach: granted by cluster admins, never by the namespace's
+//! own users. Pure: the controller reads the grants (namespace annotations, the operator's
+//! `--default-scopes`) and asks here.
+//!
+//! A grant is a comma-separated list of `SUBSCRIPTION_ID/RESOURCE_GROUP`, where either part may
+//! be `*` (`*` alone means every subscription and resource group). Subscription ids and resource
+//! group names compare case-insensitively, as in ARM.
+
+use std::fmt;
+
+/// Namespace annotation naming the scopes its resources may manage.
+pub const SCOPES_ANNOTATION: &str = "cognitive-operator.dev/azure-scopes";
+/// Namespace annotation naming the scopes in which `reconcilePolicy: Observe` may copy the keys
+/// of accounts that no resource of the namespace manages into a connection Secret.
+pub const KEY_READ_SCOPES_ANNOTATION: &str = "cognitive-operator.dev/azure-key-read-scopes";
+
+/// One `SUBSCRIPTION/RESOURCE_GROUP` pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Scope {
+    subscription: Pattern,
+    resource_group: Pattern,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pattern {
+    Any,
+    Exactly(String),
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Pattern {
+        match text.trim() {
+            "*" => Pattern::Any,
+            other => Pattern::Exactly(other.to_ascii_lowercase()),
+        }
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        match self {
+            Pattern::Any => true,
+            Pattern::Exactly(expected) => expected.eq_ignore_ascii_case(value),
+        }
+    }
+}
+
+/// The scopes granted to one namespace (empty: none).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Grant {
+    scopes: Vec<Scope>,
+}
+
+/// A grant that does not parse: the annotation's (or flag's) text and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a list of SUBSCRIPTION_ID/RESOURCE_GROUP scopes: {problem}")]
+pub struct GrantError {
+    pub text: String,
+    pub problem: String,
+}
+
+impl Grant {
+    /// Parses `SUB/RG, SUB/*, */*` (or `*`); an empty text grants nothing.
+    pub fn parse(text: &str) -> Result<Grant, GrantError> {
+        let error = |problem: String| GrantError {
+            text: text.to_string(),
+            problem,
+        };
+        let mut scopes = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                scopes.push(Scope {
+                    subscription: Pattern::Any,
+                    resource_group: Pattern::Any,
+                });
+                continue;
+            }
+            let Some((subscription, resource_group)) = entry.split_once('/') else {
+                return Err(error(format!("{entry:?} has no '/'")));
+            };
+            if subscription.trim().is_empty()
+                || resource_group.trim().is_empty()
+                || resource_group.contains('/')
+            {
+                return Err(error(format!(
+                    "{entry:?} is not SUBSCRIPTION_ID/RESOURCE_GROUP"
+                )));
+            }
+            scopes.push(Scope {
+                subscription: Pattern::parse(subscription),
+                resource_group: Pattern::parse(resource_group),
+            });
+        }
+        Ok(Grant { scopes })
+    }
+
+    pub fn allows(&self, subscription: &str, resource_group: &str) -> bool {
+        self.scopes.iter().any(|scope| {
+            scope.subscription.matches(subscription) && scope.resource_group.matches(resource_group)
+        })
+    }
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.scopes.is_empty() {
+            return write!(f, "(none)");
+        }
+        let part = |pattern: &Pattern| match pattern {
+            Pattern::Any => "*".to_string(),
+            Pattern::Exactly(value) => value.clone(),
+        };
+        let scopes: Vec<String> = self
+            .scopes
+            .iter()
+            .map(|s| format!("{}/{}", part(&s.subscription), part(&s.resource_group)))
+            .collect();
+        write!(f, "{}", scopes.join(", "))
+    }
+}
+
+/// What a namespace may do in Azure: the scopes its resources may manage, and those in which
+/// Observe may publish keys of accounts it does not manage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NamespaceGrants {
+    pub manage: Grant,
+    pub read_keys: Grant,
+}
+
+impl NamespaceGrants {
+    /// From a namespace's annotations, falling back to `default` for a namespace whose admins
+    /// set no scopes annotation.
+    pub fn from_annotations(
+        annotations: Option<&std::collections::BTreeMap<String, String>>,
+        default: &Grant,
+    ) -> Result<NamespaceGrants, GrantError> {
+        let value = |key: &str| annotations.and_then(|a| a.get(key));
+        let manage = match value(SCOPES_ANNOTATION) {
+            Some(text) => Grant::parse(text)?,
+            None => default.clone(),
+        };
+        let read_keys = match value(KEY_READ_SCOPES_ANNOTATION) {
+            Some(text) => Grant::parse(text)?,
+            None => Grant::default(),
+        };
+        Ok(NamespaceGrants { manage, read_keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn scopes_match_subscription_and_resource_group_case_insensitively() {
+        let grant = Grant::parse("SUB-A/rg-one, sub-b/*").unwrap();
+        assert!(grant.allows("sub-a", "RG-ONE"));
+        assert!(!grant.allows("sub-a", "rg-two"));
+        assert!(grant.allows("sub-b", "anything"));
+        assert!(!grant.allows("sub-c", "rg-one"));
+        assert!(Grant::parse("*").unwrap().allows("any", "thing"));
+        assert!(
+            Grant::parse("*/rg-shared")
+                .unwrap()
+                .allows("x", "rg-shared")
+        );
+    }
+
+    #[test]
+    fn an_empty_grant_allows_nothing() {
+        let none = Grant::parse(" , ").unwrap();
+        assert!(!none.allows("sub", "rg"));
+        assert_eq!(none.to_string(), "(none)");
+        assert!(!Grant::default().allows("sub", "rg"));
+    }
+
+    #[test]
+    fn malformed_grants_are_refused_naming_the_entry() {
+        for bad in ["sub-a", "sub-a/rg/extra", "/rg", "sub/ "] {
+            let error = Grant::parse(bad).unwrap_err();
+            assert!(
+                error.to_string().contains("SUBSCRIPTION_ID/RESOURCE_GROUP"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn annotations_override_the_default_and_key_reading_is_never_defaulted() {
+        let default = Grant::parse("*").unwrap();
+        let none = NamespaceGrants::from_annotations(None, &default).unwrap();
+        assert!(none.manage.allows("s", "r"));
+        assert!(!none.read_keys.allows("s", "r"));
+        let annotations = BTreeMap::from([
+            (SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
+            (KEY_READ_SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
+        ]);
+        let granted = NamespaceGrants::from_annotations(Some(&annotations), &default).unwrap();
+        assert!(granted.manage.allows("s", "r") && !granted.manage.allows("s", "other"));
+        assert!(granted.read_keys.allows("s", "r"));
+    }
+}
