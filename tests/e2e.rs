@@ -179,15 +179,7 @@ async fn the_api_server_refuses_invalid_specs_with_our_messages_before_arm_hears
     );
 
     // Nothing new reached ARM, and neither refused object exists.
-    cluster
-        .emulator
-        .wait_for("two more resyncs of docs", |log| {
-            log.iter()
-                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
-                .count()
-                >= 4
-        })
-        .await;
+    cluster.emulator.wait_for_resyncs("docs", 2).await;
     assert_eq!(cluster.emulator.writes().await, writes_before);
     let names: Vec<String> = cluster
         .accounts("team-a")
@@ -369,16 +361,7 @@ async fn status_is_server_side_applied_and_left_alone_at_rest() {
 
     // Three resyncs at rest: one GET each, and no write to the object.
     let version = ready.resource_version();
-    let gets = cluster.emulator.count("GET", "/accounts/docs").await;
-    cluster
-        .emulator
-        .wait_for("three resyncs", |log| {
-            log.iter()
-                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
-                .count()
-                >= gets + 3
-        })
-        .await;
+    cluster.emulator.wait_for_resyncs("docs", 3).await;
     let now = cluster.accounts("team-a").get("docs").await.unwrap();
     assert_eq!(now.resource_version(), version, "no status write at rest");
 }
@@ -515,16 +498,7 @@ async fn events_tell_of_writes_and_errors_and_stay_quiet_at_rest() {
         );
     }
     let before = cluster.event_reasons("team-a");
-    let gets = cluster.emulator.count("GET", "/accounts/docs").await;
-    cluster
-        .emulator
-        .wait_for("three resyncs", |log| {
-            log.iter()
-                .filter(|r| r.method == "GET" && r.path.ends_with("/accounts/docs"))
-                .count()
-                >= gets + 3
-        })
-        .await;
+    cluster.emulator.wait_for_resyncs("docs", 3).await;
     assert_eq!(cluster.event_reasons("team-a"), before, "no event at rest");
 }
 

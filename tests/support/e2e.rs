@@ -153,6 +153,22 @@ impl EmulatorProcess {
         }
     }
 
+    /// Waits for `resyncs` more reads of the account `name` from now (a resync at rest is one
+    /// GET of the account).
+    pub async fn wait_for_resyncs(&self, name: &str, resyncs: usize) {
+        let path = format!("/accounts/{name}");
+        let reads = |log: &[RecordedRequest]| {
+            log.iter()
+                .filter(|r| r.method == "GET" && r.path.ends_with(&path))
+                .count()
+        };
+        let before = reads(&self.requests().await);
+        self.wait_for(&format!("{resyncs} resyncs of {name}"), |log| {
+            reads(log) >= before + resyncs
+        })
+        .await;
+    }
+
     pub fn output(&self) -> String {
         self.process.output()
     }
