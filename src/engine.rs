@@ -109,9 +109,12 @@ struct Observation {
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     default_subscription: Option<String>,
+    /// Names this cluster in the owner tag, so that two clusters on one subscription never
+    /// both own `team-a/docs`.
+    cluster_id: Option<String>,
 }
 
-/// `{namespace}/{name}`: the value of the owner tag.
+/// `{namespace}/{name}`: a resource's key, and the owner tag's value without a cluster id.
 pub fn owner_id(resource: &CognitiveServicesAccount) -> String {
     let namespace = resource.metadata.namespace.as_deref().unwrap_or("default");
     let name = resource.metadata.name.as_deref().unwrap_or_default();
@@ -124,19 +127,6 @@ fn managed_before(resource: &CognitiveServicesAccount, target: &AccountRef) -> b
     status
         .and_then(|s| s.arm_id.as_deref())
         .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()))
-}
-
-/// Whether `resource` manages `account` (at `target`): its owner tag, or its status.
-pub fn manages(
-    resource: &CognitiveServicesAccount,
-    target: &AccountRef,
-    account: &Account,
-) -> bool {
-    planner::is_managed_by(
-        account,
-        &owner_id(resource),
-        managed_before(resource, target),
-    )
 }
 
 /// ARM paths use the location's short form (`westus`, not `West US`).
@@ -152,7 +142,39 @@ impl Engine {
     pub fn new(default_subscription: Option<String>) -> Self {
         Engine {
             default_subscription: default_subscription.filter(|s| !s.is_empty()),
+            cluster_id: None,
         }
+    }
+
+    /// The owner tags this engine writes and recognises name `cluster_id`.
+    pub fn for_cluster(self, cluster_id: Option<String>) -> Self {
+        Engine {
+            cluster_id: cluster_id.filter(|c| !c.is_empty()),
+            ..self
+        }
+    }
+
+    /// The owner tag's value for `resource`: `{cluster}/{namespace}/{name}`, or
+    /// `{namespace}/{name}` without a cluster id (`plan`/`apply` without `--cluster-id`).
+    pub fn owner(&self, resource: &CognitiveServicesAccount) -> String {
+        match &self.cluster_id {
+            Some(cluster) => format!("{cluster}/{}", owner_id(resource)),
+            None => owner_id(resource),
+        }
+    }
+
+    /// Whether `resource` manages `account` (at `target`): its owner tag, or its status.
+    pub fn manages(
+        &self,
+        resource: &CognitiveServicesAccount,
+        target: &AccountRef,
+        account: &Account,
+    ) -> bool {
+        planner::is_managed_by(
+            account,
+            &self.owner(resource),
+            managed_before(resource, target),
+        )
     }
 
     /// Validates the spec and says where the account lives.
@@ -185,7 +207,7 @@ impl Engine {
         deleting: bool,
     ) -> Result<Preview, EngineError> {
         let target = self.target(resource).map_err(EngineError::InvalidSpec)?;
-        let subject = Subject::new(resource, target, deleting);
+        let subject = Subject::new(resource, target, self.owner(resource), deleting);
         let observed = if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
             Observation::default()
         } else {
@@ -221,7 +243,7 @@ impl Engine {
             pass.deletion_finished = deleting;
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
-        let subject = Subject::new(resource, target, deleting);
+        let subject = Subject::new(resource, target, self.owner(resource), deleting);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
             let plan = subject.plan(&Observation::default(), None);
@@ -271,11 +293,16 @@ struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    fn new(resource: &'a CognitiveServicesAccount, target: AccountRef, deleting: bool) -> Self {
+    fn new(
+        resource: &'a CognitiveServicesAccount,
+        target: AccountRef,
+        owner: String,
+        deleting: bool,
+    ) -> Self {
         Subject {
             resource,
             target,
-            owner: owner_id(resource),
+            owner,
             deleting,
         }
     }

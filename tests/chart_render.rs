@@ -624,7 +624,7 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         &["get"],
         CRD_NAME,
     );
-    add("", "", "namespaces", &["list", "watch"], "");
+    add("", "", "namespaces", &["get", "list", "watch"], "");
     add(
         lease_namespace,
         "coordination.k8s.io",
@@ -1011,6 +1011,7 @@ fn full_values_switch_everything_on() {
             "--concurrency=16",
             "--namespace=team-a",
             "--default-scopes=00000000-0000-0000-0000-000000000001/rg-shared",
+            "--cluster-id=prod-westeurope-1",
             "--allowed-federated-client-ids=44444444-4444-4444-4444-444444444444,55555555-5555-5555-5555-555555555555",
             "--label-selector=cognitive-operator.dev/managed in (true),tier!=dev",
             "--leader-election",

@@ -921,3 +921,89 @@ async fn a_namespace_user_reaches_only_the_scopes_an_admin_granted_and_no_foreig
         "{key_reads:?}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn an_account_of_the_same_namespace_and_name_in_another_cluster_is_never_taken_or_deleted() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    // Another cluster's operator manages team-a/docs on the same subscription.
+    let theirs = json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"},
+                        "tags": {"cognitive-operator-owner": "other-cluster-uid/team-a/docs"}});
+    cluster.emulator.seed("docs", theirs, false).await;
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    let spec = json!({"deletionPolicy": "DeleteAndPurge", "adoptionPolicy": "Adopt",
+                      "connectionSecret": {"name": "docs-conn"}});
+    cluster
+        .apply(&account_manifest("team-a", "docs", spec))
+        .unwrap();
+    cluster
+        .apply(&account_manifest("team-a", "mine", json!({})))
+        .unwrap();
+    let refused = cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "AlreadyManaged",
+            has_condition("Stalled", "AlreadyManaged"),
+        )
+        .await
+        .unwrap();
+    cluster.wait_ready("team-a", "mine");
+
+    // Our own account's owner tag names this cluster: the kube-system namespace's UID.
+    let uid = cluster.plane.kubectl(&[
+        "get",
+        "namespace",
+        "kube-system",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let created = cluster
+        .emulator
+        .requests()
+        .await
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path.ends_with("/accounts/mine"))
+        .unwrap();
+    assert_eq!(
+        created.request_body.unwrap()["tags"]["cognitive-operator-owner"],
+        format!("{uid}/team-a/mine")
+    );
+
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/docs",
+        "--namespace",
+        "team-a",
+        "--timeout=120s",
+    ]);
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            cluster.accounts("team-a"),
+            "docs",
+            conditions::is_deleted(&refused.uid().unwrap()),
+        ),
+    )
+    .await
+    .expect("the resource goes")
+    .unwrap();
+    let touched: Vec<String> = cluster
+        .emulator
+        .writes()
+        .await
+        .into_iter()
+        .filter(|w| w.contains("/docs"))
+        .collect();
+    assert_eq!(
+        touched,
+        Vec::<String>::new(),
+        "nothing written to the other cluster's account"
+    );
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
+    assert!(
+        secrets.get_opt("docs-conn").await.unwrap().is_none(),
+        "and no keys of it"
+    );
+}

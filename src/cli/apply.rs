@@ -10,7 +10,7 @@ use super::OutputFormat;
 use super::converge::converge;
 use super::inputs::Inputs;
 use crate::api::CognitiveServicesAccount;
-use crate::engine::{Engine, Outcome};
+use crate::engine::Outcome;
 
 /// Exit codes of `apply`.
 pub const ALL_READY: i32 = 0;
@@ -48,10 +48,7 @@ pub async fn run(args: ApplyArgs) -> i32 {
         }
     };
     let resources: Vec<CognitiveServicesAccount> = loaded.into_iter().map(|l| l.resource).collect();
-    let (engine, client) = (
-        Engine::new(connection.default_subscription.clone()),
-        connection.client.clone(),
-    );
+    let (engine, client) = (args.inputs.engine(&connection), connection.client.clone());
     let interactive = std::io::stderr().is_terminal();
     let results: Vec<(CognitiveServicesAccount, Outcome)> = futures::stream::iter(resources)
         .map(|mut resource| {

@@ -8,6 +8,7 @@ use super::manifests::{self, Loaded};
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClient, CredentialMode};
 use crate::emulator::Emulator;
+use crate::engine::Engine;
 
 #[derive(clap::Args, Debug)]
 pub struct Inputs {
@@ -22,6 +23,19 @@ pub struct Inputs {
     /// talking to Azure.
     #[arg(long, conflicts_with = "arm_endpoint")]
     pub emulator: bool,
+
+    /// The cluster id of the operator that manages these resources (its --cluster-id; by
+    /// default the UID of that cluster's kube-system namespace), so that the owner tags read
+    /// and written are the ones it uses. Without it: owner tags without a cluster.
+    #[arg(long, env = "CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+}
+
+impl Inputs {
+    /// The engine for these inputs: the connection's default subscription, this cluster id.
+    pub fn engine(&self, connection: &Connection) -> Engine {
+        Engine::new(connection.default_subscription.clone()).for_cluster(self.cluster_id.clone())
+    }
 }
 
 /// A client ready for the resources, and what keeps it working.

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::inputs::Inputs;
 use super::{OutputFormat, manifests};
-use crate::engine::{Engine, EngineError, Preview};
+use crate::engine::{EngineError, Preview};
 use crate::planner::Verdict;
 
 /// Exit codes of `plan`.
@@ -50,10 +50,7 @@ pub async fn run(args: PlanArgs) -> i32 {
             return FAILED;
         }
     };
-    let (engine, client) = (
-        Engine::new(connection.default_subscription.clone()),
-        &connection.client,
-    );
+    let (engine, client) = (args.inputs.engine(&connection), &connection.client);
     let mut entries = Vec::new();
     for loaded in loaded {
         let result = engine.preview(client, &loaded.resource, false).await;

@@ -120,6 +120,12 @@ pub struct RunArgs {
     #[arg(long, env = "ALLOWED_FEDERATED_CLIENT_IDS", value_delimiter = ',')]
     pub allowed_federated_client_ids: Vec<String>,
 
+    /// Names this cluster in the owner tags it writes (`{cluster}/{namespace}/{name}`), so
+    /// that clusters sharing a subscription never take each other's accounts. Default: the UID
+    /// of the kube-system namespace, stable for the cluster's life. Give each cluster its own.
+    #[arg(long, env = "CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+
     /// On SIGTERM, how long in-flight reconciles may run before they are abandoned (their
     /// long-running operations are already recorded in status and resume on the next leader).
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration_flag)]
@@ -193,6 +199,10 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
         .map_err(|e| Error::Config(format!("cannot configure the Kubernetes client: {e}")))?;
     let metrics = Arc::new(Metrics::default());
     let identity = leader::holder_identity();
+    let cluster_id = match &args.cluster_id {
+        Some(id) => id.clone(),
+        None => kube_system_uid(&client).await?,
+    };
     let (namespaces, namespace_writer) = reflector::store();
     // Built first, so a credential misconfiguration stops the process at once.
     let reconciler = Arc::new(build_reconciler(
@@ -201,6 +211,7 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
         metrics.clone(),
         &identity,
         namespaces.clone(),
+        cluster_id.clone(),
     )?);
     tokio::spawn(cache_namespaces(client.clone(), namespace_writer));
     tracing::info!(
@@ -209,6 +220,7 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
         label_selector = args.label_selector.as_deref().unwrap_or(""),
         concurrency = args.concurrency,
         leader_election,
+        cluster_id = %cluster_id,
         "starting cognitive-operator"
     );
     let health = Arc::new(Health::new(leader_election));
@@ -246,6 +258,23 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
 
 /// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
 /// all counting into the same ARM metrics.
+/// The default cluster id: the kube-system namespace's UID (it lives as long as the cluster).
+async fn kube_system_uid(client: &kube::Client) -> Result<String, Error> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let unreadable = |why: String| {
+        Error::Config(format!(
+            "cannot name this cluster from the kube-system namespace's UID ({why}); set --cluster-id"
+        ))
+    };
+    let meta = namespaces
+        .get_metadata("kube-system")
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    meta.metadata
+        .uid
+        .ok_or_else(|| unreadable("it has no UID".into()))
+}
+
 /// Keeps the Namespace metadata cache that grants are read from (annotations only matter).
 async fn cache_namespaces(client: kube::Client, writer: Writer<PartialObjectMeta<Namespace>>) {
     // An Api of PartialObjectMeta asks for metadata only.
@@ -275,6 +304,7 @@ fn build_reconciler(
     metrics: Arc<Metrics>,
     identity: &str,
     namespaces: Store<PartialObjectMeta<Namespace>>,
+    cluster_id: String,
 ) -> Result<Reconciler, Error> {
     let template = ArmClientConfig {
         metrics: metrics.arm().clone(),
@@ -293,7 +323,7 @@ fn build_reconciler(
             args.allowed_federated_client_ids.clone(),
         ),
     );
-    let engine = Engine::new(args.arm.subscription_id.clone());
+    let engine = Engine::new(args.arm.subscription_id.clone()).for_cluster(Some(cluster_id));
     let grants = grants::Grants::new(args.default_scopes.clone(), namespaces);
     Ok(Reconciler::new(
         client,

@@ -340,7 +340,7 @@ impl Reconciler {
         target: &AccountRef,
         account: &Account,
     ) -> bool {
-        if crate::engine::manages(resource, target, account) {
+        if self.engine.manages(resource, target, account) {
             return true;
         }
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());

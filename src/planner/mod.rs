@@ -55,7 +55,8 @@ pub struct PlanInput<'a> {
     pub spec: &'a CognitiveServicesAccountSpec,
     /// Where the account is meant to be (spec subscription or the default, resource group, name).
     pub target: &'a AccountRef,
-    /// This resource's identity as written in the owner tag: `{namespace}/{name}`.
+    /// This resource's identity as written in the owner tag: `{cluster}/{namespace}/{name}`
+    /// (`{namespace}/{name}` where no cluster id is configured).
     pub owner: &'a str,
     /// The active account, if it exists.
     pub account: Option<&'a Account>,
@@ -208,10 +209,21 @@ fn ownership<'a>(input: &PlanInput, account: &'a Account) -> Ownership<'a> {
 fn ownership_of<'a>(account: &'a Account, owner: &str, managed_before: bool) -> Ownership<'a> {
     match owner_of(account) {
         Some(tag) if tag == owner => Ownership::Ours,
+        // A tag from before owner tags named their cluster (`{namespace}/{name}`) is ours only
+        // when our status says so too; the next PATCH rewrites it with the cluster.
+        Some(tag) if managed_before && is_legacy_form_of(tag, owner) => Ownership::Ours,
         Some(other) => Ownership::Other(other),
         None if managed_before => Ownership::Ours,
         None => Ownership::Unclaimed,
     }
+}
+
+/// `team-a/docs` is the legacy form of `{cluster}/team-a/docs`.
+fn is_legacy_form_of(tag: &str, owner: &str) -> bool {
+    tag.matches('/').count() == 1
+        && owner
+            .strip_suffix(tag)
+            .is_some_and(|cluster| cluster.len() > 1 && cluster.ends_with('/'))
 }
 
 /// Whether the resource whose owner tag value is `owner` manages `account` (by the tag, or by

@@ -296,6 +296,53 @@ fn m12_managed_by_another_resource_stalls_already_managed() {
     assert!(message(&plan).contains("team-b/other"));
 }
 
+/// The owner of this resource in cluster `prod-1`.
+const CLUSTER_OWNER: &str = "prod-1/team-a/docs";
+
+#[test]
+fn m17_the_same_namespace_and_name_in_another_cluster_is_already_managed() {
+    let s = spec();
+    let theirs = account_for(&s, Some("staging-7/team-a/docs"));
+    let i = PlanInput {
+        owner: CLUSTER_OWNER,
+        ..input(&s, Some(&theirs), None)
+    };
+    assert_eq!(stalled_reason(&plan(&i)), "AlreadyManaged");
+    let deleting = PlanInput {
+        deleting: true,
+        ..i.clone()
+    };
+    assert!(
+        plan(&deleting).actions.is_empty(),
+        "another cluster's account is never deleted"
+    );
+}
+
+#[test]
+fn m18_a_tag_without_cluster_is_ours_only_with_the_status_and_is_rewritten() {
+    let s = spec();
+    let legacy = account_for(&s, Some(OWNER));
+    let unproven = PlanInput {
+        owner: CLUSTER_OWNER,
+        ..input(&s, Some(&legacy), None)
+    };
+    assert_eq!(
+        stalled_reason(&plan(&unproven)),
+        "AlreadyManaged",
+        "without our status, team-a/docs may be any cluster's"
+    );
+    let ours = PlanInput {
+        managed_before: true,
+        ..unproven
+    };
+    let plan = plan(&ours);
+    let Action::Patch { fields, body } = &plan.actions[0] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(fields, &vec!["tags".to_string()]);
+    assert_eq!(body["tags"][OWNER_TAG], CLUSTER_OWNER);
+}
+
 #[test]
 fn m16_an_owner_tag_dropped_by_hand_is_restored_when_the_status_says_we_managed_it() {
     let s = spec();
