@@ -255,6 +255,11 @@ impl Engine {
         let mut searched_elsewhere = false;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
+                if outlived(&operation, pass.now) {
+                    tracing::warn!(kind = ?operation.kind, started_at = %operation.started_at, "pending operation outlived its age limit: reading the account instead");
+                    pass.status.pending_operation = None;
+                    continue;
+                }
                 match resume(arm, &mut pass, &subject, &operation).await {
                     Step::Continue(confirmed) => known = confirmed.map(|o| *o),
                     Step::Done(outcome) => return *outcome,
@@ -337,6 +342,21 @@ impl Step {
 }
 
 /// Polls the operation a previous reconcile started.
+/// How long a stored operation handle is trusted. No Cognitive Services operation is known to
+/// take this long; an older handle is stale (its URL long expired, or the status was restored
+/// from a backup), and the account itself says where things stand.
+pub const MAX_PENDING_AGE: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
+
+/// Too old to poll, or with a start time that does not parse (a hand-edited status).
+fn outlived(operation: &PendingOperation, now: Timestamp) -> bool {
+    operation
+        .started_at
+        .parse::<Timestamp>()
+        .map_or(true, |started| {
+            now.duration_since(started) > MAX_PENDING_AGE
+        })
+}
+
 async fn resume(
     arm: &ArmClient,
     pass: &mut Pass<'_>,

@@ -418,6 +418,31 @@ async fn an_expired_operation_url_falls_back_to_reading_the_account() {
 }
 
 #[tokio::test]
+async fn a_forbidden_operation_url_falls_back_to_reading_the_account() {
+    let emulator = emulator_with(1).await;
+    let client = client(&emulator);
+    let started = client
+        .create_account(&target("forbidden"), &account_body(None))
+        .await
+        .unwrap();
+    emulator.add_fault(Fault {
+        status: Some(403),
+        code: Some("AuthorizationFailed".into()),
+        ..fault("GET", "/operationStatuses/")
+    });
+    emulator.clear_requests();
+    // The account is still Creating: reading it says the operation runs on.
+    let status = client.poll(&started.operation.unwrap()).await.unwrap();
+    assert!(matches!(status, PollStatus::Running { .. }), "{status:?}");
+    let polled: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.status))
+        .collect();
+    assert_eq!(polled, ["GET 403", "GET 200"]);
+}
+
+#[tokio::test]
 async fn a_handle_pointing_away_from_the_arm_endpoint_is_refused() {
     let emulator = emulator().await;
     let client = client(&emulator);

@@ -12,6 +12,7 @@ use cognitive_operator::api::LocalSecretReference;
 use cognitive_operator::controller::Requeue;
 use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION};
+use cognitive_operator::emulator::Fault;
 use harness::{
     Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
 };
@@ -77,6 +78,45 @@ async fn the_connection_secret_holds_endpoint_and_keys_and_follows_a_rotation() 
     );
     let resource = h.get("docs").await.unwrap();
     assert!(!resource.annotations().contains_key(REFRESH_KEYS_ANNOTATION));
+}
+
+#[tokio::test]
+async fn ready_is_not_claimed_while_the_keys_cannot_be_read() {
+    let h = Harness::start(vec![]).await;
+    h.emulator.add_fault(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/listKeys".into()),
+        status: Some(403),
+        code: Some("AuthorizationFailed".into()),
+        times: Some(0),
+        ..Fault::default()
+    });
+    h.create(&with_connection_secret(account("docs"), "docs-conn"))
+        .await;
+    let mut last = None;
+    for _ in 0..10 {
+        last = Some(h.try_reconcile("docs").await);
+    }
+    assert!(
+        last.unwrap().is_err(),
+        "the failure is retried with backoff"
+    );
+    let resource = h.get("docs").await.unwrap();
+    let ready = condition(&resource, "Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert_eq!(ready.reason, "ConnectionSecretFailed");
+    assert!(
+        ready.message.contains(&format!("{NS}/docs-conn")),
+        "{}",
+        ready.message
+    );
+    assert_eq!(condition(&resource, "Reconciling").unwrap().status, "True");
+    assert!(h.secrets(NS).get_opt("docs-conn").await.unwrap().is_none());
+
+    h.emulator.clear_faults();
+    let ready = h.reconcile_until_ready("docs").await;
+    assert_eq!(condition(&ready, "Ready").unwrap().reason, "Succeeded");
+    assert!(text(&h.secrets(NS).get("docs-conn").await.unwrap(), "key1").is_some());
 }
 
 #[tokio::test]

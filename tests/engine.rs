@@ -499,3 +499,36 @@ async fn a_fresh_engine_resumes_a_pending_operation_from_the_status() {
         "the create was not sent twice"
     );
 }
+
+#[tokio::test]
+async fn a_pending_operation_past_its_age_limit_is_dropped_and_the_account_read_instead() {
+    // Operations here never finish by polls: polling a stale handle would wait forever.
+    let emulator = emulator_with(1_000).await;
+    let client = client(&emulator);
+    let mut r = resource("stale");
+    let now = jiff::Timestamp::now();
+    let first = Engine::default().reconcile(&client, &r, false, now).await;
+    let mut status = first.status.clone();
+    status
+        .pending_operation
+        .as_mut()
+        .expect("the create is in flight")
+        .started_at = (now - jiff::SignedDuration::from_hours(3)).to_string();
+    r.status = Some(status);
+    emulator.clear_requests();
+    let outcome = Engine::default().reconcile(&client, &r, false, now).await;
+    assert!(
+        outcome.status.pending_operation.is_none(),
+        "the stale handle is gone"
+    );
+    let calls: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|q| format!("{} {}", q.method, q.path.rsplit('/').next().unwrap()))
+        .collect();
+    assert_eq!(
+        calls,
+        ["GET stale"],
+        "the account is read, the operation URL is not polled, nothing is re-sent"
+    );
+}

@@ -429,7 +429,7 @@ impl ArmClient {
             .execute("GetOperationStatus", Method::GET, url, None)
             .await
         {
-            Err(ArmError::Api(error)) if error.status == Some(404) => {
+            Err(ArmError::Api(error)) if operation_url_unusable(&error) => {
                 return self.poll_resource_instead(operation).await;
             }
             other => other?,
@@ -465,7 +465,7 @@ impl ArmClient {
                 Ok(running(response.retry_after(), operation))
             }
             Ok(_) => self.confirm_resource(operation).await,
-            Err(ArmError::Api(error)) if error.status == Some(404) => {
+            Err(ArmError::Api(error)) if operation_url_unusable(&error) => {
                 self.poll_resource_instead(operation).await
             }
             Err(ArmError::Api(error)) if !error.is_retryable_status() => {
@@ -479,7 +479,8 @@ impl ArmClient {
     }
 
     /// An operation URL that answers 404 has expired (Azure keeps them only for a while after
-    /// the operation ends) or never existed here: the resource itself tells how it went.
+    /// the operation ends) or never existed here; one that answers 401/403 is not this
+    /// identity's (a handle from another identity or endpoint). The resource tells how it went.
     async fn poll_resource_instead(
         &self,
         operation: &PendingOperation,
@@ -814,6 +815,10 @@ fn retried_in_client(error: &ArmError) -> bool {
         ArmError::Api(e) => e.is_retryable_status(),
         _ => false,
     }
+}
+
+fn operation_url_unusable(error: &ApiError) -> bool {
+    matches!(error.status, Some(401 | 403 | 404))
 }
 
 fn running(retry_after: Option<Duration>, operation: &PendingOperation) -> PollStatus {

@@ -511,8 +511,7 @@ async fn run_controller(
         .default_backoff()
         .map_ok(cache_event)
         .reflect(writer)
-        .applied_objects()
-        .filter(only_relevant_changes());
+        .filter_map(relevant_objects());
     reconciler.metrics().set_store(Some(store.clone()));
     let synced = tokio::spawn({
         let (store, health) = (store.clone(), health.clone());
@@ -570,22 +569,58 @@ async fn run_controller(
 /// A stream filter passing an object only when [`relevant_change`] differs from the last time
 /// it passed (and errors, which the controller logs), like kube's `predicate_filter` keyed by
 /// namespace and name.
-fn only_relevant_changes()
--> impl FnMut(&Result<CognitiveServicesAccount, watcher::Error>) -> std::future::Ready<bool> {
+/// The objects worth a reconcile (see [`relevant_change`]), from the reflected watch events. It
+/// remembers what it let through per object, and forgets an object when it is deleted, or when
+/// a relist does not bring it back (deleted while the watch was down): memory follows the
+/// objects that exist.
+type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;
+type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Error>;
+
+fn relevant_objects() -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<WatchedAccount>> {
+    type Seen = std::collections::HashMap<ObjectKey, (Option<String>, u64)>;
     // (namespace, name) -> (uid, relevant_change) of the last object let through.
-    let mut seen: std::collections::HashMap<ObjectKey, (Option<String>, u64)> =
-        std::collections::HashMap::new();
+    let mut seen = Seen::new();
+    // What a relist in progress has brought back so far.
+    let mut relisted: Option<Seen> = None;
     move |item| {
-        let Ok(object) = item else {
-            return std::future::ready(true);
+        use watcher::Event;
+        let passed = match item {
+            Err(error) => return std::future::ready(Some(Err(error))),
+            Ok(Event::Init) => {
+                relisted = Some(Seen::new());
+                None
+            }
+            Ok(Event::InitApply(object)) => {
+                let (key, value) = seen_entry(&object);
+                let changed = seen.get(&key) != Some(&value);
+                relisted.get_or_insert_with(Seen::new).insert(key, value);
+                changed.then_some(object)
+            }
+            Ok(Event::InitDone) => {
+                if let Some(fresh) = relisted.take() {
+                    seen = fresh;
+                }
+                None
+            }
+            Ok(Event::Apply(object)) => {
+                let (key, value) = seen_entry(&object);
+                let changed = seen.get(&key) != Some(&value);
+                seen.insert(key, value);
+                changed.then_some(object)
+            }
+            Ok(Event::Delete(object)) => {
+                seen.remove(&seen_entry(&object).0);
+                None
+            }
         };
-        let meta = &object.metadata;
-        let key = (meta.namespace.clone(), meta.name.clone());
-        let value = (meta.uid.clone(), relevant_change(object));
-        let changed = seen.get(&key) != Some(&value);
-        seen.insert(key, value);
-        std::future::ready(changed)
+        std::future::ready(passed.map(Ok))
     }
+}
+
+fn seen_entry(object: &CognitiveServicesAccount) -> (ObjectKey, (Option<String>, u64)) {
+    let meta = &object.metadata;
+    let key = (meta.namespace.clone(), meta.name.clone());
+    (key, (meta.uid.clone(), relevant_change(object)))
 }
 
 /// What makes a watched change worth a reconcile: a new generation (spec), the deletion
@@ -805,11 +840,49 @@ mod tests {
     }
 
     async fn passed(objects: Vec<CognitiveServicesAccount>) -> Vec<CognitiveServicesAccount> {
-        stream::iter(objects.into_iter().map(Ok))
-            .filter(only_relevant_changes())
+        passed_events(objects.into_iter().map(watcher::Event::Apply).collect()).await
+    }
+
+    async fn passed_events(
+        events: Vec<watcher::Event<CognitiveServicesAccount>>,
+    ) -> Vec<CognitiveServicesAccount> {
+        stream::iter(events.into_iter().map(Ok))
+            .filter_map(relevant_objects())
             .map(|item| item.unwrap())
             .collect()
             .await
+    }
+
+    #[tokio::test]
+    async fn deleted_objects_are_forgotten_also_when_a_relist_misses_them() {
+        use kube::ResourceExt;
+        use watcher::Event;
+        let one = || object(1, json!(null), "Succeeded");
+        // Deleted, then the same object again: let through as new.
+        let again = passed_events(vec![
+            Event::Apply(one()),
+            Event::Delete(one()),
+            Event::Apply(one()),
+        ])
+        .await;
+        assert_eq!(again.len(), 2);
+        // A relist that does not bring it back forgets it too.
+        let mut other = one();
+        other.metadata.name = Some("other".into());
+        let after_relist = passed_events(vec![
+            Event::Apply(one()),
+            Event::Init,
+            Event::InitApply(other.clone()),
+            Event::InitDone,
+            Event::Apply(one()),
+            Event::Apply(other),
+        ])
+        .await;
+        let names: Vec<_> = after_relist.iter().map(|o| o.name_any()).collect();
+        assert_eq!(
+            names,
+            [one().name_any(), "other".to_string(), one().name_any()]
+        );
     }
 
     #[tokio::test]

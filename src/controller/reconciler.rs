@@ -189,6 +189,16 @@ impl Reconciler {
                 );
                 true
             }
+            // Ready would be a lie while the workloads have no (current) keys: say so, and
+            // retry with backoff below.
+            Err(error) => {
+                let summary = Summary::progressing(
+                    "ConnectionSecretFailed",
+                    &secret_failure(&resource, error),
+                );
+                restate(&mut status, &resource, &summary, now);
+                false
+            }
             _ => false,
         };
         // The status write moves the resourceVersion that the finalizer patch is conditional on.
@@ -715,6 +725,19 @@ pub fn null_removed_fields(previous: &Value, desired: &mut Value) {
 }
 
 /// Replaces the conditions (keeping transition times of unchanged ones) and the generation.
+/// Why the connection Secret is not as it should be, naming it.
+fn secret_failure(resource: &CognitiveServicesAccount, error: &Error) -> String {
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let name = resource
+        .spec
+        .connection_secret
+        .as_ref()
+        .map_or("", |reference| reference.name.as_str());
+    format!(
+        "the connection Secret {namespace}/{name} (spec.connectionSecret) could not be brought up to date: {error}; retrying"
+    )
+}
+
 fn restate(
     status: &mut CognitiveServicesAccountStatus,
     resource: &CognitiveServicesAccount,
