@@ -237,7 +237,12 @@ impl Engine {
         let mut pass = Pass::new(resource, now);
         let target = match self.target(resource) {
             Ok(target) => target,
-            Err(e) => return pass.finish_stalled("InvalidSpec", &e.to_string()),
+            Err(e) => {
+                // Orphan (or Observe) needs no target to be done: an invalid spec must not hold
+                // the finalizer of a resource whose deletion makes no ARM call anyway.
+                pass.deletion_finished = deleting && leaves_account_alone(resource);
+                return pass.finish_stalled("InvalidSpec", &e.to_string());
+            }
         };
         if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
             pass.deletion_finished = deleting;

@@ -443,6 +443,30 @@ async fn a_forbidden_operation_url_falls_back_to_reading_the_account() {
 }
 
 #[tokio::test]
+async fn a_key_regeneration_is_never_sent_twice_after_an_ambiguous_failure() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    create(&client, "rotating").await;
+    emulator.add_fault(Fault {
+        drop: Some(true),
+        ..fault("POST", "/regenerateKey")
+    });
+    let result = client
+        .regenerate_key(&target("rotating"), KeyName::Key1)
+        .await;
+    assert!(
+        result.is_err(),
+        "the dropped answer is reported, not retried"
+    );
+    let sent = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/regenerateKey"))
+        .count();
+    assert_eq!(sent, 1);
+}
+
+#[tokio::test]
 async fn a_handle_pointing_away_from_the_arm_endpoint_is_refused() {
     let emulator = emulator().await;
     let client = client(&emulator);

@@ -1007,3 +1007,75 @@ async fn an_account_of_the_same_namespace_and_name_in_another_cluster_is_never_t
         "and no keys of it"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn deleting_a_paused_resource_or_a_whole_namespace_never_hangs_and_says_what_it_skipped() {
+    let cluster = Cluster::start().await;
+    for namespace in ["team-a", "team-gone"] {
+        cluster.create_namespace(namespace);
+    }
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-a", "paused", json!({})))
+        .unwrap();
+    cluster.wait_ready("team-a", "paused");
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "paused",
+            json!({"reconcilePolicy": "Pause"}),
+        ))
+        .unwrap();
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/paused",
+        "--namespace",
+        "team-a",
+        "--timeout=120s",
+    ]);
+    assert!(
+        cluster
+            .event_reasons("team-a")
+            .contains(&"DeletionPolicySkipped".to_string())
+    );
+    assert_eq!(
+        cluster.emulator.count("DELETE", "/accounts/paused").await,
+        0
+    );
+
+    // A resource with its own (placeholder) identity: deleting the namespace deletes the
+    // credentials Secret with it, and the namespace must still go.
+    cluster
+        .apply(
+            &json!({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "identity", "namespace": "team-gone"},
+                    "stringData": {"tenantId": "t", "clientId": "c", "clientSecret": "s"}})
+            .to_string(),
+        )
+        .unwrap();
+    cluster
+        .apply(&account_manifest(
+            "team-gone",
+            "orphaned",
+            json!({"credentialsSecretRef": {"name": "identity"}}),
+        ))
+        .unwrap();
+    cluster
+        .wait_for(
+            "team-gone",
+            "orphaned",
+            "the finalizer",
+            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+                o.is_some_and(|o| o.finalizers().iter().any(|f| f == FINALIZER))
+            },
+        )
+        .await;
+    cluster
+        .plane
+        .kubectl(&["delete", "namespace", "team-gone", "--timeout=120s"]);
+    let left = cluster
+        .plane
+        .kubectl_output(&["get", "namespace", "team-gone"]);
+    assert!(!left.status.success(), "the namespace is gone");
+}

@@ -532,3 +532,28 @@ async fn a_pending_operation_past_its_age_limit_is_dropped_and_the_account_read_
         "the account is read, the operation URL is not polled, nothing is re-sent"
     );
 }
+
+#[tokio::test]
+async fn an_invalid_spec_holds_a_deletion_only_when_the_policy_needs_azure() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut r = resource("broken");
+    r.spec.resync_interval = Some("soon".into());
+    let outcome = Engine::default()
+        .reconcile(&client, &r, true, jiff::Timestamp::now())
+        .await;
+    assert!(
+        !outcome.deletion_finished,
+        "Delete cannot run without a valid target"
+    );
+    assert_eq!(stalled_reason(&outcome), "InvalidSpec");
+    r.spec.deletion_policy = DeletionPolicy::Orphan;
+    let orphaned = Engine::default()
+        .reconcile(&client, &r, true, jiff::Timestamp::now())
+        .await;
+    assert!(
+        orphaned.deletion_finished,
+        "Orphan needs no ARM call, so nothing holds it"
+    );
+    assert!(emulator.requests().is_empty());
+}

@@ -672,6 +672,11 @@ impl ArmClient {
             if attempt >= retry.max_attempts || !retried_in_client(&error) {
                 break Err(error);
             }
+            // A request that may have been carried out must not be sent again blindly: only a
+            // 429 proves that ARM did not act on it.
+            if !is_idempotent(operation) && !error.is_throttled() {
+                break Err(error);
+            }
             self.inner.metrics.retries.inc();
             let backoff = retry.backoff(attempt);
             // After a 429 the bucket itself holds the next attempt back until Retry-After.
@@ -815,6 +820,12 @@ fn retried_in_client(error: &ArmError) -> bool {
         ArmError::Api(e) => e.is_retryable_status(),
         _ => false,
     }
+}
+
+/// Whether sending `operation` twice has the effect of sending it once. Regenerating a key
+/// twice replaces it twice (a key handed out in between is lost).
+fn is_idempotent(operation: &str) -> bool {
+    operation != "RegenerateKey"
 }
 
 fn operation_url_unusable(error: &ApiError) -> bool {

@@ -41,4 +41,11 @@ impl Grants {
     pub fn default_grant(&self) -> &Grant {
         &self.default
     }
+
+    /// The namespace is being deleted (as the cache last saw it).
+    pub fn namespace_terminating(&self, namespace: &str) -> bool {
+        self.namespaces
+            .get(&ObjectRef::new(namespace))
+            .is_some_and(|n| n.metadata.deletion_timestamp.is_some())
+    }
 }

@@ -212,6 +212,20 @@ impl Reconciler {
             _ => {}
         }
         if deleting && outcome.deletion_finished {
+            if skipped_deletion_policy(&resource) {
+                let note = format!(
+                    "reconcilePolicy is Pause, which makes no ARM call: deletionPolicy {:?} was not run and the account is left in Azure",
+                    resource.spec.deletion_policy
+                );
+                self.publish(
+                    &resource,
+                    EventType::Warning,
+                    "DeletionPolicySkipped",
+                    "Delete",
+                    &note,
+                )
+                .await;
+            }
             self.remove_finalizer(latest).await?;
             self.backoffs.reset(&key);
             tracing::info!("deletion policy done; finalizer removed");
@@ -408,7 +422,25 @@ impl Reconciler {
         message: &str,
     ) -> Result<Reconciled, Error> {
         let key = key_of(&resource.metadata);
-        if deleting && leaves_azure_alone(resource) {
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        // Deleting a namespace deletes the credentials Secret together with the resource, and
+        // nothing can bring it back: holding the finalizer would hold the namespace forever.
+        let namespace_going = self.grants.namespace_terminating(&namespace);
+        if deleting && (leaves_azure_alone(resource) || namespace_going) {
+            if namespace_going && !leaves_azure_alone(resource) {
+                let note = format!(
+                    "namespace {namespace} is being deleted and the resource's credentials are gone ({message}): deletionPolicy {:?} cannot run, the account is left in Azure",
+                    resource.spec.deletion_policy
+                );
+                self.publish(
+                    resource,
+                    EventType::Warning,
+                    "CredentialsGone",
+                    "Delete",
+                    &note,
+                )
+                .await;
+            }
             self.remove_finalizer(resource).await?;
             self.backoffs.reset(&key);
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
@@ -660,6 +692,13 @@ pub fn has_finalizer(resource: &CognitiveServicesAccount) -> bool {
 }
 
 /// Deleting such a resource makes no ARM call, so it needs no credentials.
+/// Deleting a paused resource: Pause means no ARM call, so a Delete/DeleteAndPurge policy is not
+/// run; said in a Warning event rather than silently.
+fn skipped_deletion_policy(resource: &CognitiveServicesAccount) -> bool {
+    resource.spec.reconcile_policy == ReconcilePolicy::Pause
+        && resource.spec.deletion_policy != DeletionPolicy::Orphan
+}
+
 fn leaves_azure_alone(resource: &CognitiveServicesAccount) -> bool {
     resource.spec.deletion_policy == DeletionPolicy::Orphan
         || resource.spec.reconcile_policy != ReconcilePolicy::Manage
