@@ -23,6 +23,12 @@ pub enum Error {
     /// Startup: configuration that cannot work (bad flags, no kubeconfig).
     #[error("{0}")]
     Config(String),
+    /// The resource's Namespace is not in the operator's cache yet (it was just created): its
+    /// grant is unknown, so nothing is done until it is.
+    #[error(
+        "namespace {0} is not in the operator's Namespace cache yet; its Azure scopes are unknown"
+    )]
+    NamespaceNotCached(String),
 }
 
 impl Error {
@@ -31,6 +37,7 @@ impl Error {
         match self {
             Error::Kube(e) => kube_error_is_retryable(e),
             Error::Arm(e) => e.is_retryable(),
+            Error::NamespaceNotCached(_) => true,
             Error::CredentialsInvalid(_)
             | Error::SecretConflict(_)
             | Error::MalformedResource(_)

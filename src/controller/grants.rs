@@ -22,24 +22,21 @@ impl Grants {
         }
     }
 
-    /// What `namespace` may do. A namespace missing from the cache (deleted, or not yet seen)
-    /// gets the default; an annotation that does not parse is an error naming it.
-    pub fn of(&self, namespace: &str) -> Result<NamespaceGrants, String> {
-        let cached = self.namespaces.get(&ObjectRef::new(namespace));
-        let annotations = cached
-            .as_ref()
-            .and_then(|n| n.metadata.annotations.as_ref());
-        NamespaceGrants::from_annotations(annotations, &self.default).map_err(
-            |GrantError { text, problem }| {
-                format!(
-                    "namespace {namespace}'s annotation {SCOPES_ANNOTATION} (or its key-read companion) is {text:?}, which does not parse: {problem}; ask a cluster admin to fix it"
-                )
-            },
+    /// What `namespace` may do: `None` while the namespace is not in the cache (just created:
+    /// the default must not stand in for a grant not read yet), an error naming an annotation
+    /// that does not parse.
+    pub fn of(&self, namespace: &str) -> Option<Result<NamespaceGrants, String>> {
+        let cached = self.namespaces.get(&ObjectRef::new(namespace))?;
+        let annotations = cached.metadata.annotations.as_ref();
+        Some(
+            NamespaceGrants::from_annotations(annotations, &self.default).map_err(
+                |GrantError { text, problem }| {
+                    format!(
+                        "namespace {namespace}'s annotation {SCOPES_ANNOTATION} (or its key-read companion) is {text:?}, which does not parse: {problem}; ask a cluster admin to fix it"
+                    )
+                },
+            ),
         )
-    }
-
-    pub fn default_grant(&self) -> &Grant {
-        &self.default
     }
 
     /// The namespace is being deleted (as the cache last saw it).

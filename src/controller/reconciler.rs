@@ -152,7 +152,7 @@ impl Reconciler {
         }
         let needs_arm = self.engine.target(resource).is_ok()
             && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
-        if needs_arm && let Some(denied) = self.scope_denied(resource) {
+        if needs_arm && let Some(denied) = self.scope_denied(resource)? {
             return self.scope_not_allowed(resource, deleting, &denied).await;
         }
         let arm = if needs_arm {
@@ -331,21 +331,25 @@ impl Reconciler {
     }
 
     /// A missing or incomplete credentials Secret: Stalled, with the Secret and key named.
-    /// Why the resource's namespace may not reach its Azure scope, if it may not.
-    fn scope_denied(&self, resource: &CognitiveServicesAccount) -> Option<String> {
+    /// Why the resource's namespace may not reach its Azure scope, if it may not; an error
+    /// (retried soon) while its Namespace is not cached yet.
+    fn scope_denied(&self, resource: &CognitiveServicesAccount) -> Result<Option<String>, Error> {
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-        let target = self.engine.target(resource).ok()?;
+        let Ok(target) = self.engine.target(resource) else {
+            return Ok(None);
+        };
         let grants = match self.grants.of(&namespace) {
-            Ok(grants) => grants,
-            Err(message) => return Some(message),
+            None => return Err(Error::NamespaceNotCached(namespace)),
+            Some(Ok(grants)) => grants,
+            Some(Err(message)) => return Ok(Some(message)),
         };
         if grants
             .manage
             .allows(&target.subscription_id, &target.resource_group)
         {
-            return None;
+            return Ok(None);
         }
-        Some(format!(
+        Ok(Some(format!(
             "namespace {namespace} may not manage accounts in subscription {} resource group {} (granted: {}); a cluster admin grants it with: kubectl annotate namespace {namespace} {}={}/{}",
             target.subscription_id,
             target.resource_group,
@@ -353,7 +357,7 @@ impl Reconciler {
             crate::tenancy::SCOPES_ANNOTATION,
             target.subscription_id,
             target.resource_group
-        ))
+        )))
     }
 
     /// Keys go into a Secret only for an account this resource manages, or where an admin
@@ -368,11 +372,8 @@ impl Reconciler {
             return true;
         }
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-        self.grants.of(&namespace).is_ok_and(|grants| {
-            grants
-                .read_keys
-                .allows(&target.subscription_id, &target.resource_group)
-        })
+        matches!(self.grants.of(&namespace), Some(Ok(grants))
+            if grants.read_keys.allows(&target.subscription_id, &target.resource_group))
     }
 
     /// Outside its namespace's grant: Stalled `ScopeNotAllowed`, and no ARM call. Deleting such

@@ -149,9 +149,20 @@ impl Harness {
         )
         .expect("ARM client");
         let credentials = Credentials::new(default, template, emulator_tokens());
-        // Every namespace may reach every scope (the fake API holds no Namespace objects).
-        let (namespaces, _writer) = kube::runtime::reflector::store();
-        let grants = Grants::new(Grant::parse("*").unwrap(), namespaces);
+        // The resources' namespace, cached without annotations: it gets the default grant,
+        // which allows every scope.
+        let mut writer = kube::runtime::reflector::store::Writer::default();
+        let namespace: kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> =
+            kube::core::PartialObjectMeta {
+                types: None,
+                metadata: kube::api::ObjectMeta {
+                    name: Some(NS.into()),
+                    ..Default::default()
+                },
+                _phantom: Default::default(),
+            };
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace));
+        let grants = Grants::new(Grant::parse("*").unwrap(), writer.as_reader());
         let reconciler = Reconciler::new(
             client.clone(),
             Engine::new(None),
