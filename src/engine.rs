@@ -346,7 +346,6 @@ impl Step {
     }
 }
 
-/// Polls the operation a previous reconcile started.
 /// How long a stored operation handle is trusted. No Cognitive Services operation is known to
 /// take this long; an older handle is stale (its URL long expired, or the status was restored
 /// from a backup), and the account itself says where things stand.
@@ -362,6 +361,7 @@ fn outlived(operation: &PendingOperation, now: Timestamp) -> bool {
         })
 }
 
+/// Polls the operation a previous reconcile started.
 async fn resume(
     arm: &ArmClient,
     pass: &mut Pass<'_>,

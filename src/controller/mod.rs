@@ -256,8 +256,6 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
-/// all counting into the same ARM metrics.
 /// The default cluster id: the kube-system namespace's UID (it lives as long as the cluster).
 async fn kube_system_uid(client: &kube::Client) -> Result<String, Error> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -298,6 +296,8 @@ async fn wait_for_namespaces(
     }
 }
 
+/// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
+/// all counting into the same ARM metrics.
 fn build_reconciler(
     args: &RunArgs,
     client: kube::Client,
@@ -566,16 +566,13 @@ async fn run_controller(
     reconciler.metrics().set_store(None);
 }
 
-/// A stream filter passing an object only when [`relevant_change`] differs from the last time
-/// it passed (and errors, which the controller logs), like kube's `predicate_filter` keyed by
-/// namespace and name.
+type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;
+type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Error>;
+
 /// The objects worth a reconcile (see [`relevant_change`]), from the reflected watch events. It
 /// remembers what it let through per object, and forgets an object when it is deleted, or when
 /// a relist does not bring it back (deleted while the watch was down): memory follows the
 /// objects that exist.
-type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;
-type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Error>;
-
 fn relevant_objects() -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<WatchedAccount>> {
     type Seen = std::collections::HashMap<ObjectKey, (Option<String>, u64)>;
     // (namespace, name) -> (uid, relevant_change) of the last object let through.

@@ -330,7 +330,6 @@ impl Reconciler {
         Ok(())
     }
 
-    /// A missing or incomplete credentials Secret: Stalled, with the Secret and key named.
     /// Why the resource's namespace may not reach its Azure scope, if it may not; an error
     /// (retried soon) while its Namespace is not cached yet.
     fn scope_denied(&self, resource: &CognitiveServicesAccount) -> Result<Option<String>, Error> {
@@ -416,6 +415,7 @@ impl Reconciler {
         ))
     }
 
+    /// A missing or incomplete credentials Secret: Stalled, with the Secret and key named.
     async fn credentials_invalid(
         &self,
         resource: &CognitiveServicesAccount,
@@ -692,7 +692,6 @@ pub fn has_finalizer(resource: &CognitiveServicesAccount) -> bool {
     resource.finalizers().iter().any(|f| f == FINALIZER)
 }
 
-/// Deleting such a resource makes no ARM call, so it needs no credentials.
 /// Deleting a paused resource: Pause means no ARM call, so a Delete/DeleteAndPurge policy is not
 /// run; said in a Warning event rather than silently.
 fn skipped_deletion_policy(resource: &CognitiveServicesAccount) -> bool {
@@ -700,6 +699,7 @@ fn skipped_deletion_policy(resource: &CognitiveServicesAccount) -> bool {
         && resource.spec.deletion_policy != DeletionPolicy::Orphan
 }
 
+/// Deleting such a resource makes no ARM call, so it needs no credentials.
 fn leaves_azure_alone(resource: &CognitiveServicesAccount) -> bool {
     resource.spec.deletion_policy == DeletionPolicy::Orphan
         || resource.spec.reconcile_policy != ReconcilePolicy::Manage
@@ -764,7 +764,6 @@ pub fn null_removed_fields(previous: &Value, desired: &mut Value) {
     }
 }
 
-/// Replaces the conditions (keeping transition times of unchanged ones) and the generation.
 /// Why the connection Secret is not as it should be, naming it.
 fn secret_failure(resource: &CognitiveServicesAccount, error: &Error) -> String {
     let namespace = resource.namespace().unwrap_or_else(|| "default".into());
@@ -778,6 +777,7 @@ fn secret_failure(resource: &CognitiveServicesAccount, error: &Error) -> String 
     )
 }
 
+/// Replaces the conditions (keeping transition times of unchanged ones) and the generation.
 fn restate(
     status: &mut CognitiveServicesAccountStatus,
     resource: &CognitiveServicesAccount,
