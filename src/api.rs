@@ -50,20 +50,23 @@ pub struct CognitiveServicesAccountSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.azureName is immutable: create a new resource to manage another Azure account"))]
     pub azure_name: Option<String>,
 
-    /// Azure subscription id; defaults to the operator's default subscription
+    /// Azure subscription id (a GUID); defaults to the operator's default subscription
     /// (`--subscription-id`). Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.subscriptionId is immutable: create a new resource to manage an account in another subscription"))]
     pub subscription_id: Option<String>,
 
-    /// Resource group of the account; it must exist. Immutable.
-    #[schemars(length(min = 1, max = 90), regex(pattern = r"^[-\w._()]+$"))]
+    /// Resource group of the account; it must exist. 1-90 letters, digits, `_`, `-`, `.`,
+    /// `(` and `)`, not ending with `.`. Immutable.
+    #[schemars(length(min = 1, max = 90), regex(pattern = r"^[-\w._()]*[-\w()]$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.resourceGroup is immutable: Azure cannot move an account by this operator; create a new resource"))]
     pub resource_group: String,
 
-    /// Azure region, e.g. `swedencentral`. Immutable.
-    #[schemars(length(min = 1))]
+    /// Azure region, e.g. `swedencentral` (or its display name, `Sweden Central`). Immutable.
+    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9 ]+$"))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.location is immutable: Azure cannot move an account to another region; create a new resource"))]
     pub location: String,
 
@@ -394,12 +397,39 @@ impl CognitiveServicesAccountSpec {
                 return Err(field_error(field, "is required"));
             }
         }
-        if self
-            .subscription_id
-            .as_deref()
-            .is_some_and(|s| s.trim().is_empty())
+        // These three become segments of ARM paths, and the namespace's grant is checked
+        // against them: a value with '/' or '..' could walk the path to another scope.
+        if let Some(subscription) = &self.subscription_id
+            && !valid_subscription_id(subscription)
         {
-            return Err(field_error("spec.subscriptionId", "must not be empty"));
+            return Err(field_error(
+                "spec.subscriptionId",
+                format!(
+                    "{subscription:?} is not a subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)"
+                ),
+            ));
+        }
+        if !valid_resource_group(&self.resource_group) {
+            return Err(field_error(
+                "spec.resourceGroup",
+                format!(
+                    "{:?} is not a valid resource group name: 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
+                    self.resource_group
+                ),
+            ));
+        }
+        if !self
+            .location
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        {
+            return Err(field_error(
+                "spec.location",
+                format!(
+                    "{:?} is not an Azure location such as westus or \"West US\"",
+                    self.location
+                ),
+            ));
         }
         if let Some(text) = &self.resync_interval
             && parse_duration(text).is_none()
@@ -447,6 +477,25 @@ impl CognitiveServicesAccountSpec {
         }
         Ok(())
     }
+}
+
+/// A GUID in its usual 8-4-4-4-12 hexadecimal form.
+fn valid_subscription_id(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Azure's rule for resource group names (Unicode letters and digits are allowed).
+fn valid_resource_group(name: &str) -> bool {
+    (1..=90).contains(&name.chars().count())
+        && !name.ends_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'))
 }
 
 fn validate_properties(p: &AccountWritableProperties) -> Result<(), FieldError> {
@@ -566,5 +615,36 @@ mod tests {
             s.validate("docs").unwrap_err().field,
             "spec.connectionSecret.name"
         );
+    }
+
+    #[test]
+    fn scope_fields_that_could_walk_an_arm_path_are_refused() {
+        let other = "../../../subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/x";
+        for (field, bad) in [
+            ("spec.resourceGroup", other),
+            ("spec.resourceGroup", ".."),
+            ("spec.resourceGroup", "rg%2f.."),
+            (
+                "spec.subscriptionId",
+                "11111111-1111-1111-1111-111111111111/..",
+            ),
+            ("spec.subscriptionId", "not-a-guid"),
+            ("spec.location", "westus/../eastus"),
+        ] {
+            let mut s = spec();
+            match field {
+                "spec.resourceGroup" => s.resource_group = bad.into(),
+                "spec.subscriptionId" => s.subscription_id = Some(bad.into()),
+                _ => s.location = bad.into(),
+            }
+            let error = s.validate("docs").unwrap_err();
+            assert_eq!(error.field, field, "{bad}");
+            assert!(error.message.contains(bad), "{error}");
+        }
+        let mut s = spec();
+        s.subscription_id = Some("0A1b2C3d-0000-0000-0000-000000000000".into());
+        s.resource_group = "rg_(prod).eu-1".into();
+        s.location = "West US 2".into();
+        assert_eq!(s.validate("docs"), Ok(()));
     }
 }

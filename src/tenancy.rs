@@ -118,30 +118,38 @@ impl fmt::Display for Grant {
 }
 
 /// What a namespace may do in Azure: the scopes its resources may manage, and those in which
-/// Observe may publish keys of accounts it does not manage.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Observe may publish keys of accounts it does not manage. Each annotation is read on its own:
+/// a typo in one never changes what the other grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceGrants {
-    pub manage: Grant,
-    pub read_keys: Grant,
+    pub manage: Result<Grant, AnnotationError>,
+    pub read_keys: Result<Grant, AnnotationError>,
+}
+
+/// A namespace annotation whose value is not a grant.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {annotation}: {error}")]
+pub struct AnnotationError {
+    pub annotation: &'static str,
+    pub error: GrantError,
 }
 
 impl NamespaceGrants {
     /// From a namespace's annotations, falling back to `default` for a namespace whose admins
-    /// set no scopes annotation.
+    /// set no scopes annotation. Key reading is never defaulted.
     pub fn from_annotations(
         annotations: Option<&std::collections::BTreeMap<String, String>>,
         default: &Grant,
-    ) -> Result<NamespaceGrants, GrantError> {
-        let value = |key: &str| annotations.and_then(|a| a.get(key));
-        let manage = match value(SCOPES_ANNOTATION) {
-            Some(text) => Grant::parse(text)?,
-            None => default.clone(),
+    ) -> NamespaceGrants {
+        let parse = |annotation: &'static str| {
+            annotations.and_then(|a| a.get(annotation)).map(|text| {
+                Grant::parse(text).map_err(|error| AnnotationError { annotation, error })
+            })
         };
-        let read_keys = match value(KEY_READ_SCOPES_ANNOTATION) {
-            Some(text) => Grant::parse(text)?,
-            None => Grant::default(),
-        };
-        Ok(NamespaceGrants { manage, read_keys })
+        NamespaceGrants {
+            manage: parse(SCOPES_ANNOTATION).unwrap_or_else(|| Ok(default.clone())),
+            read_keys: parse(KEY_READ_SCOPES_ANNOTATION).unwrap_or_else(|| Ok(Grant::default())),
+        }
     }
 }
 
@@ -187,15 +195,40 @@ mod tests {
     #[test]
     fn annotations_override_the_default_and_key_reading_is_never_defaulted() {
         let default = Grant::parse("*").unwrap();
-        let none = NamespaceGrants::from_annotations(None, &default).unwrap();
-        assert!(none.manage.allows("s", "r"));
-        assert!(!none.read_keys.allows("s", "r"));
+        let none = NamespaceGrants::from_annotations(None, &default);
+        assert!(none.manage.unwrap().allows("s", "r"));
+        assert!(!none.read_keys.unwrap().allows("s", "r"));
         let annotations = BTreeMap::from([
             (SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
             (KEY_READ_SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
         ]);
-        let granted = NamespaceGrants::from_annotations(Some(&annotations), &default).unwrap();
-        assert!(granted.manage.allows("s", "r") && !granted.manage.allows("s", "other"));
-        assert!(granted.read_keys.allows("s", "r"));
+        let granted = NamespaceGrants::from_annotations(Some(&annotations), &default);
+        let manage = granted.manage.unwrap();
+        assert!(manage.allows("s", "r") && !manage.allows("s", "other"));
+        assert!(granted.read_keys.unwrap().allows("s", "r"));
+    }
+
+    #[test]
+    fn a_malformed_annotation_spoils_only_its_own_grant_and_is_named() {
+        let default = Grant::parse("*").unwrap();
+        let typo_in_keys = BTreeMap::from([
+            (SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
+            (KEY_READ_SCOPES_ANNOTATION.to_string(), "s-r".to_string()),
+        ]);
+        let grants = NamespaceGrants::from_annotations(Some(&typo_in_keys), &default);
+        assert!(grants.manage.unwrap().allows("s", "r"));
+        let error = grants.read_keys.unwrap_err().to_string();
+        assert!(
+            error.contains(KEY_READ_SCOPES_ANNOTATION) && error.contains("s-r"),
+            "{error}"
+        );
+
+        let typo_in_scopes = BTreeMap::from([(SCOPES_ANNOTATION.to_string(), "s".to_string())]);
+        let grants = NamespaceGrants::from_annotations(Some(&typo_in_scopes), &default);
+        let error = grants.manage.unwrap_err();
+        assert_eq!(
+            error.annotation, SCOPES_ANNOTATION,
+            "never the default instead"
+        );
     }
 }

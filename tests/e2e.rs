@@ -15,7 +15,7 @@ mod support {
 
 use std::time::Duration;
 
-use cognitive_operator::api::FINALIZER;
+use cognitive_operator::api::{CognitiveServicesAccount, FINALIZER};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::wait::{await_condition, conditions};
@@ -102,7 +102,7 @@ async fn every_example_applies_and_reaches_the_verdict_its_spec_implies() {
             "team-billing",
             "billing-ai",
             "Stalled",
-            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+            |o: Option<&CognitiveServicesAccount>| {
                 o.and_then(|o| o.status.as_ref()).is_some_and(|s| {
                     s.conditions
                         .iter()
@@ -413,7 +413,7 @@ async fn the_connection_secret_carries_keys_rotates_one_and_refuses_a_foreign_se
             "team-a",
             "docs",
             "the annotation removed",
-            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+            |o: Option<&CognitiveServicesAccount>| {
                 o.is_some_and(|o| {
                     !o.annotations()
                         .contains_key("cognitive-operator.dev/rotate-key")
@@ -596,7 +596,7 @@ async fn an_operator_killed_during_a_create_resumes_the_operation_without_a_seco
             "team-a",
             "docs",
             "a pending create",
-            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+            |o: Option<&CognitiveServicesAccount>| {
                 o.and_then(|o| o.status.as_ref())
                     .is_some_and(|s| s.pending_operation.is_some())
             },
@@ -1066,7 +1066,7 @@ async fn deleting_a_paused_resource_or_a_whole_namespace_never_hangs_and_says_wh
             "team-gone",
             "orphaned",
             "the finalizer",
-            |o: Option<&cognitive_operator::api::CognitiveServicesAccount>| {
+            |o: Option<&CognitiveServicesAccount>| {
                 o.is_some_and(|o| o.finalizers().iter().any(|f| f == FINALIZER))
             },
         )
@@ -1078,4 +1078,113 @@ async fn deleting_a_paused_resource_or_a_whole_namespace_never_hangs_and_says_wh
         .plane
         .kubectl_output(&["get", "namespace", "team-gone"]);
     assert!(!left.status.success(), "the namespace is gone");
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn a_grant_takes_effect_at_once_and_a_malformed_one_holds_the_deletion_until_fixed() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let annotate = |value: &str| {
+        cluster.plane.kubectl(&[
+            "annotate",
+            "--overwrite",
+            "namespace",
+            "team-a",
+            &format!("cognitive-operator.dev/azure-scopes={value}"),
+        ]);
+    };
+    annotate("not-a-grant");
+    let _operator = cluster.start_operator("operator", &["--default-scopes=*"]);
+    // An hour's resync: only the Namespace change can bring the reconciles below in time.
+    let spec = json!({"resyncInterval": "1h"});
+    cluster
+        .apply(&account_manifest("team-a", "docs", spec))
+        .unwrap();
+    let stalled = cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "ScopeGrantInvalid",
+            has_condition("Stalled", "ScopeGrantInvalid"),
+        )
+        .await
+        .unwrap();
+    let message = stalled_message(&stalled);
+    assert!(
+        message.contains("not-a-grant") && message.contains("cognitive-operator.dev/azure-scopes"),
+        "names the annotation and its value, never falls back to the default: {message}"
+    );
+    assert!(cluster.emulator.requests().await.is_empty(), "no ARM call");
+
+    annotate(&format!("{SUB}/{RG}"));
+    cluster.wait_ready("team-a", "docs");
+
+    annotate("still/not/a-grant");
+    cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "ScopeGrantInvalid again",
+            has_condition("Stalled", "ScopeGrantInvalid"),
+        )
+        .await
+        .unwrap();
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/docs",
+        "--namespace",
+        "team-a",
+        "--wait=false",
+    ]);
+    let waiting = cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "the deletion waiting for the grant",
+            |object: Option<&CognitiveServicesAccount>| {
+                object.is_some_and(|o| stalled_message(o).contains("deletion policy waits"))
+            },
+        )
+        .await
+        .expect("a typo in a grant never releases the finalizer");
+    assert!(
+        !cluster
+            .emulator
+            .writes()
+            .await
+            .iter()
+            .any(|w| w.starts_with("DELETE")),
+        "nothing deleted yet"
+    );
+
+    annotate(&format!("{SUB}/{RG}"));
+    tokio::time::timeout(
+        WAIT,
+        await_condition(
+            cluster.accounts("team-a"),
+            "docs",
+            conditions::is_deleted(&waiting.uid().unwrap()),
+        ),
+    )
+    .await
+    .expect("the resource goes once the grant parses")
+    .unwrap();
+    cluster
+        .emulator
+        .wait_for("the deletion policy ran", |requests| {
+            requests
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path.ends_with("/accounts/docs"))
+        })
+        .await;
+}
+
+fn stalled_message(object: &CognitiveServicesAccount) -> String {
+    object
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Stalled"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }

@@ -297,6 +297,43 @@ async fn a_copy_in_another_location_stalls_restore_and_is_purged_where_it_is_wit
 }
 
 #[tokio::test]
+async fn purge_never_reaches_a_copy_in_another_resource_group_or_one_another_resource_owns() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.seed_deleted_account(
+        SUB,
+        "team-b-rg",
+        "victim",
+        json!({"location": "westus", "kind": "OpenAI", "sku": {"name": "S0"}, "properties": {"customSubDomainName": "victim"}}),
+    );
+    seed_copy(
+        &emulator,
+        "claimed",
+        "westus",
+        Some("other-cluster/team-b/claimed"),
+    );
+    for name in ["victim", "claimed"] {
+        let mut r = resource(name);
+        r.spec.soft_delete_policy = SoftDeletePolicy::Purge;
+        let outcome = settle(&client, &mut r).await;
+        assert!(outcome.stalled(), "{name}: {:?}", outcome.status.conditions);
+        let purges: Vec<_> = writes(&emulator.requests())
+            .into_iter()
+            .filter(|w| w.starts_with("DELETE"))
+            .collect();
+        assert!(purges.is_empty(), "{name}: {purges:?}");
+    }
+    let victim = cognitive_operator::arm::DeletedAccountRef {
+        resource_group: "team-b-rg".into(),
+        ..deleted_ref("victim")
+    };
+    for copy in [victim, deleted_ref("claimed")] {
+        let survives = client.get_deleted_account(&copy).await.unwrap();
+        assert!(survives.is_some(), "{copy:?} was purged");
+    }
+}
+
+#[tokio::test]
 async fn delete_policies_delete_purge_or_leave_the_account() {
     let emulator = emulator().await;
     let client = client(&emulator);

@@ -213,7 +213,11 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
         namespaces.clone(),
         cluster_id.clone(),
     )?);
-    tokio::spawn(cache_namespaces(client.clone(), namespace_writer));
+    tokio::spawn(cache_namespaces(
+        client.clone(),
+        namespace_writer,
+        reconciler.grants().clone(),
+    ));
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         namespace = args.namespace.as_deref().unwrap_or("(all)"),
@@ -273,14 +277,30 @@ async fn kube_system_uid(client: &kube::Client) -> Result<String, Error> {
         .ok_or_else(|| unreadable("it has no UID".into()))
 }
 
-/// Keeps the Namespace metadata cache that grants are read from (annotations only matter).
-async fn cache_namespaces(client: kube::Client, writer: Writer<PartialObjectMeta<Namespace>>) {
+/// Keeps the Namespace metadata cache that grants are read from, and announces each
+/// namespace whose grant changed.
+async fn cache_namespaces(
+    client: kube::Client,
+    writer: Writer<PartialObjectMeta<Namespace>>,
+    grants: grants::Grants,
+) {
     // An Api of PartialObjectMeta asks for metadata only.
     let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let mut changes = grants::GrantChanges::default();
     resilient_watch::fresh_after_error(namespaces, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .for_each(|_| std::future::ready(()))
+        .for_each(|event| {
+            match event {
+                Ok(event) => {
+                    if let Some(namespace) = changes.changed(&event) {
+                        grants.announce(namespace);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "namespace watch failed; retrying"),
+            }
+            std::future::ready(())
+        })
         .await;
 }
 
@@ -527,12 +547,16 @@ async fn run_controller(
         graceful.await;
         let _ = graceful_tx.send(());
     });
-    let results = Controller::for_stream(changes, store)
+    let results = Controller::for_stream(changes, store.clone())
         .owns_stream(
             resilient_watch::fresh_after_error(secrets, own_secrets)
                 .default_backoff()
                 .touched_objects(),
         )
+        .reconcile_on(accounts_under_changed_grants(
+            reconciler.grants().subscribe(),
+            store.clone(),
+        ))
         .with_config(controller::Config::default().concurrency(args.concurrency))
         .graceful_shutdown_on(async move {
             let _ = graceful_rx.await;
@@ -564,6 +588,27 @@ async fn run_controller(
     synced.abort();
     health.set_synced(false);
     reconciler.metrics().set_store(None);
+}
+
+/// Every account in a namespace whose grant changed (all of them when changes were missed).
+fn accounts_under_changed_grants(
+    changes: impl futures::Stream<Item = grants::GrantChange> + Send + 'static,
+    store: Store<CognitiveServicesAccount>,
+) -> impl futures::Stream<Item = reflector::ObjectRef<CognitiveServicesAccount>> + Send + 'static {
+    changes.flat_map(move |change| {
+        let affected: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|account| match &change {
+                grants::GrantChange::Namespace(namespace) => {
+                    account.metadata.namespace.as_ref() == Some(namespace)
+                }
+                grants::GrantChange::Unknown => true,
+            })
+            .map(|account| reflector::ObjectRef::from_obj(account.as_ref()))
+            .collect();
+        futures::stream::iter(affected)
+    })
 }
 
 type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;

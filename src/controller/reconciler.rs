@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::credentials::Credentials;
 use super::error::Error;
-use super::grants::Grants;
+use super::grants::{self, Grants};
 use super::metrics::{Metrics, ReconcileResult};
 use super::requeue::{Backoffs, Requeue, requeue_for, resync_requeue};
 use super::secrets::{self, ConnectionSecret, SecretSync};
@@ -52,6 +52,15 @@ pub struct Reconciler {
     backoffs: Backoffs,
 }
 
+/// What a namespace's grant says about a resource's Azure scope.
+enum ScopeCheck {
+    Allowed,
+    /// Outside the grant; the message says how an admin grants it.
+    Denied(String),
+    /// The grant annotation does not parse: nothing is decided until an admin fixes it.
+    Unreadable(String),
+}
+
 /// A reconcile's result before requeue bookkeeping.
 struct Reconciled {
     requeue: Requeue,
@@ -85,6 +94,10 @@ impl Reconciler {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    pub fn grants(&self) -> &Grants {
+        &self.grants
     }
 
     /// The controller's entry point: a cached object, which may be the placeholder of one that
@@ -152,8 +165,16 @@ impl Reconciler {
         }
         let needs_arm = self.engine.target(resource).is_ok()
             && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
-        if needs_arm && let Some(denied) = self.scope_denied(resource)? {
-            return self.scope_not_allowed(resource, deleting, &denied).await;
+        if needs_arm {
+            match self.scope_check(resource)? {
+                ScopeCheck::Allowed => {}
+                ScopeCheck::Denied(message) => {
+                    return self.scope_not_allowed(resource, deleting, &message).await;
+                }
+                ScopeCheck::Unreadable(message) => {
+                    return self.grant_unreadable(resource, deleting, &message).await;
+                }
+            }
         }
         let arm = if needs_arm {
             match self.credentials.client_for(&self.client, resource).await {
@@ -330,29 +351,31 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Why the resource's namespace may not reach its Azure scope, if it may not; an error
-    /// (retried soon) while its Namespace is not cached yet.
-    fn scope_denied(&self, resource: &CognitiveServicesAccount) -> Result<Option<String>, Error> {
+    /// What the resource's namespace grant says about its Azure scope; an error (retried soon)
+    /// while its Namespace is not cached yet.
+    fn scope_check(&self, resource: &CognitiveServicesAccount) -> Result<ScopeCheck, Error> {
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
         let Ok(target) = self.engine.target(resource) else {
-            return Ok(None);
+            return Ok(ScopeCheck::Allowed);
         };
-        let grants = match self.grants.of(&namespace) {
-            None => return Err(Error::NamespaceNotCached(namespace)),
-            Some(Ok(grants)) => grants,
-            Some(Err(message)) => return Ok(Some(message)),
+        let Some(grants) = self.grants.of(&namespace) else {
+            return Err(Error::NamespaceNotCached(namespace));
         };
-        if grants
-            .manage
-            .allows(&target.subscription_id, &target.resource_group)
-        {
-            return Ok(None);
+        let manage = match grants.manage {
+            Ok(manage) => manage,
+            Err(error) => {
+                return Ok(ScopeCheck::Unreadable(grants::describe_unreadable(
+                    &namespace, &error,
+                )));
+            }
+        };
+        if manage.allows(&target.subscription_id, &target.resource_group) {
+            return Ok(ScopeCheck::Allowed);
         }
-        Ok(Some(format!(
-            "namespace {namespace} may not manage accounts in subscription {} resource group {} (granted: {}); a cluster admin grants it with: kubectl annotate namespace {namespace} {}={}/{}",
+        Ok(ScopeCheck::Denied(format!(
+            "namespace {namespace} may not manage accounts in subscription {} resource group {} (granted: {manage}); a cluster admin grants it with: kubectl annotate namespace {namespace} {}={}/{}",
             target.subscription_id,
             target.resource_group,
-            grants.manage,
             crate::tenancy::SCOPES_ANNOTATION,
             target.subscription_id,
             target.resource_group
@@ -360,19 +383,70 @@ impl Reconciler {
     }
 
     /// Keys go into a Secret only for an account this resource manages, or where an admin
-    /// granted its namespace reading the keys of accounts in that scope.
+    /// granted its namespace reading the keys of accounts in that scope; else why not.
     fn may_read_keys(
         &self,
         resource: &CognitiveServicesAccount,
         target: &AccountRef,
         account: &Account,
-    ) -> bool {
+    ) -> Result<(), String> {
         if self.engine.manages(resource, target, account) {
-            return true;
+            return Ok(());
         }
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-        matches!(self.grants.of(&namespace), Some(Ok(grants))
-            if grants.read_keys.allows(&target.subscription_id, &target.resource_group))
+        match self.grants.of(&namespace).map(|g| g.read_keys) {
+            Some(Ok(read_keys))
+                if read_keys.allows(&target.subscription_id, &target.resource_group) =>
+            {
+                Ok(())
+            }
+            Some(Err(error)) => Err(format!(
+                "the account is not managed by this resource, and {}: no keys are read, rotated or stored",
+                grants::describe_unreadable(&namespace, &error)
+            )),
+            _ => Err(format!(
+                "the account is not managed by this resource and namespace {namespace} has no key-read grant for its scope ({}): no keys are read, rotated or stored",
+                crate::tenancy::KEY_READ_SCOPES_ANNOTATION
+            )),
+        }
+    }
+
+    /// A grant annotation that does not parse: Stalled `ScopeGrantInvalid` and no ARM call.
+    /// Deleting waits too, finalizer held: the deletion policy runs once an admin fixes the
+    /// annotation (the Namespace change triggers the reconcile), never skipped for a typo.
+    async fn grant_unreadable(
+        &self,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+        message: &str,
+    ) -> Result<Reconciled, Error> {
+        let message = if deleting {
+            format!("the deletion policy waits for a grant that parses: {message}")
+        } else {
+            message.to_string()
+        };
+        self.stall_before_arm(resource, "ScopeGrantInvalid", &message)
+            .await?;
+        self.backoffs.reset(&key_of(&resource.metadata));
+        Ok(done(
+            resync_requeue(resource.spec.resync()),
+            ReconcileResult::Stalled,
+        ))
+    }
+
+    /// Stalled with `reason`, before any ARM call: the status and, on a new reason, a Warning.
+    async fn stall_before_arm(
+        &self,
+        resource: &CognitiveServicesAccount,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), Error> {
+        let mut status = resource.status.clone().unwrap_or_default();
+        let summary = Summary::stalled(reason, message);
+        restate(&mut status, resource, &summary, Timestamp::now());
+        self.write_status(resource, &status).await?;
+        self.warn_on_new_reason(resource, &status, true).await;
+        Ok(())
     }
 
     /// Outside its namespace's grant: Stalled `ScopeNotAllowed`, and no ARM call. Deleting such
@@ -401,13 +475,9 @@ impl Reconciler {
             self.backoffs.reset(&key);
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
-        let mut status = resource.status.clone().unwrap_or_default();
-        let summary = Summary::stalled("ScopeNotAllowed", message);
-        restate(&mut status, resource, &summary, Timestamp::now());
-        self.write_status(resource, &status).await?;
-        self.warn_on_new_reason(resource, &status, true).await;
-        // A grant lands on the Namespace, which does not trigger a reconcile: look again at
-        // the resync.
+        self.stall_before_arm(resource, "ScopeNotAllowed", message)
+            .await?;
+        // A grant lands on the Namespace, whose change triggers a reconcile.
         self.backoffs.reset(&key);
         Ok(done(
             resync_requeue(resource.spec.resync()),
@@ -451,11 +521,8 @@ impl Reconciler {
         } else {
             message.to_string()
         };
-        let mut status = resource.status.clone().unwrap_or_default();
-        let summary = Summary::stalled("CredentialsInvalid", &message);
-        restate(&mut status, resource, &summary, Timestamp::now());
-        self.write_status(resource, &status).await?;
-        self.warn_on_new_reason(resource, &status, true).await;
+        self.stall_before_arm(resource, "CredentialsInvalid", &message)
+            .await?;
         // A fix lands in a Secret, which does not trigger a reconcile: look again with backoff.
         let requeue = Requeue::After(self.backoffs.fail(&key, None));
         Ok(done(requeue, ReconcileResult::Stalled))

@@ -27,11 +27,17 @@ where
     futures::stream::unfold(None, move |current: Current<K>| {
         let (api, config) = (api.clone(), config.clone());
         async move {
-            let mut stream = current.unwrap_or_else(|| watcher(api, config).boxed());
-            match stream.next().await? {
-                Ok(event) => Some((Ok(event), Some(stream))),
-                // The caller's backoff runs before the next item, which starts a new watcher.
-                Err(error) => Some((Err(error), None)),
+            let mut stream =
+                current.unwrap_or_else(|| watcher(api.clone(), config.clone()).boxed());
+            loop {
+                match stream.next().await {
+                    Some(Ok(event)) => return Some((Ok(event), Some(stream))),
+                    // The caller's backoff runs before the next item, which starts a new watcher.
+                    Some(Err(error)) => return Some((Err(error), None)),
+                    // A watcher does not end; should one, a new one takes over: the caller's
+                    // stream must never end while the process runs.
+                    None => stream = watcher(api.clone(), config.clone()).boxed(),
+                }
             }
         }
     })

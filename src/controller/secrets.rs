@@ -81,9 +81,9 @@ pub struct ConnectionSecret<'a> {
     pub account: &'a Account,
     /// Regenerating a key is a write; Observe mode never writes to Azure.
     pub may_write_to_azure: bool,
-    /// The resource manages the account, or its namespace may read keys in that scope: else
-    /// the Secret holds only the endpoint.
-    pub may_read_keys: bool,
+    /// Ok: the resource manages the account, or its namespace may read keys in that scope.
+    /// Else why not, and the Secret holds only the endpoint.
+    pub may_read_keys: Result<(), String>,
 }
 
 /// Creates or updates the connection Secret. A Secret of that name that this resource does not
@@ -141,12 +141,9 @@ async fn keys_to_store(
             .into_iter()
             .filter(|a| annotations.contains_key(*a)),
     );
-    if !wanted.may_read_keys {
+    if let Err(why) = &wanted.may_read_keys {
         if request != KeyRequest::None {
-            sync.refused.push((
-                "KeysNotPublished",
-                "the account is not managed by this resource and its namespace has no key-read grant for its scope: no keys are read, rotated or stored".into(),
-            ));
+            sync.refused.push(("KeysNotPublished", why.clone()));
         }
         return Ok(None);
     }

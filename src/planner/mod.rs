@@ -234,6 +234,18 @@ pub fn is_managed_by(account: &Account, owner: &str, managed_before: bool) -> bo
 }
 
 fn already_managed(input: &PlanInput, other: &str) -> Plan {
+    if is_legacy_form_of(other, input.owner) {
+        return Plan::stalled(
+            "AlreadyManaged",
+            format!(
+                "account {} carries the owner tag {OWNER_TAG}={other}, written before owner tags named their cluster, and this resource's status does not show it managed the account: it may be {other} in another cluster. If this cluster owns it, set the tag to {} in Azure (az tag update --operation Merge --tags {OWNER_TAG}={} --resource-id {})",
+                input.target.name,
+                input.owner,
+                input.owner,
+                input.target.id()
+            ),
+        );
+    }
     Plan::stalled(
         "AlreadyManaged",
         format!(
@@ -289,7 +301,19 @@ fn plan_absent(input: &PlanInput) -> Plan {
             ),
         );
     };
+    // Restoring or purging another resource's copy would take it from its owner, who may be
+    // another cluster waiting to restore it.
+    if let Ownership::Other(other) = ownership_of(&copy.account, input.owner, input.managed_before)
+    {
+        return copy_managed_elsewhere(input, copy, other);
+    }
     let here = same_place(input, copy);
+    // The spec names one resource group, and the namespace's grant was checked for it alone:
+    // a purge never reaches a copy in another resource group.
+    let in_our_group = copy
+        .at
+        .resource_group
+        .eq_ignore_ascii_case(&input.target.resource_group);
     match (input.spec.soft_delete_policy, here) {
         (SoftDeletePolicy::Restore, true) => {
             let mut actions = vec![Action::Restore {
@@ -309,7 +333,7 @@ fn plan_absent(input: &PlanInput) -> Plan {
                 ),
             )
         }
-        (SoftDeletePolicy::Purge, _) => Plan::act(
+        (SoftDeletePolicy::Purge, _) if in_our_group => Plan::act(
             vec![
                 Action::Purge(copy.at.clone()),
                 Action::Create(Box::new(desired_account(input))),
@@ -331,6 +355,20 @@ fn plan_absent(input: &PlanInput) -> Plan {
                 copy.scheduled_purge_date()
             ),
         ),
+        (SoftDeletePolicy::Purge, _) => Plan::stalled(
+            "SoftDeletedCopyElsewhere",
+            format!(
+                "a soft-deleted copy of account {} exists in resource group {} (location {}, scheduled for purge {}), outside the spec's resource group {}; softDeletePolicy Purge purges a copy only in the spec's resource group. Purge it there yourself (az cognitiveservices account purge --location {} --resource-group {} --name {}), wait for its scheduled purge, or choose another spec.azureName",
+                input.target.name,
+                copy.at.resource_group,
+                copy.at.location,
+                copy.scheduled_purge_date(),
+                input.target.resource_group,
+                copy.at.location,
+                copy.at.resource_group,
+                input.target.name
+            ),
+        ),
         (_, false) => Plan::stalled(
             "SoftDeletedCopyElsewhere",
             format!(
@@ -344,6 +382,16 @@ fn plan_absent(input: &PlanInput) -> Plan {
             ),
         ),
     }
+}
+
+fn copy_managed_elsewhere(input: &PlanInput, copy: &SoftDeleted, other: &str) -> Plan {
+    Plan::stalled(
+        "AlreadyManaged",
+        format!(
+            "a soft-deleted copy of account {} (location {}, resource group {}) belongs to CognitiveServicesAccount {other} (Azure tag {OWNER_TAG}); this resource neither restores nor purges it. Choose another spec.azureName, or let its owner restore or purge it",
+            input.target.name, copy.at.location, copy.at.resource_group
+        ),
+    )
 }
 
 fn same_place(input: &PlanInput, copy: &SoftDeleted) -> bool {
@@ -569,7 +617,8 @@ fn plan_deletion(input: &PlanInput) -> Plan {
     if spec.deletion_policy == DeletionPolicy::DeleteAndPurge
         && let Some(copy) = input.soft_deleted
         && copy.at == deleted_ref(input)
-        && copy.owner() == Some(input.owner)
+        && ownership_of(&copy.account, input.owner, input.managed_before) == Ownership::Ours
+        && copy.owner().is_some()
     {
         return Plan::act(
             vec![Action::Purge(copy.at.clone())],

@@ -215,6 +215,42 @@ fn m7_copy_elsewhere_with_purge_purges_it_where_it_is_then_creates() {
 }
 
 #[test]
+fn m7_a_copy_in_another_resource_group_is_never_purged() {
+    let mut s = spec();
+    s.soft_delete_policy = SoftDeletePolicy::Purge;
+    let copy = copy_at("westus", "other-rg", None);
+    let plan = plan(&input(&s, None, Some(&copy)));
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert_eq!(stalled_reason(&plan), "SoftDeletedCopyElsewhere");
+    assert!(
+        message(&plan).contains("other-rg") && message(&plan).contains("account purge"),
+        "{}",
+        message(&plan)
+    );
+}
+
+#[test]
+fn m19_a_copy_owned_by_another_resource_is_neither_restored_nor_purged() {
+    for policy in [
+        SoftDeletePolicy::Restore,
+        SoftDeletePolicy::Purge,
+        SoftDeletePolicy::Fail,
+    ] {
+        let mut s = spec();
+        s.soft_delete_policy = policy;
+        let copy = copy_at("westus", "rg", Some("staging-7/team-a/docs"));
+        let i = PlanInput {
+            owner: CLUSTER_OWNER,
+            ..input(&s, None, Some(&copy))
+        };
+        let plan = plan(&i);
+        assert!(plan.actions.is_empty(), "{policy:?}: {plan:?}");
+        assert_eq!(stalled_reason(&plan), "AlreadyManaged");
+        assert!(message(&plan).contains("staging-7/team-a/docs"));
+    }
+}
+
+#[test]
 fn m8_ours_and_equal_is_ready_with_nothing_to_do() {
     let s = spec();
     let account = account_for(&s, Some(OWNER));
@@ -330,6 +366,11 @@ fn m18_a_tag_without_cluster_is_ours_only_with_the_status_and_is_rewritten() {
         stalled_reason(&plan(&unproven)),
         "AlreadyManaged",
         "without our status, team-a/docs may be any cluster's"
+    );
+    let told = message(&plan(&unproven));
+    assert!(
+        told.contains("another cluster") && told.contains(CLUSTER_OWNER),
+        "says how this cluster claims it, not that it is managed by itself: {told}"
     );
     let ours = PlanInput {
         managed_before: true,
@@ -588,6 +629,24 @@ fn d4_delete_and_purge_never_purges_a_copy_that_is_not_ours_or_elsewhere() {
         assert!(plan.actions.is_empty(), "{plan:?}");
         assert!(matches!(plan.verdict, Verdict::Deleted { .. }));
     }
+}
+
+#[test]
+fn d4_delete_and_purge_purges_our_copy_tagged_before_tags_named_their_cluster() {
+    let mut s = spec();
+    s.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    let copy = copy_at("westus", "rg", Some(OWNER));
+    let proven = PlanInput {
+        owner: CLUSTER_OWNER,
+        managed_before: true,
+        ..deleting(&s, None, Some(&copy))
+    };
+    assert_eq!(plan(&proven).actions, vec![Action::Purge(copy.at.clone())]);
+    let unproven = PlanInput {
+        managed_before: false,
+        ..proven
+    };
+    assert!(plan(&unproven).actions.is_empty());
 }
 
 #[test]
