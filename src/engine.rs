@@ -385,6 +385,11 @@ async fn resume(
                 })
             }))
         }
+        Ok(PollStatus::Unknown) => {
+            tracing::warn!(kind = ?operation.kind, "the operation's outcome cannot be read and the account is absent: observing afresh");
+            pass.status.pending_operation = None;
+            Step::Continue(None)
+        }
         Ok(PollStatus::Failed(error)) => {
             pass.status.pending_operation = None;
             Step::done(pass.finish_error(&error, Some(operation.kind)))

@@ -74,14 +74,8 @@ fn fault(method: &str, path_contains: &str) -> Fault {
     Fault {
         method: Some(method.into()),
         path_contains: Some(path_contains.into()),
-        status: None,
-        code: None,
-        message: None,
-        retry_after: None,
         times: Some(1),
-        delay_ms: None,
-        drop: None,
-        operation_error: None,
+        ..Fault::default()
     }
 }
 
@@ -415,6 +409,38 @@ async fn an_expired_operation_url_falls_back_to_reading_the_account() {
         .map(|r| format!("{} {}", r.method, r.status))
         .collect();
     assert_eq!(polled, ["PUT 201", "GET 404", "GET 200"]);
+}
+
+#[tokio::test]
+async fn an_expired_operation_url_with_the_account_gone_says_the_outcome_is_unknown() {
+    cognitive_operator::install_crypto_provider();
+    let emulator = Emulator::start(EmulatorConfig {
+        polls_to_complete: None,
+        operation_duration: Some(Duration::from_secs(10)),
+        operation_retention: Some(Duration::ZERO),
+        retry_after_secs: 0,
+        throttling: None,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    emulator.seed_resource_group(SUB, RG, LOCATION);
+    let client = client(&emulator);
+    let started = client
+        .create_account(&target("vanished"), &account_body(None))
+        .await
+        .unwrap();
+    emulator.advance_clock(Duration::from_secs(11));
+    let deleted = client.delete_account(&target("vanished")).await.unwrap();
+    if let Some(deleting) = deleted {
+        emulator.advance_clock(Duration::from_secs(11));
+        client.wait(&deleting, WAIT).await.unwrap();
+    }
+    let status = client.poll(&started.operation.unwrap()).await.unwrap();
+    assert!(
+        matches!(status, PollStatus::Unknown),
+        "never a success without an account, never an error forever: {status:?}"
+    );
 }
 
 #[tokio::test]

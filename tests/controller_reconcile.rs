@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use cognitive_operator::api::LocalSecretReference;
 use cognitive_operator::controller::Requeue;
+use cognitive_operator::controller::key_rotation::ROTATION_ANNOTATION;
 use cognitive_operator::controller::reconciler::FIELD_MANAGER;
-use cognitive_operator::controller::secrets::{REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION};
+use cognitive_operator::controller::secrets::{
+    ACTIVE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION,
+};
 use cognitive_operator::emulator::Fault;
 use harness::{
     Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
@@ -78,6 +81,105 @@ async fn the_connection_secret_holds_endpoint_and_keys_and_follows_a_rotation() 
     );
     let resource = h.get("docs").await.unwrap();
     assert!(!resource.annotations().contains_key(REFRESH_KEYS_ANNOTATION));
+}
+
+async fn annotate(h: &Harness, annotations: serde_json::Value) {
+    let patch = json!({"metadata": {"annotations": annotations}});
+    h.accounts()
+        .patch("docs", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+async fn ready_with_keys(h: &Harness) -> (String, String) {
+    h.create(&with_connection_secret(account("docs"), "docs-conn"))
+        .await;
+    h.reconcile_until_ready("docs").await;
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    (text(&conn, "key1").unwrap(), text(&conn, "key2").unwrap())
+}
+
+#[tokio::test]
+async fn a_regeneration_whose_answer_is_lost_is_published_on_the_next_reconcile_not_repeated() {
+    let h = Harness::start(vec![]).await;
+    let (key1, _) = ready_with_keys(&h).await;
+    h.emulator.add_fault(Fault {
+        method: Some("POST".into()),
+        path_contains: Some("/regenerateKey".into()),
+        drop_after_handling: Some(true),
+        ..Fault::default()
+    });
+    annotate(&h, json!({ROTATE_KEY_ANNOTATION: "Key1"})).await;
+    assert!(
+        h.try_reconcile("docs").await.is_err(),
+        "the answer never came"
+    );
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 1);
+
+    h.reconcile("docs").await;
+    assert_eq!(
+        h.arm_calls("POST", "/regenerateKey"),
+        1,
+        "never regenerated a second time"
+    );
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    let published = text(&conn, "key1").unwrap();
+    assert_ne!(published, key1, "the new key is published");
+    let resource = h.get("docs").await.unwrap();
+    assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
+    assert!(!resource.annotations().contains_key(ROTATION_ANNOTATION));
+
+    annotate(&h, json!({REFRESH_KEYS_ANNOTATION: "check"})).await;
+    h.reconcile("docs").await;
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    assert_eq!(
+        text(&conn, "key1").unwrap(),
+        published,
+        "the published key is the one Azure has"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_already_published_is_not_repeated_when_dropping_the_request_failed() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+    // What a reconcile leaves when it wrote the new keys and then failed to drop the request:
+    // the marker names a replaced key the Secret no longer holds.
+    annotate(
+        &h,
+        json!({ROTATE_KEY_ANNOTATION: "Key1", ROTATION_ANNOTATION: "Key1 0000000000000000"}),
+    )
+    .await;
+    h.reconcile("docs").await;
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 0);
+    let resource = h.get("docs").await.unwrap();
+    assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
+    assert!(!resource.annotations().contains_key(ROTATION_ANNOTATION));
+}
+
+#[tokio::test]
+async fn a_standby_rotation_keeps_the_published_key_working_and_then_switches_to_the_new_one() {
+    let h = Harness::start(vec![]).await;
+    let (key1, key2) = ready_with_keys(&h).await;
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    assert_eq!(text(&conn, "key").unwrap(), key1, "key starts as Key1");
+
+    annotate(&h, json!({ROTATE_KEY_ANNOTATION: "Standby"})).await;
+    h.reconcile("docs").await;
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    let new_key2 = text(&conn, "key2").unwrap();
+    assert_ne!(new_key2, key2, "the standby key was regenerated");
+    assert_eq!(text(&conn, "key1").unwrap(), key1, "the active key was not");
+    assert_eq!(text(&conn, "key").unwrap(), new_key2, "key switched to it");
+    assert_eq!(conn.annotations()[ACTIVE_KEY_ANNOTATION], "Key2");
+
+    annotate(&h, json!({ROTATE_KEY_ANNOTATION: "Standby"})).await;
+    h.reconcile("docs").await;
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    assert_eq!(text(&conn, "key2").unwrap(), new_key2, "now Key2 stays");
+    assert_ne!(text(&conn, "key1").unwrap(), key1);
+    assert_eq!(text(&conn, "key").unwrap(), text(&conn, "key1").unwrap());
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 2);
 }
 
 #[tokio::test]

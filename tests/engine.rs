@@ -473,17 +473,12 @@ async fn an_operation_that_fails_is_reported_and_retried() {
     emulator.add_fault(Fault {
         method: Some("PUT".into()),
         path_contains: Some("accounts/unlucky".into()),
-        status: None,
-        code: None,
-        message: None,
-        retry_after: None,
         times: Some(1),
-        delay_ms: None,
-        drop: None,
         operation_error: Some(ArmErrorBody {
             code: "InternalServerError".into(),
             message: "region at capacity".into(),
         }),
+        ..Fault::default()
     });
     let engine = Engine::default();
     let mut r = resource("unlucky");

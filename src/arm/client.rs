@@ -404,7 +404,8 @@ impl ArmClient {
         let deadline = Instant::now() + timeout;
         loop {
             match self.poll(operation).await? {
-                PollStatus::Succeeded(_) => return Ok(()),
+                // The caller observes the account next, which tells how it went.
+                PollStatus::Succeeded(_) | PollStatus::Unknown => return Ok(()),
                 PollStatus::Failed(error) => return Err(error),
                 PollStatus::Running { retry_after } => {
                     if Instant::now() + retry_after > deadline {
@@ -508,10 +509,11 @@ impl ArmClient {
             };
         }
         let url = self.resource_url(&operation.resource_id);
-        let account: Account = self
-            .execute("GetAccount", Method::GET, url, None)
-            .await?
-            .json()?;
+        let account: Account = match self.execute("GetAccount", Method::GET, url, None).await {
+            Ok(response) => response.json()?,
+            Err(ArmError::Api(e)) if e.status == Some(404) => return Ok(PollStatus::Unknown),
+            Err(e) => return Err(e),
+        };
         match account.provisioning_state() {
             Some(s) if s.eq_ignore_ascii_case("Succeeded") => {
                 Ok(PollStatus::Succeeded(Some(Box::new(account))))

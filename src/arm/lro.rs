@@ -80,4 +80,8 @@ pub enum PollStatus {
     /// caller need not GET it again).
     Succeeded(Option<Box<Account>>),
     Failed(ArmError),
+    /// How it went cannot be read: the operation URL no longer answers and the account it
+    /// should have left is not there (deleted meanwhile, or the write never took). The caller
+    /// drops the handle and observes afresh.
+    Unknown,
 }

@@ -9,6 +9,7 @@ pub mod credentials;
 mod error;
 pub mod grants;
 pub mod http;
+pub mod key_rotation;
 pub mod leader;
 pub mod metrics;
 pub mod reconciler;

@@ -308,8 +308,12 @@ impl Reconciler {
         sync: &SecretSync,
     ) -> Result<(), Error> {
         if let Some(key) = sync.regenerated {
+            let switched = match sync.switched_to {
+                Some(active) => format!("; its `key` now holds {active:?}"),
+                None => String::new(),
+            };
             let note = format!(
-                "regenerated {key:?} in Azure and stored the new keys in the connection Secret"
+                "regenerated {key:?} in Azure and stored the new keys in the connection Secret{switched}"
             );
             self.publish(
                 resource,

@@ -4,7 +4,10 @@
 //! Keys are read from ARM once per account: the Secret records which account they belong to
 //! (`properties.internalId`, which survives soft-delete and restore), so a restored account
 //! keeps the keys already stored, and a new account with the same name gets fresh ones. The
-//! resource's annotations ask for a re-read (`refresh-keys`) or a regeneration (`rotate-key`).
+//! resource's annotations ask for a re-read (`refresh-keys`) or a regeneration (`rotate-key`,
+//! see [`super::key_rotation`]). The Secret's `key` holds one of the two keys (the active one,
+//! named by its `active-key` annotation): `rotate-key: Standby` regenerates the other one and
+//! then switches `key` to it, so `key` works at every moment of a rotation.
 //!
 //! Nothing here formats Secret data: keys never reach logs, events or status.
 
@@ -16,13 +19,17 @@ use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
 
 use super::error::Error;
+use super::key_rotation::{self, ROTATION_ANNOTATION, Rotation, Start};
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{Account, AccountRef, ApiKeys, ArmClient, KeyName};
 
 /// On the resource: re-read both keys from ARM into the Secret (any value), once.
 pub const REFRESH_KEYS_ANNOTATION: &str = "cognitive-operator.dev/refresh-keys";
-/// On the resource: regenerate `Key1` or `Key2` in Azure and store the new keys, once.
+/// On the resource: regenerate `Key1` or `Key2` in Azure and store the new keys, once; or
+/// `Standby`: regenerate the key the Secret's `key` does not hold, then switch `key` to it.
 pub const ROTATE_KEY_ANNOTATION: &str = "cognitive-operator.dev/rotate-key";
+/// On the Secret: which of the two keys its `key` holds (`Key1` unless a rotation switched it).
+pub const ACTIVE_KEY_ANNOTATION: &str = "cognitive-operator.dev/active-key";
 /// On the Secret: the account its keys belong to.
 pub const ACCOUNT_ANNOTATION: &str = "cognitive-operator.dev/account";
 /// On the Secret: lets the controller watch only its own Secrets.
@@ -32,6 +39,8 @@ pub const MANAGED_BY: &str = "cognitive-operator";
 pub const ENDPOINT_KEY: &str = "endpoint";
 pub const KEY1: &str = "key1";
 pub const KEY2: &str = "key2";
+/// The active key: what workloads should read.
+pub const ACTIVE_KEY: &str = "key";
 
 /// What the resource's annotations ask of the keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,15 +48,29 @@ pub enum KeyRequest {
     None,
     Refresh,
     Rotate(KeyName),
-    /// A `rotate-key` value that is neither Key1 nor Key2.
+    /// Regenerate the key the Secret's `key` does not hold, then switch `key` to it.
+    RotateStandby,
+    /// Finish the rotation a failed reconcile started (the operator's marker).
+    Resume(Rotation),
+    /// A `rotate-key` value that is neither Key1, Key2 nor Standby.
     InvalidRotate(String),
 }
 
 impl KeyRequest {
-    /// Rotation wins over a refresh (it returns fresh keys anyway).
+    /// A rotation in progress comes first; rotation wins over a refresh (it returns fresh
+    /// keys anyway).
     pub fn of(resource: &CognitiveServicesAccount) -> Self {
         let annotations = resource.annotations();
+        if let Some(rotation) = annotations
+            .get(ROTATION_ANNOTATION)
+            .and_then(|marker| Rotation::parse(marker))
+        {
+            return KeyRequest::Resume(rotation);
+        }
         if let Some(value) = annotations.get(ROTATE_KEY_ANNOTATION) {
+            if value.trim().eq_ignore_ascii_case("standby") {
+                return KeyRequest::RotateStandby;
+            }
             return match value.parse() {
                 Ok(key) => KeyRequest::Rotate(key),
                 Err(_) => KeyRequest::InvalidRotate(value.clone()),
@@ -58,6 +81,22 @@ impl KeyRequest {
         }
         KeyRequest::None
     }
+
+    /// The rotation this request asks for, given the key the Secret's `key` holds.
+    fn rotation(&self, active: KeyName) -> Option<Start> {
+        match self {
+            KeyRequest::Rotate(key) => Some(Start::New {
+                key: *key,
+                switch: false,
+            }),
+            KeyRequest::RotateStandby => Some(Start::New {
+                key: key_rotation::other(active),
+                switch: true,
+            }),
+            KeyRequest::Resume(rotation) => Some(Start::Resume(rotation.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// What syncing the Secret did.
@@ -67,6 +106,8 @@ pub struct SecretSync {
     pub written: bool,
     /// A key regenerated in Azure (an ARM write: the caller records an event).
     pub regenerated: Option<KeyName>,
+    /// The Secret's `key` switched to this key.
+    pub switched_to: Option<KeyName>,
     /// Annotations of the resource that are now handled and should be removed.
     pub handled_annotations: Vec<&'static str>,
     /// Requests that could not be honoured: (reason, message) for a Warning event.
@@ -106,8 +147,12 @@ pub async fn sync_connection_secret(
         )));
     }
     let mut sync = SecretSync::default();
-    let keys = keys_to_store(arm, wanted, existing.as_ref(), &mut sync).await?;
-    let desired = desired_secret(wanted, existing.as_ref(), keys);
+    let accounts: Api<CognitiveServicesAccount> = Api::namespaced(kube.clone(), &namespace);
+    let keys = keys_to_store(&accounts, arm, wanted, existing.as_ref(), &mut sync).await?;
+    let active = sync
+        .switched_to
+        .unwrap_or_else(|| active_key(existing.as_ref()));
+    let desired = desired_secret(wanted, existing.as_ref(), keys, active);
     match &existing {
         Some(current) if same_content(current, &desired) => {}
         Some(_) => {
@@ -127,6 +172,7 @@ pub async fn sync_connection_secret(
 
 /// The keys the Secret should hold (`None`: no keys, local auth is disabled).
 async fn keys_to_store(
+    accounts: &Api<CognitiveServicesAccount>,
     arm: &ArmClient,
     wanted: &ConnectionSecret<'_>,
     existing: Option<&Secret>,
@@ -159,15 +205,34 @@ async fn keys_to_store(
     let recorded_account = existing.and_then(|s| s.annotations().get(ACCOUNT_ANNOTATION));
     let same_account =
         recorded_account.is_some() && recorded_account.cloned() == account_identity(wanted.account);
+    let published = stored_keys(existing).filter(|_| same_account);
     // Stored keys are reused only for the same account and when no re-read was asked for.
-    let stored = stored_keys(existing).filter(|_| same_account && !refresh);
-    let keys = match request {
-        KeyRequest::Rotate(key) if wanted.may_write_to_azure => {
-            let keys = arm.regenerate_key(wanted.target, key).await?;
-            sync.regenerated = Some(key);
-            keys
+    let stored = published.clone().filter(|_| !refresh);
+    if !matches!(request, KeyRequest::Resume(_)) && annotations.contains_key(ROTATION_ANNOTATION) {
+        // A marker that does not parse (edited by hand) is not trusted, and goes.
+        sync.handled_annotations.push(ROTATION_ANNOTATION);
+    }
+    if let Some(start) = request.rotation(active_key(existing))
+        && wanted.may_write_to_azure
+    {
+        let rotated = key_rotation::rotate(
+            accounts,
+            wanted.resource,
+            arm,
+            wanted.target,
+            published.as_ref(),
+            start,
+        )
+        .await?;
+        sync.regenerated = Some(rotated.rotation.key);
+        if rotated.rotation.switch {
+            sync.switched_to = Some(rotated.rotation.key);
         }
-        KeyRequest::Rotate(_) => {
+        sync.handled_annotations.push(ROTATION_ANNOTATION);
+        return Ok(Some(rotated.keys));
+    }
+    let keys = match request {
+        KeyRequest::Rotate(_) | KeyRequest::RotateStandby | KeyRequest::Resume(_) => {
             sync.refused.push((
                 "KeyRotationRefused",
                 "reconcilePolicy is Observe: the operator does not regenerate keys".into(),
@@ -178,7 +243,7 @@ async fn keys_to_store(
             sync.refused.push((
                 "InvalidKeyName",
                 format!(
-                    "annotation {ROTATE_KEY_ANNOTATION}={value:?} names no key: use Key1 or Key2"
+                    "annotation {ROTATE_KEY_ANNOTATION}={value:?} names no key: use Key1, Key2 or Standby"
                 ),
             ));
             reuse_or_list(arm, wanted.target, stored.clone()).await?
@@ -234,6 +299,14 @@ pub fn owned_by(secret: &Secret, resource: &CognitiveServicesAccount) -> bool {
         .any(|owner| owner.uid == uid && owner.controller == Some(true))
 }
 
+/// The key the Secret's `key` holds (`Key1` for a Secret without the annotation).
+fn active_key(existing: Option<&Secret>) -> KeyName {
+    existing
+        .and_then(|s| s.annotations().get(ACTIVE_KEY_ANNOTATION))
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(KeyName::Key1)
+}
+
 fn stored_keys(existing: Option<&Secret>) -> Option<ApiKeys> {
     let data = existing?.data.as_ref()?;
     let read = |key: &str| {
@@ -253,6 +326,7 @@ fn desired_secret(
     wanted: &ConnectionSecret<'_>,
     existing: Option<&Secret>,
     keys: Option<ApiKeys>,
+    active: KeyName,
 ) -> Secret {
     let resource = wanted.resource;
     let mut secret = existing.cloned().unwrap_or_else(|| Secret {
@@ -270,9 +344,11 @@ fn desired_secret(
     match (keys.is_some(), account_identity(wanted.account)) {
         (true, Some(identity)) => {
             annotations.insert(ACCOUNT_ANNOTATION.into(), identity);
+            annotations.insert(ACTIVE_KEY_ANNOTATION.into(), format!("{active:?}"));
         }
         _ => {
             annotations.remove(ACCOUNT_ANNOTATION);
+            annotations.remove(ACTIVE_KEY_ANNOTATION);
         }
     }
     if !owned_by(&secret, resource)
@@ -285,11 +361,15 @@ fn desired_secret(
             .push(owner);
     }
     secret.string_data = None;
-    secret.data = Some(secret_data(wanted.account.endpoint(), keys));
+    secret.data = Some(secret_data(wanted.account.endpoint(), keys, active));
     secret
 }
 
-fn secret_data(endpoint: Option<&str>, keys: Option<ApiKeys>) -> BTreeMap<String, ByteString> {
+fn secret_data(
+    endpoint: Option<&str>,
+    keys: Option<ApiKeys>,
+    active: KeyName,
+) -> BTreeMap<String, ByteString> {
     let mut data = BTreeMap::new();
     let mut put = |key: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -298,6 +378,10 @@ fn secret_data(endpoint: Option<&str>, keys: Option<ApiKeys>) -> BTreeMap<String
     };
     put(ENDPOINT_KEY, endpoint.map(str::to_string));
     if let Some(keys) = keys {
+        put(
+            ACTIVE_KEY,
+            key_rotation::key_of(&keys, active).map(str::to_string),
+        );
         put(KEY1, keys.key1);
         put(KEY2, keys.key2);
     }
@@ -347,12 +431,15 @@ mod tests {
             key1: Some("k1".into()),
             key2: Some("k2".into()),
         };
-        let with_keys = secret_data(Some("https://e/"), Some(keys));
+        let with_keys = secret_data(Some("https://e/"), Some(keys.clone()), KeyName::Key1);
         assert_eq!(
             with_keys.keys().collect::<Vec<_>>(),
-            ["endpoint", "key1", "key2"]
+            ["endpoint", "key", "key1", "key2"]
         );
-        let without = secret_data(Some("https://e/"), None);
+        assert_eq!(with_keys["key"].0, b"k1");
+        let switched = secret_data(None, Some(keys), KeyName::Key2);
+        assert_eq!(switched["key"].0, b"k2");
+        let without = secret_data(Some("https://e/"), None, KeyName::Key1);
         assert_eq!(without.keys().collect::<Vec<_>>(), ["endpoint"]);
     }
 

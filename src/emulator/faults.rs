@@ -135,6 +135,7 @@ mod tests {
             times,
             delay_ms: None,
             drop: None,
+            drop_after_handling: None,
             operation_error: None,
         }
     }

@@ -62,6 +62,9 @@ pub struct Fault {
     pub delay_ms: Option<u64>,
     /// Close the connection without answering.
     pub drop: Option<bool>,
+    /// Handle the request (a write takes effect), then close the connection without
+    /// answering: the client cannot tell whether it happened.
+    pub drop_after_handling: Option<bool>,
     /// The long-running operation the request starts ends `Failed` with this error.
     pub operation_error: Option<ArmErrorBody>,
 }

@@ -332,7 +332,9 @@ pub(crate) async fn resource_provider(
     let fault = shared.faults.take(&parts.method, path_and_query);
     let mut operation_error = None;
     let mut injected = None;
+    let mut drop_after_handling = false;
     if let Some(fault) = fault {
+        drop_after_handling = fault.drop_after_handling == Some(true);
         if let Some(delay) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
@@ -346,6 +348,9 @@ pub(crate) async fn resource_provider(
         Some(error) => shared.answer_injected(&parts, error),
         None => shared.answer(&parts, &body, operation_error),
     };
+    if drop_after_handling {
+        return drop_connection(&shared, &parts, &body).await;
+    }
     if !shared.latency.is_zero() {
         tokio::time::sleep(shared.latency).await;
     }
