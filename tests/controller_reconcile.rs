@@ -9,6 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use cognitive_operator::api::LocalSecretReference;
+use cognitive_operator::arm::ArmError;
 use cognitive_operator::controller::Requeue;
 use cognitive_operator::controller::key_rotation::ROTATION_ANNOTATION;
 use cognitive_operator::controller::reconciler::FIELD_MANAGER;
@@ -180,6 +181,28 @@ async fn a_standby_rotation_keeps_the_published_key_working_and_then_switches_to
     assert_ne!(text(&conn, "key1").unwrap(), key1);
     assert_eq!(text(&conn, "key").unwrap(), text(&conn, "key1").unwrap());
     assert_eq!(h.arm_calls("POST", "/regenerateKey"), 2);
+}
+
+#[tokio::test]
+async fn a_failure_that_may_pass_is_retried_soon_and_one_that_needs_a_human_waits_for_the_resync() {
+    let h = Harness::start(vec![]).await;
+    let resource = account("docs");
+    let transient = cognitive_operator::controller::Error::Arm(ArmError::Transport("reset".into()));
+    let Requeue::After(soon) = h.reconciler.error_requeue(&resource, &transient) else {
+        panic!("retried")
+    };
+    assert!(soon <= Duration::from_secs(2), "{soon:?}");
+    let refused = cognitive_operator::controller::Error::Arm(ArmError::Credential(
+        "AADSTS7000215: invalid client secret".into(),
+    ));
+    let Requeue::After(later) = h.reconciler.error_requeue(&resource, &refused) else {
+        panic!("looked at again at the resync")
+    };
+    let resync = resource.spec.resync().unwrap();
+    assert!(
+        later >= resync.mul_f64(0.9) && later <= resync.mul_f64(1.1),
+        "{later:?}"
+    );
 }
 
 #[tokio::test]

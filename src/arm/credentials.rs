@@ -242,7 +242,31 @@ impl Credential {
 
 fn credential_error(e: azure_core::Error) -> ArmError {
     // azure_core errors describe the failing step; they do not carry token values.
-    ArmError::Credential(e.to_string())
+    if is_transient(&e) {
+        ArmError::CredentialUnavailable(e.to_string())
+    } else {
+        ArmError::Credential(e.to_string())
+    }
+}
+
+/// A token endpoint or IMDS that could not be reached, timed out, throttled or failed on its
+/// side: the same request may work in a moment. An answer that refuses the identity (400, 401:
+/// a wrong secret, an unknown client id) is not. azure_identity wraps the HTTP error in a
+/// `Credential` error, so the whole chain is looked at.
+fn is_transient(error: &azure_core::Error) -> bool {
+    use azure_core::error::ErrorKind;
+    let mut current = Some(error);
+    while let Some(error) = current {
+        match error.kind() {
+            ErrorKind::Connection | ErrorKind::Io => return true,
+            ErrorKind::HttpResponse { status, .. } => {
+                let status = u16::from(*status);
+                return matches!(status, 408 | 429) || status >= 500;
+            }
+            _ => current = error.downcast_ref::<azure_core::Error>(),
+        }
+    }
+    false
 }
 
 fn require(value: &Option<String>, what: &str) -> Result<String, ArmError> {
@@ -407,6 +431,45 @@ mod tests {
         credential.token().await.unwrap();
         assert_eq!(credential.token().await.unwrap().secret(), "token-1");
         assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn token_endpoint_hiccups_are_retryable_and_a_refused_identity_is_not() {
+        use azure_core::error::{Error, ErrorKind};
+        use azure_core::http::StatusCode;
+        let answered = |status: StatusCode| {
+            // As azure_identity reports it: a Credential error wrapping the HTTP one.
+            let http = ErrorKind::HttpResponse {
+                status,
+                error_code: None,
+                raw_response: None,
+            }
+            .into_error();
+            Error::with_error(ErrorKind::Credential, http, "authentication failed")
+        };
+        for transient in [
+            answered(StatusCode::ServiceUnavailable),
+            answered(StatusCode::TooManyRequests),
+            Error::with_message(ErrorKind::Io, "connection reset"),
+            Error::with_error(
+                ErrorKind::Credential,
+                ErrorKind::Connection.into_error(),
+                "IMDS unreachable",
+            ),
+        ] {
+            let error = credential_error(transient);
+            assert!(error.is_retryable(), "{error}");
+            assert_eq!(error.code(), "CredentialsUnavailable");
+        }
+        for refused in [
+            answered(StatusCode::BadRequest),
+            answered(StatusCode::Unauthorized),
+            Error::with_message(ErrorKind::Credential, "AZURE_TENANT_ID is not set"),
+        ] {
+            let error = credential_error(refused);
+            assert!(!error.is_retryable(), "{error}");
+            assert_eq!(error.code(), "CredentialsInvalid");
+        }
     }
 
     #[test]

@@ -55,9 +55,14 @@ pub enum ArmError {
     /// The request never got an answer: connection refused or dropped, timeout.
     #[error("ARM unreachable: {0}")]
     Transport(String),
-    /// A token could not be obtained. The message never contains a token.
+    /// A token could not be obtained: the identity was refused or is misconfigured. The
+    /// message never contains a token.
     #[error("credential error: {0}")]
     Credential(String),
+    /// A token could not be obtained for now: the token endpoint (Entra ID, IMDS) was
+    /// unreachable, throttled or failing. Retried with backoff.
+    #[error("token endpoint unavailable: {0}")]
+    CredentialUnavailable(String),
     /// ARM answered something this client cannot read.
     #[error("unexpected response from ARM: {0}")]
     InvalidResponse(String),
@@ -83,7 +88,9 @@ impl ArmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ArmError::Api(e) => e.is_retryable(),
-            ArmError::OperationFailed { .. } | ArmError::Transport(_) => true,
+            ArmError::OperationFailed { .. }
+            | ArmError::Transport(_)
+            | ArmError::CredentialUnavailable(_) => true,
             ArmError::Credential(_) | ArmError::InvalidResponse(_) | ArmError::Config(_) => false,
         }
     }
@@ -102,6 +109,7 @@ impl ArmError {
             ArmError::Api(e) | ArmError::OperationFailed { error: e, .. } => &e.code,
             ArmError::Transport(_) => "ArmUnavailable",
             ArmError::Credential(_) => "CredentialsInvalid",
+            ArmError::CredentialUnavailable(_) => "CredentialsUnavailable",
             ArmError::InvalidResponse(_) => "InvalidArmResponse",
             ArmError::Config(_) => "InvalidConfiguration",
         }

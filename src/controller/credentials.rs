@@ -3,7 +3,9 @@
 //! (`LocalSecretReference` has no namespace field, and none is ever added here).
 //!
 //! Clients are cached per (namespace, Secret name, Secret resourceVersion): an unchanged Secret
-//! reuses its client (and its token cache); an edited one gets a new client.
+//! reuses its client (and its token cache); an edited one gets a new client. A client is kept
+//! while some resource uses its Secret: the cache forgets it when the last one is deleted or
+//! names another Secret.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -105,13 +107,46 @@ struct CachedClient {
     client: ArmClient,
 }
 
+/// (namespace, Secret name).
+type SecretKey = (String, String);
+
+#[derive(Default)]
+struct Cache {
+    clients: HashMap<SecretKey, CachedClient>,
+    /// Which Secret each resource (`namespace/name`) last used.
+    users: HashMap<String, SecretKey>,
+}
+
+impl Cache {
+    /// `resource` now uses `secret`; the Secret it used before goes when nobody else does.
+    fn note_user(&mut self, resource: String, secret: &SecretKey) {
+        if let Some(previous) = self.users.insert(resource, secret.clone())
+            && &previous != secret
+        {
+            self.drop_if_unused(&previous);
+        }
+    }
+
+    fn release(&mut self, resource: &str) {
+        if let Some(previous) = self.users.remove(resource) {
+            self.drop_if_unused(&previous);
+        }
+    }
+
+    fn drop_if_unused(&mut self, secret: &SecretKey) {
+        if !self.users.values().any(|used| used == secret) {
+            self.clients.remove(secret);
+        }
+    }
+}
+
 /// Hands out the ARM client for each resource.
 pub struct Credentials {
     default: ArmClient,
     /// Endpoint, limits and shared metrics for clients built from Secrets.
     template: ArmClientConfig,
     factory: CredentialFactory,
-    cache: Mutex<HashMap<(String, String), CachedClient>>,
+    cache: Mutex<Cache>,
 }
 
 impl fmt::Debug for Credentials {
@@ -128,8 +163,16 @@ impl Credentials {
             default,
             template,
             factory,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::default()),
         }
+    }
+
+    /// The resource `namespace/name` is gone: its Secret's client goes unless another uses it.
+    pub fn release(&self, resource: &str) {
+        self.cache
+            .lock()
+            .expect("credentials lock")
+            .release(resource);
     }
 
     pub fn default_client(&self) -> &ArmClient {
@@ -155,14 +198,26 @@ impl Credentials {
                 reference.name
             ))
         })?;
-        self.client_from_secret(&namespace, &secret)
+        let client = self.client_from_secret(&namespace, &secret)?;
+        let user = format!("{namespace}/{}", resource.name_any());
+        let key = (namespace, reference.name.clone());
+        self.cache
+            .lock()
+            .expect("credentials lock")
+            .note_user(user, &key);
+        Ok(client)
     }
 
     fn client_from_secret(&self, namespace: &str, secret: &Secret) -> Result<ArmClient, Error> {
         let name = secret.name_any();
         let key = (namespace.to_string(), name.clone());
         let version = secret.resource_version();
-        if let Some(cached) = self.cache.lock().expect("credentials lock").get(&key)
+        if let Some(cached) = self
+            .cache
+            .lock()
+            .expect("credentials lock")
+            .clients
+            .get(&key)
             && cached.resource_version == version
         {
             return Ok(cached.client.clone());
@@ -176,7 +231,7 @@ impl Credentials {
         let credential = (self.factory)(&identity).map_err(invalid)?;
         let client =
             ArmClient::new(self.template.clone(), Arc::new(credential)).map_err(invalid)?;
-        self.cache.lock().expect("credentials lock").insert(
+        self.cache.lock().expect("credentials lock").clients.insert(
             key,
             CachedClient {
                 resource_version: version,
@@ -249,6 +304,38 @@ mod tests {
         );
         assert!(federated_client_id_allowed(&["AAAA-1".into()], "aaaa-1"));
         assert!(!federated_client_id_allowed(&[], "aaaa-1"));
+    }
+
+    #[test]
+    fn a_secret_client_is_kept_while_some_resource_uses_it() {
+        let mut cache = Cache::default();
+        let (shared, own) = (
+            ("team".to_string(), "shared".to_string()),
+            ("team".to_string(), "own".to_string()),
+        );
+        let client = || CachedClient {
+            resource_version: None,
+            client: ArmClient::new(
+                ArmClientConfig::new("http://127.0.0.1:9"),
+                Arc::new(Credential::static_token("t")),
+            )
+            .unwrap(),
+        };
+        cache.clients.insert(shared.clone(), client());
+        cache.clients.insert(own.clone(), client());
+        cache.note_user("team/a".into(), &shared);
+        cache.note_user("team/b".into(), &shared);
+        cache.note_user("team/c".into(), &own);
+        cache.note_user("team/c".into(), &shared);
+        assert!(
+            !cache.clients.contains_key(&own),
+            "c moved to another Secret"
+        );
+        cache.release("team/a");
+        cache.release("team/b");
+        assert!(cache.clients.contains_key(&shared), "c still uses it");
+        cache.release("team/c");
+        assert!(cache.clients.is_empty() && cache.users.is_empty());
     }
 
     #[test]

@@ -532,7 +532,10 @@ async fn run_controller(
         .default_backoff()
         .map_ok(cache_event)
         .reflect(writer)
-        .filter_map(relevant_objects());
+        .filter_map(relevant_objects({
+            let reconciler = reconciler.clone();
+            move |key: &ObjectKey| reconciler.forget(key.0.as_deref(), key.1.as_deref())
+        }));
     reconciler.metrics().set_store(Some(store.clone()));
     let synced = tokio::spawn({
         let (store, health) = (store.clone(), health.clone());
@@ -617,9 +620,11 @@ type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Er
 
 /// The objects worth a reconcile (see [`relevant_change`]), from the reflected watch events. It
 /// remembers what it let through per object, and forgets an object when it is deleted, or when
-/// a relist does not bring it back (deleted while the watch was down): memory follows the
-/// objects that exist.
-fn relevant_objects() -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<WatchedAccount>> {
+/// a relist does not bring it back (deleted while the watch was down), telling `forget` too:
+/// memory follows the objects that exist.
+fn relevant_objects(
+    forget: impl Fn(&ObjectKey),
+) -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<WatchedAccount>> {
     type Seen = std::collections::HashMap<ObjectKey, (Option<String>, u64)>;
     // (namespace, name) -> (uid, relevant_change) of the last object let through.
     let mut seen = Seen::new();
@@ -641,6 +646,9 @@ fn relevant_objects() -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<W
             }
             Ok(Event::InitDone) => {
                 if let Some(fresh) = relisted.take() {
+                    for gone in seen.keys().filter(|key| !fresh.contains_key(*key)) {
+                        forget(gone);
+                    }
                     seen = fresh;
                 }
                 None
@@ -652,7 +660,9 @@ fn relevant_objects() -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<W
                 changed.then_some(object)
             }
             Ok(Event::Delete(object)) => {
-                seen.remove(&seen_entry(&object).0);
+                let key = seen_entry(&object).0;
+                seen.remove(&key);
+                forget(&key);
                 None
             }
         };
@@ -890,7 +900,7 @@ mod tests {
         events: Vec<watcher::Event<CognitiveServicesAccount>>,
     ) -> Vec<CognitiveServicesAccount> {
         stream::iter(events.into_iter().map(Ok))
-            .filter_map(relevant_objects())
+            .filter_map(relevant_objects(|_: &ObjectKey| {}))
             .map(|item| item.unwrap())
             .collect()
             .await
@@ -925,6 +935,34 @@ mod tests {
         assert_eq!(
             names,
             [one().name_any(), "other".to_string(), one().name_any()]
+        );
+    }
+
+    #[tokio::test]
+    async fn what_is_kept_per_resource_is_dropped_when_it_is_deleted_or_missed_by_a_relist() {
+        use kube::ResourceExt;
+        use std::sync::Mutex;
+        use watcher::Event;
+        let forgotten = Mutex::new(Vec::new());
+        let one = object(1, json!(null), "Succeeded");
+        let mut other = one.clone();
+        other.metadata.name = Some("other".into());
+        let events = vec![
+            Event::Apply(one.clone()),
+            Event::Apply(other.clone()),
+            Event::Delete(other),
+            Event::Init,
+            Event::InitDone,
+        ];
+        let _: Vec<_> = stream::iter(events.into_iter().map(Ok))
+            .filter_map(relevant_objects(|key: &ObjectKey| {
+                forgotten.lock().unwrap().push(key.1.clone().unwrap())
+            }))
+            .collect()
+            .await;
+        assert_eq!(
+            forgotten.into_inner().unwrap(),
+            ["other".to_string(), one.name_any()]
         );
     }
 

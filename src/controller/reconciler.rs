@@ -100,6 +100,18 @@ impl Reconciler {
         &self.grants
     }
 
+    /// The resource is gone from the cluster: drop what is kept for it (its backoff, its
+    /// credentials Secret's client when no other resource uses that Secret).
+    pub fn forget(&self, namespace: Option<&str>, name: Option<&str>) {
+        let key = format!(
+            "{}/{}",
+            namespace.unwrap_or("default"),
+            name.unwrap_or_default()
+        );
+        self.backoffs.reset(&key);
+        self.credentials.release(&key);
+    }
+
     /// The controller's entry point: a cached object, which may be the placeholder of one that
     /// does not deserialize (see [`INVALID_RESOURCE_ANNOTATION`]).
     pub async fn reconcile(&self, object: &CognitiveServicesAccount) -> Result<Requeue, Error> {
@@ -126,7 +138,10 @@ impl Reconciler {
         self.timed(self.reconcile_inner(resource)).await
     }
 
-    /// The requeue after a failed reconcile: per-resource exponential backoff.
+    /// The requeue after a failed reconcile: per-resource exponential backoff (at least the
+    /// server's Retry-After) for an error that may pass by itself; the resync for one that
+    /// needs someone to change something (RBAC, a refused identity), so it costs no calls
+    /// meanwhile.
     pub fn error_requeue(&self, object: &CognitiveServicesAccount, error: &Error) -> Requeue {
         let key = key_of(&object.metadata);
         tracing::warn!(
@@ -136,7 +151,15 @@ impl Reconciler {
             retryable = error.is_retryable(),
             "reconcile failed"
         );
-        Requeue::After(self.backoffs.fail(&key, None))
+        if !error.is_retryable() {
+            self.backoffs.reset(&key);
+            return resync_requeue(object.spec.resync());
+        }
+        let retry_after = match error {
+            Error::Arm(e) => e.retry_after(),
+            _ => None,
+        };
+        Requeue::After(self.backoffs.fail(&key, retry_after))
     }
 
     async fn timed(
