@@ -1737,6 +1737,41 @@ async fn operation_urls_expire_some_time_after_the_operation_ends() {
 }
 
 #[tokio::test]
+async fn operations_nobody_polls_are_forgotten_once_their_urls_expire() {
+    let harness = Harness::with(EmulatorConfig {
+        polls_to_complete: None,
+        operation_duration: Some(Duration::from_secs(10)),
+        operation_retention: Some(Duration::from_secs(60)),
+        ..config()
+    })
+    .await;
+    for name in ["one", "two", "three"] {
+        harness
+            .call(
+                Method::PUT,
+                &account_path(SUB, RG, name),
+                Some(&account_body("Face", None)),
+            )
+            .await;
+    }
+    let operations = |harness: &Harness| {
+        harness.emulator.state()["operations"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(operations(&harness), 3);
+    harness.emulator.advance_clock(Duration::from_secs(10 + 59));
+    assert_eq!(operations(&harness), 3, "still within the retention");
+    harness.emulator.advance_clock(Duration::from_secs(16));
+    assert_eq!(
+        operations(&harness),
+        0,
+        "memory follows what can still be polled"
+    );
+}
+
+#[tokio::test]
 async fn with_zero_polls_a_read_of_the_account_completes_the_operation() {
     let harness = Harness::with(EmulatorConfig {
         polls_to_complete: Some(0),

@@ -759,7 +759,8 @@ impl Reconciler {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, reference).await {
-            tracing::warn!(reason, error = %e, "could not publish event");
+            // E.g. a namespace being deleted refuses new events: the log keeps what it said.
+            tracing::warn!(reason, note, error = %e, "could not publish event");
         }
     }
 

@@ -26,6 +26,9 @@ pub(crate) struct State {
     running: HashMap<AccountKey, String>,
     /// Earliest scheduled purge among soft-deleted accounts, so most requests skip the scan.
     next_purge_due: Option<Timestamp>,
+    /// When to drop expired operations next (nobody may poll them again), so most requests
+    /// skip that scan too.
+    next_operation_prune: Option<Timestamp>,
 }
 
 /// Everything needed to start an operation.
@@ -74,10 +77,30 @@ impl State {
             self.deleted.retain(|_, deleted| deleted.purge_at > now);
             self.recompute_next_purge();
         }
+        self.prune_expired_operations(now, pacing);
+    }
+
+    /// Drops ended operations whose URLs have expired, polled or not: at most once per quarter
+    /// of the retention on the emulator clock.
+    fn prune_expired_operations(&mut self, now: Timestamp, pacing: Pacing) {
+        let Some(retention) = pacing.retention else {
+            return;
+        };
+        if self.next_operation_prune.is_some_and(|next| next > now) {
+            return;
+        }
+        self.operations
+            .retain(|_, operation| !operation.is_expired(now, pacing));
+        let step = SignedDuration::try_from(retention / 4)
+            .unwrap_or(SignedDuration::MAX)
+            .max(SignedDuration::from_secs(1));
+        self.next_operation_prune = now.checked_add(step).ok();
     }
 
     /// Counts a poll of an operation's status or result URL, completing it if that makes it due.
     /// An operation that ended longer ago than the retention is gone, as Azure's URLs expire.
+    /// (One that ran out of time is already completed, with its real end time, by the
+    /// [`State::settle`] that precedes every request; so the expiry check comes first.)
     pub(crate) fn poll(&mut self, id: &str, now: Timestamp, pacing: Pacing) -> Option<&Operation> {
         if self.operations.get(id)?.is_expired(now, pacing) {
             self.operations.remove(id);
