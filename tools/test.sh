@@ -2,7 +2,7 @@
 # The whole test suite, the real-control-plane tests included: builds kube-apiserver,
 # kube-controller-manager, kubectl, etcd, helm and kstatus-judge from pinned Go modules (or finds
 # them in their cache: seconds), then runs `cargo test` with the ignored tests included.
-# Extra arguments go to cargo test, e.g. `bash tools/test.sh --test e2e`.
+# Extra arguments go to cargo test, e.g. `bash tools/test.sh --test e2e -- --nocapture`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,16 @@ fi
 KUBEBUILDER_ASSETS=$(bash tools/k8s/build.sh)
 export KUBEBUILDER_ASSETS
 echo "control plane binaries: $KUBEBUILDER_ASSETS" >&2
-cargo test "$@" -- --include-ignored
+# --include-ignored goes to the test binaries: after the caller's own `--` if there is one.
+cargo_args=() test_args=()
+seen_separator=false
+for arg in "$@"; do
+  if [ "$seen_separator" = false ] && [ "$arg" = "--" ]; then
+    seen_separator=true
+  elif [ "$seen_separator" = true ]; then
+    test_args+=("$arg")
+  else
+    cargo_args+=("$arg")
+  fi
+done
+cargo test "${cargo_args[@]}" -- --include-ignored "${test_args[@]}"

@@ -19,7 +19,7 @@ MINOR=${MINOR%%.*}
 
 # The cache key covers every pin (go.mod/go.sum of each module, this script, the Go release),
 # so changing a version builds into a new folder and never mixes binaries.
-stamp=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/kstatus/main.go "$0" <(go env GOVERSION) |
+stamp=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/kstatus/main.go "$here/build.sh" <(go env GOVERSION) |
   sha256sum | cut -c1-12)
 root=${COGNITIVE_OPERATOR_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cognitive-operator}
 dir="$root/k8s-$KUBERNETES_VERSION-$stamp"
@@ -30,17 +30,34 @@ complete() {
   for binary in "${binaries[@]}"; do [ -x "$dir/$binary" ] || return 1; done
 }
 
+# Pins not used for this long are pruned (about 340 MB each); other checkouts' pins in use stay.
+PRUNE_AFTER_DAYS=14
+prune_unused_pins() {
+  local other
+  for other in "$root"/k8s-*; do
+    [ -d "$other" ] && [ "$other" != "$dir" ] || continue
+    case "$other" in *.partial.*) continue ;; esac  # another run building
+    if [ -z "$(find "$other" -maxdepth 1 -name .last-used -mtime -"$PRUNE_AFTER_DAYS")" ]; then
+      rm -rf "$other"
+    fi
+  done
+}
+
 if complete; then
+  touch "$dir/.last-used"
   echo "$dir"
   exit 0
 fi
 
-mkdir -p "$dir.partial"
+mkdir -p "$root"
+# A folder of this run's own: two runs at once never write into each other's binaries.
+partial=$(mktemp -d "$dir.partial.XXXXXX")
+trap 'rm -rf "$partial"' EXIT
 export CGO_ENABLED=0 GOFLAGS=-mod=readonly
 build() { # module output package [ldflags]
   local module=$1 output=$2 package=$3 ldflags=${4:-}
   echo "build.sh: building $output ($package) ..." >&2
-  go build -C "$here/$module" -trimpath -ldflags "-s -w $ldflags" -o "$dir.partial/$output" "$package"
+  go build -C "$here/$module" -trimpath -ldflags "-s -w $ldflags" -o "$partial/$output" "$package"
 }
 
 version_flags=""
@@ -68,9 +85,13 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 build helm helm helm.sh/helm/v3/cmd/helm "$helm_flags"
 build kstatus kstatus-judge .
-rm -rf "$dir"
-mv "$dir.partial" "$dir"
-# Older pins' binaries are of no further use (about 340 MB each).
-find "$root" -maxdepth 1 -name 'k8s-*' ! -path "$dir" -exec rm -rf {} +
+touch "$partial/.last-used"
+if complete; then
+  echo "build.sh: another run finished first; keeping its binaries" >&2
+else
+  rm -rf "$dir"
+  mv -T "$partial" "$dir"
+fi
+prune_unused_pins
 echo "build.sh: built ${binaries[*]} in $(($(date +%s) - started)) s into $dir" >&2
 echo "$dir"
