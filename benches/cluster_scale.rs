@@ -102,7 +102,7 @@ fn main() {
         let during = difference(&requests_by_kind(&cluster.plane), &before);
 
         // Three resyncs at rest: one GET of each account per resync in the emulator's log.
-        let gets = |log: &[cognitive_operator::emulator::RecordedRequest]| {
+        let gets = |log: &[arm_emulator::RecordedRequest]| {
             log.iter()
                 .filter(|r| r.method == "GET" && r.path.contains("/accounts/acct-"))
                 .count()

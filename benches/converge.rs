@@ -15,9 +15,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use arm_emulator::{EmulatorConfig, ThrottleConfig};
 use cognitive_operator::api::SoftDeletePolicy;
 use cognitive_operator::arm::RetryPolicy;
-use cognitive_operator::emulator::{EmulatorConfig, ThrottleConfig};
 use cognitive_operator::engine::Engine;
 use serde_json::{Value, json};
 use support::*;

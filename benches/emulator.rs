@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cognitive_operator::emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig};
 use serde_json::json;
 
 const TASKS: usize = 32;

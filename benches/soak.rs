@@ -26,9 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arm_emulator::{ArmErrorBody, Emulator, EmulatorConfig, Fault, ThrottleConfig};
 use cognitive_operator::api::{OWNER_TAG, SoftDeletePolicy};
 use cognitive_operator::arm::RetryPolicy;
-use cognitive_operator::emulator::{ArmErrorBody, Emulator, EmulatorConfig, Fault, ThrottleConfig};
 use cognitive_operator::engine::Engine;
 use serde_json::{Value, json};
 use support::*;
@@ -409,7 +409,7 @@ fn is_success(status: u16) -> bool {
     (200..300).contains(&status)
 }
 
-fn is_restore(request: &cognitive_operator::emulator::RecordedRequest) -> bool {
+fn is_restore(request: &arm_emulator::RecordedRequest) -> bool {
     request
         .request_body
         .as_ref()
@@ -421,7 +421,7 @@ fn is_restore(request: &cognitive_operator::emulator::RecordedRequest) -> bool {
 /// The assertions, from the request log and the emulator's operation history.
 fn check(
     n: usize,
-    requests: &[cognitive_operator::emulator::RecordedRequest],
+    requests: &[arm_emulator::RecordedRequest],
     converged_at: usize,
     state: &Value,
     ready: usize,

@@ -2,13 +2,13 @@
 //!
 //! The centre is a pure [`planner`]; around it sit thin shells: [`arm`] (the REST client),
 //! [`engine`] (runs plans through the client), [`controller`] (Kubernetes wiring) and [`cli`].
-//! [`emulator`] is a stateful Microsoft.CognitiveServices resource provider used by tests and the demo.
+//! The ARM emulator that tests and the demo run against is its own crate (`tools/arm-emulator`),
+//! in the binary only with the default `emulator` feature. See docs/architecture.md.
 
 pub mod api;
 pub mod arm;
 pub mod cli;
 pub mod controller;
-pub mod emulator;
 pub mod engine;
 pub mod planner;
 pub mod tenancy;

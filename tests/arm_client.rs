@@ -7,14 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arm_emulator::{ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, ThrottleConfig};
 use cognitive_operator::arm::error::codes;
 use cognitive_operator::arm::models::{AccountProperties, AccountWritableProperties, Sku};
 use cognitive_operator::arm::{
     Account, AccountRef, ArmClient, ArmClientConfig, ArmError, BucketShape, Credential,
     DeletedAccountRef, KeyName, PendingOperation, PollMethod, PollStatus, RateLimits, RetryPolicy,
-};
-use cognitive_operator::emulator::{
-    ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, ThrottleConfig,
 };
 use common::*;
 use serde_json::json;

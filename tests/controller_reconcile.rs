@@ -8,6 +8,7 @@ mod harness;
 
 use std::time::Duration;
 
+use arm_emulator::Fault;
 use cognitive_operator::api::LocalSecretReference;
 use cognitive_operator::arm::ArmError;
 use cognitive_operator::controller::Requeue;
@@ -16,7 +17,6 @@ use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{
     ACTIVE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION,
 };
-use cognitive_operator::emulator::Fault;
 use harness::{
     Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
 };

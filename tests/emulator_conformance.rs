@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cognitive_operator::emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cognitive_operator::emulator::{
+use arm_emulator::{
     ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, ResourceGroupSeed, ThrottleConfig,
 };
 use reqwest::{Method, StatusCode};

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use arm_emulator::{ArmErrorBody, Emulator, Fault};
 use cognitive_operator::api::{
     AdoptionPolicy, CognitiveServicesAccount, CognitiveServicesAccountSpec, DeletionPolicy,
     OWNER_TAG, ReconcilePolicy, SoftDeletePolicy,
@@ -11,7 +12,6 @@ use cognitive_operator::api::{
 use cognitive_operator::arm::models::{AccountWritableProperties, Sku};
 use cognitive_operator::arm::{AccountRef, ArmClient, OperationKind};
 use cognitive_operator::cli::converge::converge;
-use cognitive_operator::emulator::{ArmErrorBody, Emulator, Fault};
 use cognitive_operator::engine::{Engine, Next, Outcome};
 use common::*;
 use serde_json::json;

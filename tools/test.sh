@@ -6,6 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The binary as the container image builds it (no emulator), for tests/image_binary.rs; copied
+# aside, since the test build below rebuilds target/debug/cognitive-operator with the defaults.
+cargo build --quiet --no-default-features --bin cognitive-operator
+mkdir -p target/image-binary
+cp target/debug/cognitive-operator target/image-binary/cognitive-operator
+COGNITIVE_OPERATOR_IMAGE_BINARY=$PWD/target/image-binary/cognitive-operator
+export COGNITIVE_OPERATOR_IMAGE_BINARY
+
 if ! command -v go >/dev/null 2>&1; then
   cat >&2 <<'MSG'
 !!! ------------------------------------------------------------------------------------------

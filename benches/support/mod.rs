@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::api::{
     CognitiveServicesAccount, CognitiveServicesAccountSpec, SoftDeletePolicy,
 };
 use cognitive_operator::arm::models::{AccountWritableProperties, Sku};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RateLimits, RetryPolicy};
 use cognitive_operator::controller::requeue::{Backoffs, Requeue, requeue_for};
-use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::engine::{Engine, Next, owner_id};
 use tokio::task::JoinSet;
 

@@ -15,9 +15,9 @@ use super::converge::converge;
 use super::embedded::{EMULATOR_SUBSCRIPTION, client_for};
 use super::manifests::{self, Loaded};
 use crate::api::{CognitiveServicesAccount, DeletionPolicy, ReconcilePolicy};
-use crate::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use crate::engine::{Engine, Outcome};
 use crate::planner::status;
+use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {

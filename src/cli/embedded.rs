@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClient, ArmClientConfig, ArmError, Credential};
-use crate::emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig};
 
 /// The subscription used for resources without one when talking to an embedded emulator.
 pub const EMULATOR_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";

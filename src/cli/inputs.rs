@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 
 use super::arm_args::ArmArgs;
-use super::embedded;
 use super::manifests::{self, Loaded};
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClient, CredentialMode};
-use crate::emulator::Emulator;
 use crate::engine::Engine;
 
 #[derive(clap::Args, Debug)]
@@ -21,6 +19,7 @@ pub struct Inputs {
 
     /// Start an embedded ARM emulator (seeded with the manifests' resource groups) instead of
     /// talking to Azure.
+    #[cfg(feature = "emulator")]
     #[arg(long, conflicts_with = "arm_endpoint")]
     pub emulator: bool,
 
@@ -44,7 +43,8 @@ pub struct Connection {
     /// The subscription of resources that name none.
     pub default_subscription: Option<String>,
     /// The embedded emulator, with `--emulator`; it serves until dropped.
-    pub emulator: Option<Emulator>,
+    #[cfg(feature = "emulator")]
+    pub emulator: Option<arm_emulator::Emulator>,
 }
 
 impl Inputs {
@@ -62,17 +62,30 @@ impl Inputs {
         &self,
         resources: &[CognitiveServicesAccount],
     ) -> Result<Connection, String> {
-        if !self.emulator {
-            let client = self
-                .arm
-                .client(CredentialMode::AzureCli)
-                .map_err(|e| e.to_string())?;
-            return Ok(Connection {
-                client,
-                default_subscription: self.arm.subscription_id.clone(),
-                emulator: None,
-            });
+        #[cfg(feature = "emulator")]
+        if self.emulator {
+            return self.connect_embedded(resources).await;
         }
+        #[cfg(not(feature = "emulator"))]
+        let _ = resources;
+        let client = self
+            .arm
+            .client(CredentialMode::AzureCli)
+            .map_err(|e| e.to_string())?;
+        Ok(Connection {
+            client,
+            default_subscription: self.arm.subscription_id.clone(),
+            #[cfg(feature = "emulator")]
+            emulator: None,
+        })
+    }
+
+    #[cfg(feature = "emulator")]
+    async fn connect_embedded(
+        &self,
+        resources: &[CognitiveServicesAccount],
+    ) -> Result<Connection, String> {
+        use super::embedded;
         let subscription = self
             .arm
             .subscription_id

@@ -1,9 +1,12 @@
-//! The command line: `run`, `crd`, `plan`, `apply`, `demo`, `emulator`.
+//! The command line: `run`, `crd`, `plan`, `apply`, and with the `emulator` feature `demo` and
+//! `emulator`.
 
 pub mod apply;
 pub mod arm_args;
 pub mod converge;
+#[cfg(feature = "emulator")]
 pub mod demo;
+#[cfg(feature = "emulator")]
 pub mod embedded;
 pub mod inputs;
 pub mod manifests;
@@ -36,9 +39,11 @@ pub enum Command {
     /// resulting resources. Exit 0: all Ready; 3: some not Ready; 1: invalid input or error.
     Apply(apply::ApplyArgs),
     /// Run the whole job on an embedded ARM emulator: create, restore, purge, steady state, delete.
+    #[cfg(feature = "emulator")]
     Demo(demo::DemoArgs),
     /// Serve a stateful Microsoft.CognitiveServices ARM emulator on loopback.
-    Emulator(crate::emulator::EmulatorArgs),
+    #[cfg(feature = "emulator")]
+    Emulator(arm_emulator::EmulatorArgs),
 }
 
 /// Output formats of `plan` and `apply`.
@@ -67,8 +72,10 @@ pub async fn main(cli: Cli) -> i32 {
         }
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run(args).await,
+        #[cfg(feature = "emulator")]
         Command::Demo(args) => demo::run(args).await,
-        Command::Emulator(args) => match crate::emulator::run(args).await {
+        #[cfg(feature = "emulator")]
+        Command::Emulator(args) => match arm_emulator::run(args).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RetryPolicy};
-use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 
 pub const SUB: &str = "11111111-1111-1111-1111-111111111111";
 pub const RG: &str = "rg-ai";

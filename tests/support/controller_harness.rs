@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::api::{
     CognitiveServicesAccount, CognitiveServicesAccountSpec, LocalSecretReference,
 };
@@ -21,7 +22,6 @@ use cognitive_operator::controller::grants::Grants;
 use cognitive_operator::controller::metrics::Metrics;
 use cognitive_operator::controller::reconciler::account_api_resource;
 use cognitive_operator::controller::{Reconciler, Requeue};
-use cognitive_operator::emulator::{Emulator, EmulatorConfig, RecordedRequest};
 use cognitive_operator::engine::Engine;
 use cognitive_operator::tenancy::Grant;
 use k8s_openapi::api::core::v1::Secret;

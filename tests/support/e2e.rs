@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use arm_emulator::RecordedRequest;
 use cognitive_operator::api::CognitiveServicesAccount;
-use cognitive_operator::emulator::RecordedRequest;
 use kube::Api;
 use kube::runtime::wait::{Condition, await_condition};
 use serde_json::{Value, json};

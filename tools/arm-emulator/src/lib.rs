@@ -1,6 +1,11 @@
 //! A faithful, stateful Microsoft.CognitiveServices resource provider (api-version 2024-10-01
 //! shapes) on loopback, with state in memory. Tests start it in-process ([`Emulator::start`]);
-//! the `emulator` subcommand ([`run`]) serves it until killed. See `docs/emulator.md`.
+//! the operator's `emulator` subcommand ([`run`]) serves it until killed. See `docs/emulator.md`.
+//!
+//! A test double, not part of the operator: its own crate, which the operator's binary uses only
+//! through its default `emulator` feature (for `demo` and `emulator`); the container image is
+//! built without it. It shares no code with the operator, so its ARM contract is written down
+//! twice — here from the spec, there from the client's side — and tests compare the two.
 //!
 //! Structure: [`shared`] runs the request pipeline (faults, auth, throttling, api-version,
 //! routing) in front of [`provider`], which implements the endpoints over [`store`] under one

@@ -1,0 +1,41 @@
+//! The binary the container image ships (built as the Dockerfile builds it:
+//! `--no-default-features`) has no ARM emulator in it: no `demo`, no `emulator`, no
+//! `plan --emulator`. tools/test.sh builds it and names it in COGNITIVE_OPERATOR_IMAGE_BINARY.
+
+use std::process::{Command, Output};
+
+fn image_binary(args: &[&str]) -> Output {
+    let path = std::env::var("COGNITIVE_OPERATOR_IMAGE_BINARY")
+        .expect("COGNITIVE_OPERATOR_IMAGE_BINARY names the image's binary (tools/test.sh sets it)");
+    Command::new(path).args(args).output().expect("runs")
+}
+
+#[test]
+#[ignore = "needs the binary built as the image builds it (cargo build --no-default-features): bash tools/test.sh"]
+fn the_image_binary_has_no_emulator_and_still_does_the_job() {
+    for subcommand in ["emulator", "demo"] {
+        let refused = image_binary(&[subcommand]);
+        assert_eq!(refused.status.code(), Some(2), "{subcommand}");
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            said.contains(&format!("unrecognized subcommand '{subcommand}'")),
+            "{said}"
+        );
+    }
+    let plan = image_binary(&["plan", "--emulator", "-f", "-"]);
+    assert_eq!(plan.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&plan.stderr).contains("--emulator"));
+
+    let help = String::from_utf8_lossy(&image_binary(&["--help"]).stdout).to_string();
+    for kept in ["run", "crd", "plan", "apply"] {
+        assert!(help.contains(&format!("  {kept} ")), "{help}");
+    }
+    let crd = image_binary(&["crd"]);
+    assert!(crd.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/cognitiveservicesaccounts.cognitive-operator.dev.yaml"
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&crd.stdout), committed);
+}
