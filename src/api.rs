@@ -61,7 +61,10 @@ pub struct CognitiveServicesAccountSpec {
 
     /// Resource group of the account; it must exist. 1-90 letters, digits, `_`, `-`, `.`,
     /// `(` and `)`, not ending with `.`. Immutable.
-    #[schemars(length(min = 1, max = 90), regex(pattern = r"^[-\w._()]*[-\w()]$"))]
+    #[schemars(
+        length(min = 1, max = 90),
+        regex(pattern = r"^[-\p{L}\p{N}_.()]*[-\p{L}\p{N}_()]$")
+    )]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.resourceGroup is immutable: Azure cannot move an account by this operator; create a new resource"))]
     pub resource_group: String,
 
@@ -129,7 +132,10 @@ pub struct CognitiveServicesAccountSpec {
     pub credentials_secret_ref: Option<LocalSecretReference>,
 
     /// A Secret in this resource's namespace that the operator writes and owns, with `endpoint`
-    /// and, unless local auth is disabled, `key1` and `key2`.
+    /// and, unless local auth is disabled, `key1`, `key2` and `key` (the active one, named by
+    /// the Secret's `cognitive-operator.dev/active-key` annotation; the resource's
+    /// `cognitive-operator.dev/rotate-key: Standby` annotation rotates without a broken key).
+    /// Keys only for an account this resource manages, or with a key-read grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_secret: Option<LocalSecretReference>,
 }

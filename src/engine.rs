@@ -11,7 +11,7 @@ use crate::api::{
 };
 use crate::arm::error::codes;
 use crate::arm::lro::{OperationKind, PendingOperation, PollStatus};
-use crate::arm::models::{Account, AccountRef, DeletedAccountRef, same_location};
+use crate::arm::models::{Account, AccountRef, DeletedAccountRef, location_slug, same_location};
 use crate::arm::{ArmClient, ArmError};
 use crate::planner::status::{self, Summary};
 use crate::planner::{self, Action, Plan, PlanInput, SoftDeleted, Verdict};
@@ -127,15 +127,6 @@ fn managed_before(resource: &CognitiveServicesAccount, target: &AccountRef) -> b
     status
         .and_then(|s| s.arm_id.as_deref())
         .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()))
-}
-
-/// ARM paths use the location's short form (`westus`, not `West US`).
-pub fn location_slug(location: &str) -> String {
-    location
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 impl Engine {
@@ -412,13 +403,13 @@ async fn act(
     };
     match execute(arm, &subject.target, action).await {
         Ok(Some(operation)) => {
-            pass.wrote(action);
+            pass.wrote_to(action, &subject.target);
             let next = Next::After(operation.poll_interval());
             pass.status.pending_operation = Some(operation);
             Step::done(pass.finish(Summary::from_verdict(&plan.verdict), next))
         }
         Ok(None) => {
-            pass.wrote(action);
+            pass.wrote_to(action, &subject.target);
             if matches!(action, Action::Purge(_)) {
                 pass.copy_gone(OperationKind::Purge);
             }
@@ -605,15 +596,20 @@ impl<'a> Pass<'a> {
     /// account it merely looked at is never taken for its own later.
     fn record_plan(&mut self, plan: &Plan, target: &AccountRef) {
         self.status.drift = status::drift_entries(&plan.drift);
-        let creates = plan
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::Create(_) | Action::Restore { .. }));
-        if plan.claims_account || creates {
+        if plan.claims_account {
             self.status.arm_id = Some(target.id());
         } else if self.account.is_some() {
             self.status.arm_id = None;
         }
+    }
+
+    /// A create or restore that ARM accepted makes the account this resource's; one it refused
+    /// (a copy holds the name) does not, or the copy would pass for ours next time.
+    fn wrote_to(&mut self, action: &Action, target: &AccountRef) {
+        if matches!(action, Action::Create(_) | Action::Restore { .. }) {
+            self.status.arm_id = Some(target.id());
+        }
+        self.wrote(action);
     }
 
     fn wrote(&mut self, action: &Action) {

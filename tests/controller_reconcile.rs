@@ -12,7 +12,7 @@ use arm_emulator::Fault;
 use cognitive_operator::api::LocalSecretReference;
 use cognitive_operator::arm::ArmError;
 use cognitive_operator::controller::Requeue;
-use cognitive_operator::controller::key_rotation::ROTATION_ANNOTATION;
+use cognitive_operator::controller::key_rotation::{ROTATION_ANNOTATION, fingerprint};
 use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{
     ACTIVE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION,
@@ -75,9 +75,10 @@ async fn the_connection_secret_holds_endpoint_and_keys_and_follows_a_rotation() 
         .await
         .unwrap();
     h.reconcile("docs").await;
+    // One read by the rotation (what Azure has before regenerating), one by the refresh.
     assert_eq!(
         h.arm_calls("POST", "/listKeys"),
-        2,
+        3,
         "a refresh re-reads the keys"
     );
     let resource = h.get("docs").await.unwrap();
@@ -143,19 +144,118 @@ async fn a_regeneration_whose_answer_is_lost_is_published_on_the_next_reconcile_
 #[tokio::test]
 async fn a_rotation_already_published_is_not_repeated_when_dropping_the_request_failed() {
     let h = Harness::start(vec![]).await;
-    ready_with_keys(&h).await;
+    let (key1, _) = ready_with_keys(&h).await;
     // What a reconcile leaves when it wrote the new keys and then failed to drop the request:
-    // the marker names a replaced key the Secret no longer holds.
+    // the marker names the replaced key, and the Secret no longer holds it.
+    let mut secret = h.secrets(NS).get("docs-conn").await.unwrap();
+    secret.data.as_mut().unwrap().insert(
+        "key1".into(),
+        k8s_openapi::ByteString(b"the-new-key-already-published".to_vec()),
+    );
+    h.secrets(NS)
+        .replace("docs-conn", &Default::default(), &secret)
+        .await
+        .unwrap();
+    let marker = format!("Key1 {}", fingerprint(Some(&key1)));
     annotate(
         &h,
-        json!({ROTATE_KEY_ANNOTATION: "Key1", ROTATION_ANNOTATION: "Key1 0000000000000000"}),
+        json!({ROTATE_KEY_ANNOTATION: "Key1", ROTATION_ANNOTATION: marker}),
     )
     .await;
+    let reads = h.arm_calls("POST", "/listKeys");
     h.reconcile("docs").await;
-    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 0);
+    assert_eq!(
+        h.arm_calls("POST", "/regenerateKey"),
+        0,
+        "never a second time"
+    );
+    assert_eq!(
+        h.arm_calls("POST", "/listKeys"),
+        reads,
+        "the Secret alone shows it was done"
+    );
     let resource = h.get("docs").await.unwrap();
     assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
     assert!(!resource.annotations().contains_key(ROTATION_ANNOTATION));
+    assert!(
+        !h.event_reasons().await.contains(&"KeyRegenerated".into()),
+        "nothing new to announce"
+    );
+}
+
+#[tokio::test]
+async fn a_reconcile_from_a_stale_copy_of_the_resource_never_rotates_a_second_time() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+    annotate(&h, json!({ROTATE_KEY_ANNOTATION: "Standby"})).await;
+    // What a lagging watch would still hand out after the rotation below is done.
+    let stale = h.get("docs").await.unwrap();
+    h.reconcile("docs").await;
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 1);
+    let result = h.reconciler.reconcile_account(&stale).await;
+    assert!(result.is_err(), "the marker patch conflicts: {result:?}");
+    assert_eq!(
+        h.arm_calls("POST", "/regenerateKey"),
+        1,
+        "the key workloads now use is not regenerated"
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_whose_regeneration_never_happened_is_made_once_on_the_next_reconcile() {
+    let h = Harness::start(vec![]).await;
+    let (key1, key2) = ready_with_keys(&h).await;
+    // The marker was set, and then the reconcile died before regenerateKey was sent.
+    let marker = format!("Key2 {} switch", fingerprint(Some(&key2)));
+    annotate(&h, json!({ROTATION_ANNOTATION: marker})).await;
+    h.reconcile("docs").await;
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 1);
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    let new_key2 = text(&conn, "key2").unwrap();
+    assert_ne!(new_key2, key2);
+    assert_eq!(text(&conn, "key1").unwrap(), key1);
+    assert_eq!(
+        text(&conn, "key").unwrap(),
+        new_key2,
+        "the Standby switch too"
+    );
+    assert!(
+        !h.get("docs")
+            .await
+            .unwrap()
+            .annotations()
+            .contains_key(ROTATION_ANNOTATION)
+    );
+    h.reconcile("docs").await;
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 1);
+}
+
+#[tokio::test]
+async fn a_rotation_left_when_the_resource_turned_observe_is_dropped_not_resumed_later() {
+    let h = Harness::start(vec![]).await;
+    let (_, key2) = ready_with_keys(&h).await;
+    let marker = format!("Key2 {}", fingerprint(Some(&key2)));
+    annotate(&h, json!({ROTATION_ANNOTATION: marker})).await;
+    let observe = json!({"spec": {"reconcilePolicy": "Observe"}});
+    h.accounts()
+        .patch("docs", &PatchParams::default(), &Patch::Merge(&observe))
+        .await
+        .unwrap();
+    h.reconcile("docs").await;
+    assert!(
+        !h.get("docs")
+            .await
+            .unwrap()
+            .annotations()
+            .contains_key(ROTATION_ANNOTATION)
+    );
+    let manage = json!({"spec": {"reconcilePolicy": "Manage"}});
+    h.accounts()
+        .patch("docs", &PatchParams::default(), &Patch::Merge(&manage))
+        .await
+        .unwrap();
+    h.reconcile("docs").await;
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 0);
 }
 
 #[tokio::test]

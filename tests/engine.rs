@@ -226,6 +226,15 @@ async fn purge_policy_purges_the_copy_then_creates_a_new_account() {
     seed_copy(&emulator, "reborn", LOCATION, None);
     let mut r = resource("reborn");
     r.spec.soft_delete_policy = SoftDeletePolicy::Purge;
+    let refused = settle(&client, &mut r).await;
+    assert_eq!(
+        stalled_reason(&refused),
+        "AlreadyExists",
+        "a copy nobody claims is purged only by adoption"
+    );
+    assert!(writes(&emulator.requests()).is_empty());
+    r.spec.adoption_policy = AdoptionPolicy::Adopt;
+    r.metadata.generation = Some(2);
     let outcome = settle(&client, &mut r).await;
     assert!(outcome.ready(), "{:?}", outcome.status.conditions);
     assert!(outcome.status.last_purge_time.is_some());
@@ -265,7 +274,8 @@ async fn fail_policy_stalls_naming_the_copy_and_its_purge_date() {
 async fn a_copy_in_another_location_stalls_restore_and_is_purged_where_it_is_with_purge() {
     let emulator = emulator().await;
     let client = client(&emulator);
-    seed_copy(&emulator, "wanderer", "eastus", None);
+    // This resource's own account from before, deleted while it lived in eastus.
+    seed_copy(&emulator, "wanderer", "eastus", Some("team-a/wanderer"));
     let mut r = resource("wanderer");
     let outcome = settle(&client, &mut r).await;
     assert_eq!(stalled_reason(&outcome), "SoftDeletedCopyElsewhere");

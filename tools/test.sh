@@ -39,4 +39,5 @@ for arg in "$@"; do
     cargo_args+=("$arg")
   fi
 done
-cargo test "${cargo_args[@]}" -- --include-ignored "${test_args[@]}"
+# (The ${a[@]+...} form keeps an empty array legal under `set -u` in bash before 4.4 too.)
+cargo test ${cargo_args[@]+"${cargo_args[@]}"} -- --include-ignored ${test_args[@]+"${test_args[@]}"}

@@ -490,7 +490,13 @@ impl ArmClient {
             poll: PollMethod::ProvisioningState,
             ..operation.clone()
         };
-        self.confirm_resource(&by_resource).await
+        match self.confirm_resource(&by_resource).await {
+            // Neither the operation nor the account it should have left answers.
+            Err(ArmError::Api(e)) if e.status == Some(404) && operation.kind.leaves_account() => {
+                Ok(PollStatus::Unknown)
+            }
+            other => other,
+        }
     }
 
     /// After an operation reports success, the account must show `Succeeded`: ARM can still
@@ -509,11 +515,10 @@ impl ArmClient {
             };
         }
         let url = self.resource_url(&operation.resource_id);
-        let account: Account = match self.execute("GetAccount", Method::GET, url, None).await {
-            Ok(response) => response.json()?,
-            Err(ArmError::Api(e)) if e.status == Some(404) => return Ok(PollStatus::Unknown),
-            Err(e) => return Err(e),
-        };
+        let account: Account = self
+            .execute("GetAccount", Method::GET, url, None)
+            .await?
+            .json()?;
         match account.provisioning_state() {
             Some(s) if s.eq_ignore_ascii_case("Succeeded") => {
                 Ok(PollStatus::Succeeded(Some(Box::new(account))))

@@ -492,13 +492,29 @@ impl DeletedAccountRef {
 
 /// Compares Azure locations the way ARM does: `West US` and `westus` are the same place.
 pub fn same_location(a: &str, b: &str) -> bool {
-    let normalize = |s: &str| {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    normalize(a) == normalize(b)
+    location_slug(a) == location_slug(b)
+}
+
+/// ARM paths use the location's short form (`westus`, not `West US`).
+pub fn location_slug(location: &str) -> String {
+    location
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl DeletedAccountRef {
+    /// The same place, as ARM compares them: case-insensitive names, either form of location.
+    pub fn same_place(&self, other: &DeletedAccountRef) -> bool {
+        self.subscription_id
+            .eq_ignore_ascii_case(&other.subscription_id)
+            && same_location(&self.location, &other.location)
+            && self
+                .resource_group
+                .eq_ignore_ascii_case(&other.resource_group)
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
 }
 
 #[cfg(test)]

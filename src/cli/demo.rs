@@ -178,8 +178,11 @@ fn seed(emulator: &Emulator, loaded: &[Loaded]) {
         } else if spec.connection_secret.is_some() && spec.credentials_secret_ref.is_none()
             || spec.soft_delete_policy == crate::api::SoftDeletePolicy::Purge
         {
+            // The resource's own account, deleted earlier: its owner tag survived, so the
+            // soft-delete policy may act on it without adopting anything.
+            body["tags"][crate::api::OWNER_TAG] = json!(crate::engine::owner_id(resource));
             emulator.seed_deleted_account(EMULATOR_SUBSCRIPTION, &spec.resource_group, &name, body);
-            "a soft-deleted copy"
+            "a soft-deleted copy (this resource's account, deleted earlier)"
         } else {
             continue;
         };

@@ -186,7 +186,14 @@ impl Credentials {
         kube: &kube::Client,
         resource: &CognitiveServicesAccount,
     ) -> Result<ArmClient, Error> {
+        let user = format!(
+            "{}/{}",
+            resource.namespace().unwrap_or_else(|| "default".into()),
+            resource.name_any()
+        );
         let Some(reference) = &resource.spec.credentials_secret_ref else {
+            // A resource that dropped its credentialsSecretRef no longer keeps that client.
+            self.release(&user);
             return Ok(self.default.clone());
         };
         // The resource's own namespace, always: there is no way to name another one.
@@ -198,29 +205,29 @@ impl Credentials {
                 reference.name
             ))
         })?;
-        let client = self.client_from_secret(&namespace, &secret)?;
-        let user = format!("{namespace}/{}", resource.name_any());
-        let key = (namespace, reference.name.clone());
-        self.cache
-            .lock()
-            .expect("credentials lock")
-            .note_user(user, &key);
-        Ok(client)
+        self.client_from_secret(&namespace, &secret, user)
     }
 
-    fn client_from_secret(&self, namespace: &str, secret: &Secret) -> Result<ArmClient, Error> {
+    /// The cached client for the Secret's version, or a new one; `user` is noted in the same
+    /// critical section that inserts it, so a concurrent release cannot orphan it.
+    fn client_from_secret(
+        &self,
+        namespace: &str,
+        secret: &Secret,
+        user: String,
+    ) -> Result<ArmClient, Error> {
         let name = secret.name_any();
         let key = (namespace.to_string(), name.clone());
         let version = secret.resource_version();
-        if let Some(cached) = self
-            .cache
-            .lock()
-            .expect("credentials lock")
-            .clients
-            .get(&key)
-            && cached.resource_version == version
         {
-            return Ok(cached.client.clone());
+            let mut cache = self.cache.lock().expect("credentials lock");
+            if let Some(cached) = cache.clients.get(&key)
+                && cached.resource_version == version
+            {
+                let client = cached.client.clone();
+                cache.note_user(user, &key);
+                return Ok(client);
+            }
         }
         let identity = read_identity(namespace, secret)?;
         let invalid = |e: ArmError| {
@@ -231,13 +238,15 @@ impl Credentials {
         let credential = (self.factory)(&identity).map_err(invalid)?;
         let client =
             ArmClient::new(self.template.clone(), Arc::new(credential)).map_err(invalid)?;
-        self.cache.lock().expect("credentials lock").clients.insert(
-            key,
+        let mut cache = self.cache.lock().expect("credentials lock");
+        cache.clients.insert(
+            key.clone(),
             CachedClient {
                 resource_version: version,
                 client: client.clone(),
             },
         );
+        cache.note_user(user, &key);
         Ok(client)
     }
 }

@@ -62,10 +62,12 @@ pub enum Start {
     Resume(Rotation),
 }
 
-/// The keys once the rotation is done, and the rotation.
+/// The keys once the rotation is done, the rotation, and whether these keys are news to the
+/// Secret (false when an earlier reconcile already published them).
 pub struct Rotated {
     pub keys: ApiKeys,
     pub rotation: Rotation,
+    pub newly_published: bool,
 }
 
 /// Runs `start` to its end. `published` are the keys the Secret holds for this account.
@@ -79,10 +81,9 @@ pub async fn rotate(
 ) -> Result<Rotated, Error> {
     let rotation = match start {
         Start::New { key, switch } => {
-            let current = match published {
-                Some(keys) => keys.clone(),
-                None => arm.list_keys(target).await?,
-            };
+            // What Azure has now, not the Secret's copy: if the two differ, only Azure's tells a
+            // regeneration that happened from one that did not.
+            let current = arm.list_keys(target).await?;
             let rotation = Rotation {
                 key,
                 switch,
@@ -98,6 +99,7 @@ pub async fn rotate(
                 return Ok(Rotated {
                     keys: keys.clone(),
                     rotation,
+                    newly_published: false,
                 });
             }
             let listed = arm.list_keys(target).await?;
@@ -105,22 +107,32 @@ pub async fn rotate(
                 return Ok(Rotated {
                     keys: listed,
                     rotation,
+                    newly_published: true,
                 });
             }
             rotation
         }
     };
     let keys = arm.regenerate_key(target, rotation.key).await?;
-    Ok(Rotated { keys, rotation })
+    Ok(Rotated {
+        keys,
+        rotation,
+        newly_published: true,
+    })
 }
 
-/// Records the rotation on the resource before the ARM call that makes it.
+/// Records the rotation on the resource before the ARM call that makes it, conditional on the
+/// resourceVersion read: a reconcile working from a stale copy (one that does not show the
+/// marker an earlier reconcile set) gets a conflict and retries, never a second rotation.
 async fn mark(
     accounts: &Api<CognitiveServicesAccount>,
     resource: &CognitiveServicesAccount,
     rotation: &Rotation,
 ) -> Result<(), Error> {
-    let patch = json!({"metadata": {"annotations": {ROTATION_ANNOTATION: rotation.annotation()}}});
+    let patch = json!({"metadata": {
+        "annotations": {ROTATION_ANNOTATION: rotation.annotation()},
+        "resourceVersion": resource.resource_version(),
+    }});
     accounts
         .patch(
             &resource.name_any(),
@@ -146,7 +158,7 @@ pub fn other(name: KeyName) -> KeyName {
 }
 
 /// 16 hex digits of the key's SHA-256 (`none` for no key).
-fn fingerprint(key: Option<&str>) -> String {
+pub fn fingerprint(key: Option<&str>) -> String {
     let Some(key) = key else {
         return "none".into();
     };

@@ -447,7 +447,12 @@ impl Reconciler {
         deleting: bool,
         message: &str,
     ) -> Result<Reconciled, Error> {
-        let message = if deleting {
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        let message = if deleting && self.grants.namespace_terminating(&namespace) {
+            format!(
+                "namespace {namespace} is being deleted and waits for this resource, whose deletion policy waits for a grant that parses: {message}"
+            )
+        } else if deleting {
             format!("the deletion policy waits for a grant that parses: {message}")
         } else {
             message.to_string()

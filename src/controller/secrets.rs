@@ -208,8 +208,10 @@ async fn keys_to_store(
     let published = stored_keys(existing).filter(|_| same_account);
     // Stored keys are reused only for the same account and when no re-read was asked for.
     let stored = published.clone().filter(|_| !refresh);
-    if !matches!(request, KeyRequest::Resume(_)) && annotations.contains_key(ROTATION_ANNOTATION) {
-        // A marker that does not parse (edited by hand) is not trusted, and goes.
+    if annotations.contains_key(ROTATION_ANNOTATION) {
+        // Answered by this sync, whatever happens below: finished, or refused (Observe, no key
+        // grant, local auth off), or a marker that does not parse (edited by hand: not trusted).
+        // It stays only if the sync fails, for the next reconcile to finish.
         sync.handled_annotations.push(ROTATION_ANNOTATION);
     }
     if let Some(start) = request.rotation(active_key(existing))
@@ -224,11 +226,15 @@ async fn keys_to_store(
             start,
         )
         .await?;
-        sync.regenerated = Some(rotated.rotation.key);
+        if rotated.newly_published {
+            sync.regenerated = Some(rotated.rotation.key);
+        }
         if rotated.rotation.switch {
             sync.switched_to = Some(rotated.rotation.key);
         }
-        sync.handled_annotations.push(ROTATION_ANNOTATION);
+        if !sync.handled_annotations.contains(&ROTATION_ANNOTATION) {
+            sync.handled_annotations.push(ROTATION_ANNOTATION);
+        }
         return Ok(Some(rotated.keys));
     }
     let keys = match request {

@@ -302,11 +302,14 @@ fn plan_absent(input: &PlanInput) -> Plan {
         );
     };
     // Restoring or purging another resource's copy would take it from its owner, who may be
-    // another cluster waiting to restore it.
-    if let Ownership::Other(other) = ownership_of(&copy.account, input.owner, input.managed_before)
-    {
+    // another cluster waiting to restore it; a copy nobody claims is someone's too, so acting on
+    // it is an adoption, as for a live account (m11).
+    let ownership = ownership_of(&copy.account, input.owner, input.managed_before);
+    if let Ownership::Other(other) = ownership {
         return copy_managed_elsewhere(input, copy, other);
     }
+    let unclaimed =
+        ownership == Ownership::Unclaimed && input.spec.adoption_policy != AdoptionPolicy::Adopt;
     let here = same_place(input, copy);
     // The spec names one resource group, and the namespace's grant was checked for it alone:
     // a purge never reaches a copy in another resource group.
@@ -315,6 +318,11 @@ fn plan_absent(input: &PlanInput) -> Plan {
         .resource_group
         .eq_ignore_ascii_case(&input.target.resource_group);
     match (input.spec.soft_delete_policy, here) {
+        (SoftDeletePolicy::Restore, true) | (SoftDeletePolicy::Purge, _)
+            if unclaimed && (here || in_our_group) =>
+        {
+            copy_not_ours(input, copy)
+        }
         (SoftDeletePolicy::Restore, true) => {
             let mut actions = vec![Action::Restore {
                 location: copy.at.location.clone(),
@@ -384,7 +392,36 @@ fn plan_absent(input: &PlanInput) -> Plan {
     }
 }
 
+fn copy_not_ours(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    Plan::stalled(
+        "AlreadyExists",
+        format!(
+            "a soft-deleted copy of account {} exists in {} (resource group {}), deleted {}, and was not made by this resource (no owner tag {OWNER_TAG}); set spec.adoptionPolicy: Adopt to let softDeletePolicy {:?} act on it",
+            input.target.name,
+            copy.at.location,
+            copy.at.resource_group,
+            copy.deletion_date(),
+            input.spec.soft_delete_policy
+        ),
+    )
+}
+
 fn copy_managed_elsewhere(input: &PlanInput, copy: &SoftDeleted, other: &str) -> Plan {
+    if is_legacy_form_of(other, input.owner) {
+        return Plan::stalled(
+            "AlreadyManaged",
+            format!(
+                "a soft-deleted copy of account {} (location {}, resource group {}) carries the owner tag {OWNER_TAG}={other}, written before owner tags named their cluster: it may be this resource's from then, or {other} in another cluster. If it is this cluster's, recover it by hand (az cognitiveservices account recover --location {} --resource-group {} --name {}) and set its tag to {}; the operator then manages it",
+                input.target.name,
+                copy.at.location,
+                copy.at.resource_group,
+                copy.at.location,
+                copy.at.resource_group,
+                input.target.name,
+                input.owner
+            ),
+        );
+    }
     Plan::stalled(
         "AlreadyManaged",
         format!(
@@ -616,7 +653,7 @@ fn plan_deletion(input: &PlanInput) -> Plan {
     }
     if spec.deletion_policy == DeletionPolicy::DeleteAndPurge
         && let Some(copy) = input.soft_deleted
-        && copy.at == deleted_ref(input)
+        && copy.at.same_place(&deleted_ref(input))
         && ownership_of(&copy.account, input.owner, input.managed_before) == Ownership::Ours
         && copy.owner().is_some()
     {
@@ -641,8 +678,10 @@ fn plan_deletion(input: &PlanInput) -> Plan {
 fn deleted_ref(input: &PlanInput) -> DeletedAccountRef {
     let location = input
         .account
-        .and_then(|a| a.location.clone())
-        .unwrap_or_else(|| input.spec.location.clone());
+        .and_then(|a| a.location.as_deref())
+        .unwrap_or(&input.spec.location);
+    // The path's form of the location: `swedencentral`, also when the spec says "Sweden Central".
+    let location = crate::arm::models::location_slug(location);
     DeletedAccountRef {
         subscription_id: input.target.subscription_id.clone(),
         location,

@@ -159,7 +159,7 @@ fn m2_copy_here_with_restore_restores_then_patches_what_differs() {
 fn m3_copy_here_with_purge_purges_then_creates() {
     let mut s = spec();
     s.soft_delete_policy = SoftDeletePolicy::Purge;
-    let copy = copy_at("westus", "rg", None);
+    let copy = copy_at("westus", "rg", Some(OWNER));
     let plan = plan(&input(&s, None, Some(&copy)));
     assert_eq!(
         kinds(&plan),
@@ -202,7 +202,7 @@ fn m5_m6_copy_elsewhere_with_restore_or_fail_stalls_with_its_whereabouts() {
 fn m7_copy_elsewhere_with_purge_purges_it_where_it_is_then_creates() {
     let mut s = spec();
     s.soft_delete_policy = SoftDeletePolicy::Purge;
-    let copy = copy_at("eastus", "rg", None);
+    let copy = copy_at("eastus", "rg", Some(OWNER));
     let plan = plan(&input(&s, None, Some(&copy)));
     assert_eq!(
         kinds(&plan),
@@ -248,6 +248,49 @@ fn m19_a_copy_owned_by_another_resource_is_neither_restored_nor_purged() {
         assert_eq!(stalled_reason(&plan), "AlreadyManaged");
         assert!(message(&plan).contains("staging-7/team-a/docs"));
     }
+}
+
+#[test]
+fn m20_a_copy_nobody_claims_is_restored_or_purged_only_with_adopt() {
+    for policy in [SoftDeletePolicy::Restore, SoftDeletePolicy::Purge] {
+        let mut s = spec();
+        s.soft_delete_policy = policy;
+        let copy = copy_at("westus", "rg", None);
+        let refused = plan(&input(&s, None, Some(&copy)));
+        assert!(refused.actions.is_empty(), "{policy:?}: {refused:?}");
+        assert_eq!(stalled_reason(&refused), "AlreadyExists");
+        assert!(message(&refused).contains("adoptionPolicy: Adopt"));
+        s.adoption_policy = AdoptionPolicy::Adopt;
+        let adopted = plan(&input(&s, None, Some(&copy)));
+        assert!(!adopted.actions.is_empty(), "{policy:?}: {adopted:?}");
+        let mut never = s.clone();
+        never.adoption_policy = AdoptionPolicy::Never;
+        let ours = PlanInput {
+            managed_before: true,
+            ..input(&never, None, Some(&copy))
+        };
+        assert!(
+            !plan(&ours).actions.is_empty(),
+            "{policy:?}: the status says this resource managed it"
+        );
+    }
+}
+
+#[test]
+fn m21_a_copy_with_an_owner_tag_without_cluster_says_how_to_claim_it() {
+    let copy = copy_at("westus", "rg", Some(OWNER));
+    let s = spec();
+    let i = PlanInput {
+        owner: CLUSTER_OWNER,
+        ..input(&s, None, Some(&copy))
+    };
+    let plan = plan(&i);
+    assert_eq!(stalled_reason(&plan), "AlreadyManaged");
+    assert!(
+        message(&plan).contains("account recover") && message(&plan).contains(CLUSTER_OWNER),
+        "{}",
+        message(&plan)
+    );
 }
 
 #[test]
@@ -647,6 +690,23 @@ fn d4_delete_and_purge_purges_our_copy_tagged_before_tags_named_their_cluster() 
         ..proven
     };
     assert!(plan(&unproven).actions.is_empty());
+}
+
+#[test]
+fn d3_delete_and_purge_finds_our_copy_when_the_spec_names_the_location_by_display_name() {
+    let mut s = spec();
+    s.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    s.location = "West US".into();
+    let mut copy = copy_at("westus", "RG", Some(OWNER));
+    copy.at.resource_group = "RG".into();
+    let plan = plan(&deleting(&s, None, Some(&copy)));
+    assert_eq!(plan.actions, vec![Action::Purge(copy.at.clone())]);
+    let account = account_for(&s, Some(OWNER));
+    let plan = super::plan(&deleting(&s, Some(&account), None));
+    let Action::Purge(at) = &plan.actions[1] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(at.location, "westus", "the path form");
 }
 
 #[test]

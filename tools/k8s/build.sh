@@ -37,7 +37,10 @@ prune_unused_pins() {
   for other in "$root"/k8s-*; do
     [ -d "$other" ] && [ "$other" != "$dir" ] || continue
     case "$other" in *.partial.*) continue ;; esac  # another run building
-    if [ -z "$(find "$other" -maxdepth 1 -name .last-used -mtime -"$PRUNE_AFTER_DAYS")" ]; then
+    # A folder from before .last-used existed counts by its own age.
+    local stamp_file="$other/.last-used"
+    [ -e "$stamp_file" ] || stamp_file=$other
+    if [ -z "$(find "$stamp_file" -maxdepth 0 -mtime -"$PRUNE_AFTER_DAYS")" ]; then
       rm -rf "$other"
     fi
   done
