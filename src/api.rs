@@ -562,6 +562,15 @@ fn valid_dns_subdomain(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
 }
 
+/// The file in `crds/` (and the chart's and deploy/'s copies) holding [`crd_yaml`].
+pub const CRD_FILE: &str = "cognitiveservicesaccounts.cognitive-operator.dev.yaml";
+
+/// The CRD as YAML, exactly as in `crds/`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    serde_saphyr::to_string(&CognitiveServicesAccount::crd()).expect("the CRD serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The CRD in crds/ is what the code generates, is a structural schema, and documents every field.
 
-use cognitive_operator::cli::{CRD_FILE, crd_yaml};
+use cognitive_operator::api::{CRD_FILE, crd_yaml};
 use serde_json::Value;
 
 fn crd_path() -> std::path::PathBuf {

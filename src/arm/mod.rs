@@ -2,6 +2,7 @@
 //! `Microsoft.CognitiveServices` accounts API (2024-10-01) with long-running operations,
 //! error classification, client-side rate limiting and Azure credentials.
 
+pub mod args;
 pub mod client;
 pub mod credentials;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod lro;
 pub mod models;
 pub mod ratelimit;
 
+pub use args::ArmArgs;
 pub use client::{ArmClient, ArmClientConfig, ArmMetrics, RetryPolicy, WriteOutcome};
 pub use credentials::{Cloud, Credential, CredentialMode, IdentitySettings};
 pub use error::{ApiError, ArmError};

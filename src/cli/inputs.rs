@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use super::arm_args::ArmArgs;
 use super::manifests::{self, Loaded};
 use crate::api::CognitiveServicesAccount;
-use crate::arm::{ArmClient, CredentialMode};
+use crate::arm::{ArmArgs, ArmClient, CredentialMode};
 use crate::engine::Engine;
 
 #[derive(clap::Args, Debug)]

@@ -2,7 +2,6 @@
 //! `emulator`.
 
 pub mod apply;
-pub mod arm_args;
 pub mod converge;
 #[cfg(feature = "emulator")]
 pub mod demo;
@@ -12,10 +11,8 @@ pub mod inputs;
 pub mod manifests;
 pub mod plan;
 
+use crate::api::crd_yaml;
 use clap::{Parser, Subcommand};
-use kube::CustomResourceExt;
-
-use crate::api::CognitiveServicesAccount;
 
 /// Kubernetes operator for Azure Cognitive Services (Azure AI services) accounts: restores or
 /// purges soft-deleted accounts, patches only what differs, and previews changes without a cluster.
@@ -53,14 +50,6 @@ pub enum OutputFormat {
     Yaml,
     Json,
 }
-
-/// The CRD as YAML, exactly as in `crds/`.
-pub fn crd_yaml() -> String {
-    serde_saphyr::to_string(&CognitiveServicesAccount::crd()).expect("the CRD serializes")
-}
-
-/// The file in `crds/` (and the chart's and deploy/'s copies) holding [`crd_yaml`].
-pub const CRD_FILE: &str = "cognitiveservicesaccounts.cognitive-operator.dev.yaml";
 
 /// Runs the command and returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {

@@ -1,4 +1,5 @@
-//! ARM connection flags shared by `run`, `plan` and `apply`.
+//! ARM connection flags shared by `run`, `plan` and `apply`: they configure this module, so they
+//! live here (the CLI and the controller both import them; neither imports the other).
 
 use std::sync::Arc;
 

@@ -1,0 +1,351 @@
+//! `cognitive-operator run`: the process — logging, the HTTP endpoints, the Namespace cache the
+//! grants are read from, waiting for the CRD, and the kube-runtime `Controller` that hands each
+//! resource to the [`Reconciler`], with or without leader election.
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::DynamicObject;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::{oneshot, watch};
+
+use super::cache::cache_event;
+use super::change_filter::{ObjectKey, relevant_objects};
+use super::crd_wait::wait_for_crd;
+use super::election::run_elected;
+use super::error::Error;
+use super::http::{self, Health};
+use super::metrics::Metrics;
+use super::reconciler::{self, Reconciler};
+use super::requeue::Requeue;
+use super::stop::{after, shutdown_signal, when_true};
+use super::{LogFormat, RunArgs, credentials, grants, leader, resilient_watch, secrets};
+use crate::api::CognitiveServicesAccount;
+use crate::arm::{ArmClientConfig, CredentialMode};
+use crate::engine::Engine;
+
+/// Runs the operator until SIGTERM (or Ctrl-C); returns the process exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    init_logging(args.log_format, &args.log_level);
+    match serve(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "cognitive-operator stopped");
+            1
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|e| {
+        eprintln!("warning: bad log filter {filter:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Span fields (namespace, name of the reconcile; request_id of the ARM call) go on each line.
+    let result = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    if result.is_err() {
+        eprintln!("warning: a logger was already installed");
+    }
+}
+
+async fn serve(args: RunArgs) -> Result<(), Error> {
+    let leader_election = args.leader_election();
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| Error::Config(format!("cannot configure the Kubernetes client: {e}")))?;
+    let metrics = Arc::new(Metrics::default());
+    let identity = leader::holder_identity();
+    let cluster_id = match &args.cluster_id {
+        Some(id) => id.clone(),
+        None => kube_system_uid(&client).await?,
+    };
+    let (namespaces, namespace_writer) = reflector::store();
+    // Built first, so a credential misconfiguration stops the process at once.
+    let reconciler = Arc::new(build_reconciler(
+        &args,
+        client.clone(),
+        metrics.clone(),
+        &identity,
+        namespaces.clone(),
+        cluster_id.clone(),
+    )?);
+    tokio::spawn(cache_namespaces(
+        client.clone(),
+        namespace_writer,
+        reconciler.grants().clone(),
+    ));
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        label_selector = args.label_selector.as_deref().unwrap_or(""),
+        concurrency = args.concurrency,
+        leader_election,
+        cluster_id = %cluster_id,
+        "starting cognitive-operator"
+    );
+    let health = Arc::new(Health::new(leader_election));
+    let stop = shutdown_signal();
+    let http = http::serve(
+        args.http_addr,
+        metrics.clone(),
+        health.clone(),
+        when_true(stop.clone()),
+    )
+    .await
+    .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", args.http_addr)))?;
+    if wait_for_namespaces(&namespaces, stop.clone()).await
+        && wait_for_crd(&client, stop.clone()).await
+    {
+        if leader_election {
+            run_elected(&args, client, reconciler, health, stop, identity).await;
+        } else {
+            let hard_stop = after(when_true(stop.clone()), args.shutdown_timeout);
+            run_controller(
+                &args,
+                client,
+                reconciler,
+                &health,
+                when_true(stop),
+                hard_stop,
+            )
+            .await;
+        }
+    }
+    let _ = http.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The default cluster id: the kube-system namespace's UID (it lives as long as the cluster).
+async fn kube_system_uid(client: &kube::Client) -> Result<String, Error> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let unreadable = |why: String| {
+        Error::Config(format!(
+            "cannot name this cluster from the kube-system namespace's UID ({why}); set --cluster-id"
+        ))
+    };
+    let meta = namespaces
+        .get_metadata("kube-system")
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    meta.metadata
+        .uid
+        .ok_or_else(|| unreadable("it has no UID".into()))
+}
+
+/// Keeps the Namespace metadata cache that grants are read from, and announces each
+/// namespace whose grant changed.
+async fn cache_namespaces(
+    client: kube::Client,
+    writer: Writer<PartialObjectMeta<Namespace>>,
+    grants: grants::Grants,
+) {
+    // An Api of PartialObjectMeta asks for metadata only.
+    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+    let mut changes = grants::GrantChanges::default();
+    resilient_watch::fresh_after_error(namespaces, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .for_each(|event| {
+            match event {
+                Ok(event) => {
+                    if let Some(namespace) = changes.changed(&event) {
+                        grants.announce(namespace);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "namespace watch failed; retrying"),
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+/// Grants are read from the Namespace cache: no reconcile may run before it is filled, or a
+/// namespace would get the default grant instead of its own. False when stopped first.
+async fn wait_for_namespaces(
+    namespaces: &Store<PartialObjectMeta<Namespace>>,
+    mut stop: watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        ready = namespaces.wait_until_ready() => ready.is_ok(),
+        _ = stop.wait_for(|stopped| *stopped) => false,
+    }
+}
+
+/// The engine, the default ARM client (the operator's own identity) and per-Secret clients,
+/// all counting into the same ARM metrics.
+fn build_reconciler(
+    args: &RunArgs,
+    client: kube::Client,
+    metrics: Arc<Metrics>,
+    identity: &str,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
+    cluster_id: String,
+) -> Result<Reconciler, Error> {
+    let template = ArmClientConfig {
+        metrics: metrics.arm().clone(),
+        ..ArmClientConfig::new(args.arm.endpoint())
+    };
+    // The operator's own identity: workload identity unless --credential says otherwise.
+    let default = args
+        .arm
+        .client_with(CredentialMode::WorkloadIdentity, template.clone())?;
+    let credentials = credentials::Credentials::new(
+        default,
+        template,
+        credentials::azure_credential_factory(
+            args.arm.cloud,
+            args.arm.token_scope.clone(),
+            args.allowed_federated_client_ids.clone(),
+        ),
+    );
+    let engine = Engine::new(args.arm.subscription_id.clone()).for_cluster(Some(cluster_id));
+    let grants = grants::Grants::new(args.default_scopes.clone(), namespaces);
+    Ok(Reconciler::new(
+        client,
+        engine,
+        credentials,
+        grants,
+        metrics,
+        identity,
+    ))
+}
+
+/// Runs a Controller until `graceful` (finish in-flight reconciles) or `hard_stop` (abandon
+/// them: they resume from status on the next run).
+pub(super) async fn run_controller(
+    args: &RunArgs,
+    client: kube::Client,
+    reconciler: Arc<Reconciler>,
+    health: &Arc<Health>,
+    graceful: impl Future<Output = ()> + Send + 'static,
+    hard_stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let resource = reconciler::account_api_resource();
+    let (accounts, secrets): (Api<DynamicObject>, Api<Secret>) = match &args.namespace {
+        Some(ns) => (
+            Api::namespaced_with(client.clone(), ns, &resource),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all_with(client.clone(), &resource),
+            Api::all(client.clone()),
+        ),
+    };
+    let mut scope = watcher::Config::default();
+    if let Some(selector) = &args.label_selector {
+        scope = scope.labels(selector);
+    }
+    // Only the Secrets this operator writes: watching every Secret would cache them all.
+    let own_secrets = watcher::Config::default().labels(&format!(
+        "{}={}",
+        secrets::MANAGED_BY_LABEL,
+        secrets::MANAGED_BY
+    ));
+    let writer = Writer::<CognitiveServicesAccount>::default();
+    let store = writer.as_reader();
+    // The watch is untyped, so one malformed object never fails the list of the others; each
+    // event is converted to the typed object the cache holds (a placeholder for a malformed
+    // one). Our own status writes and finalizer edits change nothing `relevant_change` looks
+    // at, so they do not trigger another reconcile.
+    let changes = resilient_watch::fresh_after_error(accounts, scope)
+        .default_backoff()
+        .map_ok(cache_event)
+        .reflect(writer)
+        .filter_map(relevant_objects({
+            let reconciler = reconciler.clone();
+            move |key: &ObjectKey| reconciler.forget(key.0.as_deref(), key.1.as_deref())
+        }));
+    reconciler.metrics().set_store(Some(store.clone()));
+    let synced = tokio::spawn({
+        let (store, health) = (store.clone(), health.clone());
+        async move {
+            if store.wait_until_ready().await.is_ok() {
+                tracing::info!("watch synced");
+                health.set_synced(true);
+            }
+        }
+    });
+    let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
+    let relay = tokio::spawn(async move {
+        graceful.await;
+        let _ = graceful_tx.send(());
+    });
+    let results = Controller::for_stream(changes, store.clone())
+        .owns_stream(
+            resilient_watch::fresh_after_error(secrets, own_secrets)
+                .default_backoff()
+                .touched_objects(),
+        )
+        .reconcile_on(accounts_under_changed_grants(
+            reconciler.grants().subscribe(),
+            store.clone(),
+        ))
+        .with_config(controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = graceful_rx.await;
+        })
+        .run(
+            |object, reconciler: Arc<Reconciler>| async move {
+                reconciler.reconcile(&object).await.map(Requeue::action)
+            },
+            |object, error, reconciler| reconciler.error_requeue(&object, error).action(),
+            reconciler.clone(),
+        )
+        .for_each(|result| async move {
+            match result {
+                Ok(_) => {}
+                // Logged with its resource by the error policy.
+                Err(controller::Error::ReconcilerFailed(..)) => {}
+                Err(controller::Error::ObjectNotFound(object)) => {
+                    tracing::debug!(%object, "scheduled object is gone")
+                }
+                // The watcher retries with backoff; a persistent error (RBAC, CRD removed) shows here.
+                Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
+            }
+        });
+    tokio::select! {
+        _ = results => tracing::info!("controller stopped"),
+        _ = hard_stop => tracing::warn!("in-flight reconciles did not finish in time; abandoning them (they resume from status)"),
+    }
+    relay.abort();
+    synced.abort();
+    health.set_synced(false);
+    reconciler.metrics().set_store(None);
+}
+
+/// Every account in a namespace whose grant changed (all of them when changes were missed).
+fn accounts_under_changed_grants(
+    changes: impl futures::Stream<Item = grants::GrantChange> + Send + 'static,
+    store: Store<CognitiveServicesAccount>,
+) -> impl futures::Stream<Item = reflector::ObjectRef<CognitiveServicesAccount>> + Send + 'static {
+    changes.flat_map(move |change| {
+        let affected: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|account| match &change {
+                grants::GrantChange::Namespace(namespace) => {
+                    account.metadata.namespace.as_ref() == Some(namespace)
+                }
+                grants::GrantChange::Unknown => true,
+            })
+            .map(|account| reflector::ObjectRef::from_obj(account.as_ref()))
+            .collect();
+        futures::stream::iter(affected)
+    })
+}
