@@ -1,0 +1,168 @@
+//! What the planner takes and gives: the observation, the actions, the verdict, the plan.
+
+use super::*;
+
+/// A soft-deleted copy of the account, as observed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftDeleted {
+    pub at: DeletedAccountRef,
+    pub account: Account,
+}
+
+impl SoftDeleted {
+    pub(super) fn owner(&self) -> Option<&str> {
+        owner_of(&self.account)
+    }
+
+    pub(super) fn deletion_date(&self) -> &str {
+        self.account
+            .properties
+            .as_ref()
+            .and_then(|p| p.deletion_date.as_deref())
+            .unwrap_or("unknown")
+    }
+
+    pub fn scheduled_purge_date(&self) -> &str {
+        self.account
+            .properties
+            .as_ref()
+            .and_then(|p| p.scheduled_purge_date.as_deref())
+            .unwrap_or("unknown")
+    }
+}
+
+/// Everything the planner looks at.
+#[derive(Clone, Debug)]
+pub struct PlanInput<'a> {
+    pub spec: &'a CognitiveServicesAccountSpec,
+    /// Where the account is meant to be (spec subscription or the default, resource group, name).
+    pub target: &'a AccountRef,
+    /// This resource's identity as written in the owner tag: `{cluster}/{namespace}/{name}`
+    /// (`{namespace}/{name}` where no cluster id is configured).
+    pub owner: &'a str,
+    /// The active account, if it exists.
+    pub account: Option<&'a Account>,
+    /// A soft-deleted copy with this name, if one was found.
+    pub soft_deleted: Option<&'a SoftDeleted>,
+    /// A long-running operation still in flight.
+    pub pending: Option<&'a PendingOperation>,
+    /// The resource is being deleted: run the deletion policy.
+    pub deleting: bool,
+    /// The status says this resource managed the account before (`status.armId` is its id):
+    /// ownership survives someone dropping the owner tag in the portal.
+    pub managed_before: bool,
+}
+
+/// One ARM write.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// PUT the full desired account (create, or re-provision one that failed).
+    Create(Box<Account>),
+    /// PUT `{"properties":{"restore":true}}` at the copy's location.
+    Restore { location: String },
+    /// DELETE the soft-deleted copy at exactly this place.
+    Purge(DeletedAccountRef),
+    /// PATCH exactly these top-level units.
+    Patch { fields: Vec<String>, body: Value },
+    /// DELETE (soft-delete) the account.
+    Delete,
+}
+
+impl Action {
+    pub fn kind(&self) -> OperationKind {
+        match self {
+            Action::Create(_) => OperationKind::Create,
+            Action::Restore { .. } => OperationKind::Restore,
+            Action::Purge(_) => OperationKind::Purge,
+            Action::Patch { .. } => OperationKind::Update,
+            Action::Delete => OperationKind::Delete,
+        }
+    }
+
+    /// A short human description, for `plan` output and events.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Create(_) => "create the account".to_string(),
+            Action::Restore { location } => {
+                format!("restore the soft-deleted account in {location}")
+            }
+            Action::Purge(at) => format!(
+                "purge the soft-deleted copy in {} (resource group {})",
+                at.location, at.resource_group
+            ),
+            Action::Patch { fields, .. } => format!("patch {}", fields.join(", ")),
+            Action::Delete => "delete the account (soft-delete)".to_string(),
+        }
+    }
+}
+
+/// What the status says about the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// The account matches the spec.
+    Ready,
+    /// Work is under way or about to start.
+    Progressing {
+        reason: &'static str,
+        message: String,
+    },
+    /// Nothing will change until someone changes something.
+    Stalled {
+        reason: &'static str,
+        message: String,
+    },
+    /// Observe mode: the account differs from the spec or is missing; nothing is written.
+    Observed {
+        reason: &'static str,
+        message: String,
+    },
+    /// Pause: no ARM calls.
+    Paused,
+    /// The deletion policy has run to the end: the finalizer can go.
+    Deleted { message: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Writes in order. Only the first runs before the next observation.
+    pub actions: Vec<Action>,
+    pub verdict: Verdict,
+    /// Differences between spec and account (filled whenever an account was compared).
+    pub drift: Vec<FieldDiff>,
+    /// This resource manages the observed account (created, restored or adopted it): the
+    /// status records its id.
+    pub claims_account: bool,
+}
+
+impl Plan {
+    pub(super) fn verdict(verdict: Verdict) -> Self {
+        Plan {
+            actions: Vec::new(),
+            verdict,
+            drift: Vec::new(),
+            claims_account: false,
+        }
+    }
+
+    pub(super) fn act(actions: Vec<Action>, reason: &'static str, message: String) -> Self {
+        Plan {
+            actions,
+            verdict: Verdict::Progressing { reason, message },
+            drift: Vec::new(),
+            claims_account: false,
+        }
+    }
+
+    pub(super) fn stalled(reason: &'static str, message: String) -> Self {
+        Plan::verdict(Verdict::Stalled { reason, message })
+    }
+
+    /// Whether the plan purges anything.
+    pub fn purges(&self) -> bool {
+        self.actions.iter().any(|a| matches!(a, Action::Purge(_)))
+    }
+
+    pub fn writes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+}
