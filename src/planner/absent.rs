@@ -35,73 +35,96 @@ pub(super) fn plan_absent(input: &PlanInput) -> Plan {
         {
             copy_not_ours(input, copy)
         }
-        (SoftDeletePolicy::Restore, true) => {
-            let mut actions = vec![Action::Restore {
-                location: copy.at.location.clone(),
-            }];
-            let (fields, body) = patch_against(input, &copy.account);
-            if !fields.is_empty() {
-                actions.push(Action::Patch { fields, body });
-            }
-            Plan::act(
-                actions,
-                "Restoring",
-                format!(
-                    "restoring the soft-deleted account {} (deleted {}), then applying the spec",
-                    input.target.name,
-                    copy.deletion_date()
-                ),
-            )
-        }
-        (SoftDeletePolicy::Purge, _) if in_our_group => Plan::act(
-            vec![
-                Action::Purge(copy.at.clone()),
-                Action::Create(Box::new(desired_account(input))),
-            ],
-            "Purging",
-            format!(
-                "purging the soft-deleted copy of {} in {} (resource group {}) as softDeletePolicy is Purge, then creating a new account",
-                input.target.name, copy.at.location, copy.at.resource_group
-            ),
-        ),
-        (SoftDeletePolicy::Fail, true) => Plan::stalled(
-            "SoftDeletedCopyExists",
-            format!(
-                "a soft-deleted copy of account {} exists in {} (resource group {}), deleted {}, scheduled for purge {}; set spec.softDeletePolicy to Restore to bring it back, or Purge to delete it for good and create a new account",
-                input.target.name,
-                copy.at.location,
-                copy.at.resource_group,
-                copy.deletion_date(),
-                copy.scheduled_purge_date()
-            ),
-        ),
-        (SoftDeletePolicy::Purge, _) => Plan::stalled(
-            "SoftDeletedCopyElsewhere",
-            format!(
-                "a soft-deleted copy of account {} exists in resource group {} (location {}, scheduled for purge {}), outside the spec's resource group {}; softDeletePolicy Purge purges a copy only in the spec's resource group. Purge it there yourself (az cognitiveservices account purge --location {} --resource-group {} --name {}), wait for its scheduled purge, or choose another spec.azureName",
-                input.target.name,
-                copy.at.resource_group,
-                copy.at.location,
-                copy.scheduled_purge_date(),
-                input.target.resource_group,
-                copy.at.location,
-                copy.at.resource_group,
-                input.target.name
-            ),
-        ),
-        (_, false) => Plan::stalled(
-            "SoftDeletedCopyElsewhere",
-            format!(
-                "a soft-deleted copy of account {} exists in location {} and resource group {} (scheduled for purge {}), but the spec asks for location {} and resource group {}; Azure restores a copy only where it was. Set spec.location/resourceGroup to match it, or spec.softDeletePolicy: Purge to delete it for good",
-                input.target.name,
-                copy.at.location,
-                copy.at.resource_group,
-                copy.scheduled_purge_date(),
-                input.spec.location,
-                input.target.resource_group
-            ),
-        ),
+        (SoftDeletePolicy::Restore, true) => restore(input, copy),
+        (SoftDeletePolicy::Purge, _) if in_our_group => purge_then_create(input, copy),
+        (SoftDeletePolicy::Fail, true) => copy_here_kept(input, copy),
+        (SoftDeletePolicy::Purge, _) => copy_outside_our_group(input, copy),
+        (_, false) => copy_elsewhere(input, copy),
     }
+}
+
+/// m2: restore the copy, then patch what still differs from the spec.
+fn restore(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    let mut actions = vec![Action::Restore {
+        location: copy.at.location.clone(),
+    }];
+    let (fields, body) = patch_against(input, &copy.account);
+    if !fields.is_empty() {
+        actions.push(Action::Patch { fields, body });
+    }
+    Plan::act(
+        actions,
+        "Restoring",
+        format!(
+            "restoring the soft-deleted account {} (deleted {}), then applying the spec",
+            input.target.name,
+            copy.deletion_date()
+        ),
+    )
+}
+
+/// m3/m7: purge the copy where it is, then create anew.
+fn purge_then_create(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    Plan::act(
+        vec![
+            Action::Purge(copy.at.clone()),
+            Action::Create(Box::new(desired_account(input))),
+        ],
+        "Purging",
+        format!(
+            "purging the soft-deleted copy of {} in {} (resource group {}) as softDeletePolicy is Purge, then creating a new account",
+            input.target.name, copy.at.location, copy.at.resource_group
+        ),
+    )
+}
+
+/// m4: `softDeletePolicy: Fail`.
+fn copy_here_kept(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    Plan::stalled(
+        "SoftDeletedCopyExists",
+        format!(
+            "a soft-deleted copy of account {} exists in {} (resource group {}), deleted {}, scheduled for purge {}; set spec.softDeletePolicy to Restore to bring it back, or Purge to delete it for good and create a new account",
+            input.target.name,
+            copy.at.location,
+            copy.at.resource_group,
+            copy.deletion_date(),
+            copy.scheduled_purge_date()
+        ),
+    )
+}
+
+/// m7: a purge never reaches outside the spec's resource group.
+fn copy_outside_our_group(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    Plan::stalled(
+        "SoftDeletedCopyElsewhere",
+        format!(
+            "a soft-deleted copy of account {} exists in resource group {} (location {}, scheduled for purge {}), outside the spec's resource group {}; softDeletePolicy Purge purges a copy only in the spec's resource group. Purge it there yourself (az cognitiveservices account purge --location {} --resource-group {} --name {}), wait for its scheduled purge, or choose another spec.azureName",
+            input.target.name,
+            copy.at.resource_group,
+            copy.at.location,
+            copy.scheduled_purge_date(),
+            input.target.resource_group,
+            copy.at.location,
+            copy.at.resource_group,
+            input.target.name
+        ),
+    )
+}
+
+/// m5/m6: Azure restores a copy only where it was.
+fn copy_elsewhere(input: &PlanInput, copy: &SoftDeleted) -> Plan {
+    Plan::stalled(
+        "SoftDeletedCopyElsewhere",
+        format!(
+            "a soft-deleted copy of account {} exists in location {} and resource group {} (scheduled for purge {}), but the spec asks for location {} and resource group {}; Azure restores a copy only where it was. Set spec.location/resourceGroup to match it, or spec.softDeletePolicy: Purge to delete it for good",
+            input.target.name,
+            copy.at.location,
+            copy.at.resource_group,
+            copy.scheduled_purge_date(),
+            input.spec.location,
+            input.target.resource_group
+        ),
+    )
 }
 
 pub(super) fn copy_not_ours(input: &PlanInput, copy: &SoftDeleted) -> Plan {

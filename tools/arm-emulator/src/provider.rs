@@ -75,77 +75,76 @@ pub(crate) fn handle(state: &mut State, route: &Route, call: &Call) -> Answer {
     {
         return Err(ArmError::ResourceGroupNotFound(group.to_string()));
     }
-    match (route, call.method.clone()) {
-        (
-            Route::Account {
-                subscription,
-                resource_group,
-                name,
-            },
-            method,
-        ) => {
-            let target = Target {
-                subscription,
-                resource_group,
-                name,
-            };
-            match method {
-                Method::GET => get_account(state, &target),
-                Method::PUT => put_account(state, &target, call),
-                Method::PATCH => patch_account(state, &target, call),
-                Method::DELETE => delete_account(state, &target, call),
-                other => Err(ArmError::MethodNotAllowed(other.to_string())),
-            }
+    match target_of(route) {
+        Some(target) => handle_one_account(state, route, &target, call),
+        None => handle_collection(state, route, call),
+    }
+}
+
+/// The account (or soft-deleted account) a route addresses, if it addresses one.
+fn target_of(route: &Route) -> Option<Target<'_>> {
+    let (subscription, resource_group, name) = match route {
+        Route::Account {
+            subscription,
+            resource_group,
+            name,
         }
-        (
-            Route::ListKeys {
-                subscription,
-                resource_group,
-                name,
-            },
-            Method::POST,
-        ) => list_keys(
-            state,
-            &Target {
-                subscription,
-                resource_group,
-                name,
-            },
-        ),
-        (
-            Route::RegenerateKey {
-                subscription,
-                resource_group,
-                name,
-            },
-            Method::POST,
-        ) => regenerate_key(
-            state,
-            &Target {
-                subscription,
-                resource_group,
-                name,
-            },
-            call,
-        ),
-        (
-            Route::AccountSkus {
-                subscription,
-                resource_group,
-                name,
-            },
-            Method::GET,
-        ) => {
-            let account = existing(
-                state,
-                &Target {
-                    subscription,
-                    resource_group,
-                    name,
-                },
-            )?;
+        | Route::ListKeys {
+            subscription,
+            resource_group,
+            name,
+        }
+        | Route::RegenerateKey {
+            subscription,
+            resource_group,
+            name,
+        }
+        | Route::AccountSkus {
+            subscription,
+            resource_group,
+            name,
+        }
+        | Route::DeletedAccount {
+            subscription,
+            resource_group,
+            name,
+            ..
+        } => (subscription, resource_group, name),
+        _ => return None,
+    };
+    Some(Target {
+        subscription,
+        resource_group,
+        name,
+    })
+}
+
+/// Requests on one account: the account itself, its keys and SKUs, its soft-deleted copy.
+fn handle_one_account(state: &mut State, route: &Route, target: &Target, call: &Call) -> Answer {
+    match (route, call.method.clone()) {
+        (Route::Account { .. }, Method::GET) => get_account(state, target),
+        (Route::Account { .. }, Method::PUT) => put_account(state, target, call),
+        (Route::Account { .. }, Method::PATCH) => patch_account(state, target, call),
+        (Route::Account { .. }, Method::DELETE) => delete_account(state, target, call),
+        (Route::ListKeys { .. }, Method::POST) => list_keys(state, target),
+        (Route::RegenerateKey { .. }, Method::POST) => regenerate_key(state, target, call),
+        (Route::AccountSkus { .. }, Method::GET) => {
+            let account = existing(state, target)?;
             Ok(Reply::ok(render::account_skus(&account.spec.kind)))
         }
+        (Route::DeletedAccount { location, .. }, Method::GET) => {
+            get_deleted(state, target, location)
+        }
+        (Route::DeletedAccount { location, .. }, Method::DELETE) => {
+            purge(state, target, location, call)
+        }
+        (_, method) => Err(ArmError::MethodNotAllowed(method.to_string())),
+    }
+}
+
+/// Lists, the subdomain check and operation URLs.
+fn handle_collection(state: &mut State, route: &Route, call: &Call) -> Answer {
+    match (route, call.method.clone()) {
         (
             Route::AccountsInGroup {
                 subscription,
@@ -167,26 +166,6 @@ pub(crate) fn handle(state: &mut State, route: &Route, call: &Call) -> Answer {
             render::deleted_account,
             call,
         )),
-        (
-            Route::DeletedAccount {
-                subscription,
-                location,
-                resource_group,
-                name,
-            },
-            method,
-        ) => {
-            let target = Target {
-                subscription,
-                resource_group,
-                name,
-            };
-            match method {
-                Method::GET => get_deleted(state, &target, location),
-                Method::DELETE => purge(state, &target, location, call),
-                other => Err(ArmError::MethodNotAllowed(other.to_string())),
-            }
-        }
         (Route::CheckDomainAvailability { .. }, Method::POST) => {
             check_domain_availability(state, call)
         }
