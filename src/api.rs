@@ -576,16 +576,7 @@ mod tests {
     use super::*;
 
     fn spec() -> CognitiveServicesAccountSpec {
-        CognitiveServicesAccountSpec {
-            resource_group: "rg".into(),
-            location: "westus".into(),
-            kind: "OpenAI".into(),
-            sku: Sku {
-                name: "S0".into(),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
+        crate::test_fixtures::openai_spec()
     }
 
     #[test]

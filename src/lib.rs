@@ -12,6 +12,8 @@ pub mod controller;
 pub mod engine;
 pub mod planner;
 pub mod tenancy;
+#[cfg(test)]
+mod test_fixtures;
 
 /// The one ARM api-version this operator speaks.
 pub const API_VERSION: &str = "2024-10-01";

@@ -3,6 +3,8 @@
 //! malformed objects. What needs a real API server (deletion with finalizers, the status
 //! subresource, server-side apply, admission) is tested in `tests/e2e.rs`.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/controller_harness.rs"]
 mod harness;
 

@@ -1,15 +1,16 @@
 //! The reconcile engine against the emulator, counting ARM calls in its request log.
 
 mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 use std::time::Duration;
 
 use arm_emulator::{ArmErrorBody, Emulator, Fault};
 use cognitive_operator::api::{
-    AdoptionPolicy, CognitiveServicesAccount, CognitiveServicesAccountSpec, DeletionPolicy,
-    OWNER_TAG, ReconcilePolicy, SoftDeletePolicy,
+    AdoptionPolicy, CognitiveServicesAccount, DeletionPolicy, OWNER_TAG, ReconcilePolicy,
+    SoftDeletePolicy,
 };
-use cognitive_operator::arm::models::{AccountWritableProperties, Sku};
 use cognitive_operator::arm::{AccountRef, ArmClient, OperationKind};
 use cognitive_operator::cli::converge::converge;
 use cognitive_operator::engine::{Engine, Next, Outcome};
@@ -17,29 +18,15 @@ use common::*;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+const PLACE: fixtures::Place = fixtures::Place {
+    subscription: SUB,
+    resource_group: RG,
+    location: LOCATION,
+    namespace: "team-a",
+};
 
 fn resource(name: &str) -> CognitiveServicesAccount {
-    let spec = CognitiveServicesAccountSpec {
-        subscription_id: Some(SUB.into()),
-        resource_group: RG.into(),
-        location: LOCATION.into(),
-        kind: "OpenAI".into(),
-        sku: Sku {
-            name: "S0".into(),
-            ..Default::default()
-        },
-        tags: Some([("team".to_string(), "a".to_string())].into()),
-        properties: Some(AccountWritableProperties {
-            custom_sub_domain_name: Some(name.into()),
-            public_network_access: Some("Enabled".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut r = CognitiveServicesAccount::new(name, spec);
-    r.metadata.namespace = Some("team-a".into());
-    r.metadata.generation = Some(1);
-    r
+    fixtures::account(name, &PLACE, &[("team", "a")])
 }
 
 async fn settle(client: &ArmClient, r: &mut CognitiveServicesAccount) -> Outcome {

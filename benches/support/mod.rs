@@ -3,16 +3,16 @@
 //! process measurements from `/proc`.
 #![allow(dead_code)]
 
+#[path = "../../tests/support/fixtures.rs"]
+mod fixtures;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
-use cognitive_operator::api::{
-    CognitiveServicesAccount, CognitiveServicesAccountSpec, SoftDeletePolicy,
-};
-use cognitive_operator::arm::models::{AccountWritableProperties, Sku};
+use cognitive_operator::api::{CognitiveServicesAccount, SoftDeletePolicy};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RateLimits, RetryPolicy};
 use cognitive_operator::controller::requeue::{Backoffs, Requeue, requeue_for};
 use cognitive_operator::engine::{Engine, Next, owner_id};
@@ -83,34 +83,15 @@ pub fn account(
     resync: &str,
     soft_delete_policy: SoftDeletePolicy,
 ) -> CognitiveServicesAccount {
-    let spec = CognitiveServicesAccountSpec {
-        subscription_id: Some(SUB.into()),
-        resource_group: RG.into(),
-        location: LOCATION.into(),
-        kind: "OpenAI".into(),
-        sku: Sku {
-            name: "S0".into(),
-            ..Default::default()
-        },
-        tags: Some(
-            [
-                ("team".to_string(), "a".to_string()),
-                ("env".to_string(), "bench".to_string()),
-            ]
-            .into(),
-        ),
-        properties: Some(AccountWritableProperties {
-            custom_sub_domain_name: Some(name.into()),
-            public_network_access: Some("Enabled".into()),
-            ..Default::default()
-        }),
-        soft_delete_policy,
-        resync_interval: Some(resync.into()),
-        ..Default::default()
+    let place = fixtures::Place {
+        subscription: SUB,
+        resource_group: RG,
+        location: LOCATION,
+        namespace: NAMESPACE,
     };
-    let mut resource = CognitiveServicesAccount::new(name, spec);
-    resource.metadata.namespace = Some(NAMESPACE.into());
-    resource.metadata.generation = Some(1);
+    let mut resource = fixtures::account(name, &place, &[("team", "a"), ("env", "bench")]);
+    resource.spec.soft_delete_policy = soft_delete_policy;
+    resource.spec.resync_interval = Some(resync.into());
     resource.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
     resource
 }

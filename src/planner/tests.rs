@@ -14,13 +14,6 @@ fn target() -> AccountRef {
 
 fn spec() -> CognitiveServicesAccountSpec {
     CognitiveServicesAccountSpec {
-        resource_group: "rg".into(),
-        location: "westus".into(),
-        kind: "OpenAI".into(),
-        sku: Sku {
-            name: "S0".into(),
-            ..Default::default()
-        },
         tags: Some([("team".to_string(), "a".to_string())].into()),
         properties: Some(AccountWritableProperties {
             custom_sub_domain_name: Some("docs".into()),
@@ -28,7 +21,7 @@ fn spec() -> CognitiveServicesAccountSpec {
             ..Default::default()
         }),
         connection_secret: Some(LocalSecretReference { name: "s".into() }),
-        ..Default::default()
+        ..crate::test_fixtures::openai_spec()
     }
 }
 

@@ -11,11 +11,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::fixtures;
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
-use cognitive_operator::api::{
-    CognitiveServicesAccount, CognitiveServicesAccountSpec, LocalSecretReference,
-};
-use cognitive_operator::arm::models::Sku;
+use cognitive_operator::api::{CognitiveServicesAccount, LocalSecretReference};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, ArmMetrics, Credential};
 use cognitive_operator::controller::credentials::{CredentialFactory, Credentials, SecretIdentity};
 use cognitive_operator::controller::grants::Grants;
@@ -61,21 +59,16 @@ pub struct Harness {
 
 /// A resource that creates an OpenAI account in the emulator's resource group.
 pub fn account(name: &str) -> CognitiveServicesAccount {
-    let mut resource = CognitiveServicesAccount::new(
+    let mut resource = fixtures::bare_account(
         name,
-        CognitiveServicesAccountSpec {
-            subscription_id: Some(SUB.into()),
-            resource_group: RG.into(),
-            location: "westus".into(),
-            kind: "OpenAI".into(),
-            sku: Sku {
-                name: "S0".into(),
-                ..Default::default()
-            },
-            ..Default::default()
+        &fixtures::Place {
+            subscription: SUB,
+            resource_group: RG,
+            location: "westus",
+            namespace: NS,
         },
     );
-    resource.metadata.namespace = Some(NS.into());
+    resource.metadata.generation = None;
     resource
 }
 
