@@ -492,20 +492,10 @@ impl Reconciler {
     ) -> Result<Reconciled, Error> {
         let key = key_of(&resource.metadata);
         if deleting {
-            if has_finalizer(resource) {
-                let note = format!("the account is left in Azure: {message}");
-                self.publish(
-                    resource,
-                    EventType::Warning,
-                    "ScopeNotAllowed",
-                    "Delete",
-                    &note,
-                )
+            let note = format!("the account is left in Azure: {message}");
+            return self
+                .let_go_without_arm(resource, Some(("ScopeNotAllowed", note)))
                 .await;
-                self.remove_finalizer(resource).await?;
-            }
-            self.backoffs.reset(&key);
-            return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
         self.stall_before_arm(resource, "ScopeNotAllowed", message)
             .await?;
@@ -515,6 +505,24 @@ impl Reconciler {
             resync_requeue(resource.spec.resync()),
             ReconcileResult::Stalled,
         ))
+    }
+
+    /// Lets a deleted resource go without an ARM call; `skipped` is the Warning event that says
+    /// what its deletion policy did not do.
+    async fn let_go_without_arm(
+        &self,
+        resource: &CognitiveServicesAccount,
+        skipped: Option<(&str, String)>,
+    ) -> Result<Reconciled, Error> {
+        if has_finalizer(resource) {
+            if let Some((reason, note)) = skipped {
+                self.publish(resource, EventType::Warning, reason, "Delete", &note)
+                    .await;
+            }
+            self.remove_finalizer(resource).await?;
+        }
+        self.backoffs.reset(&key_of(&resource.metadata));
+        Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted))
     }
 
     /// A missing or incomplete credentials Secret: Stalled, with the Secret and key named.
@@ -530,23 +538,14 @@ impl Reconciler {
         // nothing can bring it back: holding the finalizer would hold the namespace forever.
         let namespace_going = self.grants.namespace_terminating(&namespace);
         if deleting && (leaves_azure_alone(resource) || namespace_going) {
-            if namespace_going && !leaves_azure_alone(resource) {
+            let skipped = (!leaves_azure_alone(resource)).then(|| {
                 let note = format!(
                     "namespace {namespace} is being deleted and the resource's credentials are gone ({message}): deletionPolicy {:?} cannot run, the account is left in Azure",
                     resource.spec.deletion_policy
                 );
-                self.publish(
-                    resource,
-                    EventType::Warning,
-                    "CredentialsGone",
-                    "Delete",
-                    &note,
-                )
-                .await;
-            }
-            self.remove_finalizer(resource).await?;
-            self.backoffs.reset(&key);
-            return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
+                ("CredentialsGone", note)
+            });
+            return self.let_go_without_arm(resource, skipped).await;
         }
         let message = if deleting {
             format!("the deletion policy cannot run: {message}")
