@@ -379,6 +379,15 @@ impl CognitiveServicesAccountSpec {
     /// Checks what the CRD schema checks (for manifests that never met an API server, and for
     /// objects stored before a schema change), naming the first bad field.
     pub fn validate(&self, metadata_name: &str) -> Result<(), FieldError> {
+        self.validate_name(metadata_name)?;
+        self.validate_required()?;
+        self.validate_scope()?;
+        self.validate_settings()?;
+        self.validate_references()
+    }
+
+    /// The account name: `spec.azureName`, or `metadata.name` when it is not set.
+    fn validate_name(&self, metadata_name: &str) -> Result<(), FieldError> {
         let name = self.azure_name(metadata_name);
         if !valid_account_name(name) {
             let field = if self.azure_name.is_some() {
@@ -393,6 +402,11 @@ impl CognitiveServicesAccountSpec {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Fields without which nothing can be planned.
+    fn validate_required(&self) -> Result<(), FieldError> {
         for (field, value) in [
             ("spec.resourceGroup", &self.resource_group),
             ("spec.location", &self.location),
@@ -403,8 +417,12 @@ impl CognitiveServicesAccountSpec {
                 return Err(field_error(field, "is required"));
             }
         }
-        // These three become segments of ARM paths, and the namespace's grant is checked
-        // against them: a value with '/' or '..' could walk the path to another scope.
+        Ok(())
+    }
+
+    /// Where the account is. These become segments of ARM paths, and the namespace's grant is
+    /// checked against them: a value with '/' or '..' could walk the path to another scope.
+    fn validate_scope(&self) -> Result<(), FieldError> {
         if let Some(subscription) = &self.subscription_id
             && !valid_subscription_id(subscription)
         {
@@ -437,6 +455,11 @@ impl CognitiveServicesAccountSpec {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Enums and durations.
+    fn validate_settings(&self) -> Result<(), FieldError> {
         if let Some(text) = &self.resync_interval
             && parse_duration(text).is_none()
         {
@@ -462,6 +485,11 @@ impl CognitiveServicesAccountSpec {
                 ],
             )?;
         }
+        Ok(())
+    }
+
+    /// The writable properties and the Secret names.
+    fn validate_references(&self) -> Result<(), FieldError> {
         if let Some(properties) = &self.properties {
             validate_properties(properties)?;
         }

@@ -52,6 +52,44 @@ pub struct Reconciler {
     backoffs: Backoffs,
 }
 
+/// Ready for the engine (with the client and the resource as it now is), or stopped short.
+enum Prepared {
+    Go {
+        arm: ArmClient,
+        resource: CognitiveServicesAccount,
+    },
+    Stop(Reconciled),
+}
+
+/// The connection Secret's failure in the conditions; true for a Secret someone else owns.
+fn report_secret(
+    status: &mut CognitiveServicesAccountStatus,
+    resource: &CognitiveServicesAccount,
+    secret: &Result<Option<SecretSync>, Error>,
+    now: Timestamp,
+) -> bool {
+    match secret {
+        Err(Error::SecretConflict(message)) => {
+            restate(
+                status,
+                resource,
+                &Summary::stalled("SecretConflict", message),
+                now,
+            );
+            true
+        }
+        // Ready would be a lie while the workloads have no (current) keys: say so, and retry
+        // with backoff.
+        Err(error) => {
+            let summary =
+                Summary::progressing("ConnectionSecretFailed", &secret_failure(resource, error));
+            restate(status, resource, &summary, now);
+            false
+        }
+        Ok(_) => false,
+    }
+}
+
 /// What a namespace's grant says about a resource's Azure scope.
 enum ScopeCheck {
     Allowed,
@@ -186,35 +224,9 @@ impl Reconciler {
             self.backoffs.reset(&key);
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
-        let needs_arm = self.engine.target(resource).is_ok()
-            && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
-        if needs_arm {
-            match self.scope_check(resource)? {
-                ScopeCheck::Allowed => {}
-                ScopeCheck::Denied(message) => {
-                    return self.scope_not_allowed(resource, deleting, &message).await;
-                }
-                ScopeCheck::Unreadable(message) => {
-                    return self.grant_unreadable(resource, deleting, &message).await;
-                }
-            }
-        }
-        let arm = if needs_arm {
-            match self.credentials.client_for(&self.client, resource).await {
-                Ok(arm) => arm,
-                Err(Error::CredentialsInvalid(message)) => {
-                    return self.credentials_invalid(resource, deleting, &message).await;
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            // The engine makes no ARM call for an invalid spec or a paused resource.
-            self.credentials.default_client().clone()
-        };
-        let resource = if needs_arm && !deleting {
-            self.ensure_finalizer(resource).await?
-        } else {
-            resource.clone()
+        let (arm, resource) = match self.prepare(resource, deleting).await? {
+            Prepared::Go { arm, resource } => (arm, resource),
+            Prepared::Stop(answer) => return Ok(answer),
         };
         let now = Timestamp::now();
         let outcome = self.engine.reconcile(&arm, &resource, deleting, now).await;
@@ -223,28 +235,7 @@ impl Reconciler {
         }
         let secret = self.sync_secret(&arm, &resource, &outcome, deleting).await;
         let mut status = outcome.status.clone();
-        let conflict = match &secret {
-            Err(Error::SecretConflict(message)) => {
-                restate(
-                    &mut status,
-                    &resource,
-                    &Summary::stalled("SecretConflict", message),
-                    now,
-                );
-                true
-            }
-            // Ready would be a lie while the workloads have no (current) keys: say so, and
-            // retry with backoff below.
-            Err(error) => {
-                let summary = Summary::progressing(
-                    "ConnectionSecretFailed",
-                    &secret_failure(&resource, error),
-                );
-                restate(&mut status, &resource, &summary, now);
-                false
-            }
-            _ => false,
-        };
+        let conflict = report_secret(&mut status, &resource, &secret, now);
         // The status write moves the resourceVersion that the finalizer patch is conditional on.
         let latest = self.write_status(&resource, &status).await?;
         let latest = latest.as_ref().unwrap_or(&resource);
@@ -256,24 +247,7 @@ impl Reconciler {
             _ => {}
         }
         if deleting && outcome.deletion_finished {
-            if skipped_deletion_policy(&resource) {
-                let note = format!(
-                    "reconcilePolicy is Pause, which makes no ARM call: deletionPolicy {:?} was not run and the account is left in Azure",
-                    resource.spec.deletion_policy
-                );
-                self.publish(
-                    &resource,
-                    EventType::Warning,
-                    "DeletionPolicySkipped",
-                    "Delete",
-                    &note,
-                )
-                .await;
-            }
-            self.remove_finalizer(latest).await?;
-            self.backoffs.reset(&key);
-            tracing::info!("deletion policy done; finalizer removed");
-            return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
+            return self.finish_deletion(&resource, latest).await;
         }
         if let Some(error) = &outcome.error {
             tracing::warn!(error = %error, "reconcile did not complete");
@@ -285,6 +259,78 @@ impl Reconciler {
             requeue_for(outcome.next, resource.spec.resync(), &key, &self.backoffs)
         };
         Ok(done(requeue, classify(&status)))
+    }
+
+    /// The gates before the engine: the namespace's grant, the credentials, the finalizer
+    /// (on before any ARM write).
+    async fn prepare(
+        &self,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+    ) -> Result<Prepared, Error> {
+        let needs_arm = self.engine.target(resource).is_ok()
+            && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
+        if !needs_arm {
+            // The engine makes no ARM call for an invalid spec or a paused resource.
+            return Ok(Prepared::Go {
+                arm: self.credentials.default_client().clone(),
+                resource: resource.clone(),
+            });
+        }
+        let stop = match self.scope_check(resource)? {
+            ScopeCheck::Allowed => None,
+            ScopeCheck::Denied(message) => {
+                Some(self.scope_not_allowed(resource, deleting, &message).await?)
+            }
+            ScopeCheck::Unreadable(message) => {
+                Some(self.grant_unreadable(resource, deleting, &message).await?)
+            }
+        };
+        if let Some(answer) = stop {
+            return Ok(Prepared::Stop(answer));
+        }
+        let arm = match self.credentials.client_for(&self.client, resource).await {
+            Ok(arm) => arm,
+            Err(Error::CredentialsInvalid(message)) => {
+                let answer = self
+                    .credentials_invalid(resource, deleting, &message)
+                    .await?;
+                return Ok(Prepared::Stop(answer));
+            }
+            Err(e) => return Err(e),
+        };
+        let resource = if deleting {
+            resource.clone()
+        } else {
+            self.ensure_finalizer(resource).await?
+        };
+        Ok(Prepared::Go { arm, resource })
+    }
+
+    /// The deletion policy has run: the finalizer goes (saying so when Pause skipped it).
+    async fn finish_deletion(
+        &self,
+        resource: &CognitiveServicesAccount,
+        latest: &CognitiveServicesAccount,
+    ) -> Result<Reconciled, Error> {
+        if skipped_deletion_policy(resource) {
+            let note = format!(
+                "reconcilePolicy is Pause, which makes no ARM call: deletionPolicy {:?} was not run and the account is left in Azure",
+                resource.spec.deletion_policy
+            );
+            self.publish(
+                resource,
+                EventType::Warning,
+                "DeletionPolicySkipped",
+                "Delete",
+                &note,
+            )
+            .await;
+        }
+        self.remove_finalizer(latest).await?;
+        self.backoffs.reset(&key_of(&resource.metadata));
+        tracing::info!("deletion policy done; finalizer removed");
+        Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted))
     }
 
     /// The connection Secret, when the account is there, provisioned and ours to describe.

@@ -259,28 +259,9 @@ pub(super) async fn run_controller(
     ));
     let writer = Writer::<CognitiveServicesAccount>::default();
     let store = writer.as_reader();
-    // The watch is untyped, so one malformed object never fails the list of the others; each
-    // event is converted to the typed object the cache holds (a placeholder for a malformed
-    // one). Our own status writes and finalizer edits change nothing `relevant_change` looks
-    // at, so they do not trigger another reconcile.
-    let changes = resilient_watch::fresh_after_error(accounts, scope)
-        .default_backoff()
-        .map_ok(cache_event)
-        .reflect(writer)
-        .filter_map(relevant_objects({
-            let reconciler = reconciler.clone();
-            move |key: &ObjectKey| reconciler.forget(key.0.as_deref(), key.1.as_deref())
-        }));
+    let changes = account_changes(accounts, scope, writer, reconciler.clone());
     reconciler.metrics().set_store(Some(store.clone()));
-    let synced = tokio::spawn({
-        let (store, health) = (store.clone(), health.clone());
-        async move {
-            if store.wait_until_ready().await.is_ok() {
-                tracing::info!("watch synced");
-                health.set_synced(true);
-            }
-        }
-    });
+    let synced = tokio::spawn(report_synced(store.clone(), health.clone()));
     let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
     let relay = tokio::spawn(async move {
         graceful.await;
@@ -307,18 +288,7 @@ pub(super) async fn run_controller(
             |object, error, reconciler| reconciler.error_requeue(&object, error).action(),
             reconciler.clone(),
         )
-        .for_each(|result| async move {
-            match result {
-                Ok(_) => {}
-                // Logged with its resource by the error policy.
-                Err(controller::Error::ReconcilerFailed(..)) => {}
-                Err(controller::Error::ObjectNotFound(object)) => {
-                    tracing::debug!(%object, "scheduled object is gone")
-                }
-                // The watcher retries with backoff; a persistent error (RBAC, CRD removed) shows here.
-                Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
-            }
-        });
+        .for_each(|result| async move { log_controller_result(result) });
     tokio::select! {
         _ = results => tracing::info!("controller stopped"),
         _ = hard_stop => tracing::warn!("in-flight reconciles did not finish in time; abandoning them (they resume from status)"),
@@ -327,6 +297,48 @@ pub(super) async fn run_controller(
     synced.abort();
     health.set_synced(false);
     reconciler.metrics().set_store(None);
+}
+
+/// The accounts' watch as the controller consumes it. The watch is untyped, so one malformed
+/// object never fails the list of the others; each event is converted to the typed object the
+/// cache holds (a placeholder for a malformed one). Our own status writes and finalizer edits
+/// change nothing `relevant_change` looks at, so they do not trigger another reconcile.
+fn account_changes(
+    accounts: Api<DynamicObject>,
+    scope: watcher::Config,
+    writer: Writer<CognitiveServicesAccount>,
+    reconciler: Arc<Reconciler>,
+) -> impl futures::Stream<Item = Result<CognitiveServicesAccount, watcher::Error>> + Send {
+    resilient_watch::fresh_after_error(accounts, scope)
+        .default_backoff()
+        .map_ok(cache_event)
+        .reflect(writer)
+        .filter_map(relevant_objects(move |key: &ObjectKey| {
+            reconciler.forget(key.0.as_deref(), key.1.as_deref())
+        }))
+}
+
+/// `/readyz` turns ready once the first list is in the cache.
+async fn report_synced(store: Store<CognitiveServicesAccount>, health: Arc<Health>) {
+    if store.wait_until_ready().await.is_ok() {
+        tracing::info!("watch synced");
+        health.set_synced(true);
+    }
+}
+
+fn log_controller_result<T, E1: std::fmt::Display, E2: std::fmt::Display>(
+    result: Result<T, controller::Error<E1, E2>>,
+) {
+    match result {
+        Ok(_) => {}
+        // Logged with its resource by the error policy.
+        Err(controller::Error::ReconcilerFailed(..)) => {}
+        Err(controller::Error::ObjectNotFound(object)) => {
+            tracing::debug!(%object, "scheduled object is gone")
+        }
+        // The watcher retries with backoff; a persistent error (RBAC, CRD removed) shows here.
+        Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
+    }
 }
 
 /// Every account in a namespace whose grant changed (all of them when changes were missed).
