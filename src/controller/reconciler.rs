@@ -56,7 +56,7 @@ pub struct Reconciler {
 enum Prepared {
     Go {
         arm: ArmClient,
-        resource: CognitiveServicesAccount,
+        resource: Box<CognitiveServicesAccount>,
     },
     Stop(Reconciled),
 }
@@ -225,7 +225,7 @@ impl Reconciler {
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
         let (arm, resource) = match self.prepare(resource, deleting).await? {
-            Prepared::Go { arm, resource } => (arm, resource),
+            Prepared::Go { arm, resource } => (arm, *resource),
             Prepared::Stop(answer) => return Ok(answer),
         };
         let now = Timestamp::now();
@@ -274,7 +274,7 @@ impl Reconciler {
             // The engine makes no ARM call for an invalid spec or a paused resource.
             return Ok(Prepared::Go {
                 arm: self.credentials.default_client().clone(),
-                resource: resource.clone(),
+                resource: Box::new(resource.clone()),
             });
         }
         let stop = match self.scope_check(resource)? {
@@ -304,7 +304,10 @@ impl Reconciler {
         } else {
             self.ensure_finalizer(resource).await?
         };
-        Ok(Prepared::Go { arm, resource })
+        Ok(Prepared::Go {
+            arm,
+            resource: Box::new(resource),
+        })
     }
 
     /// The deletion policy has run: the finalizer goes (saying so when Pause skipped it).
