@@ -186,6 +186,28 @@ async fn a_rotation_already_published_is_not_repeated_when_dropping_the_request_
 }
 
 #[tokio::test]
+async fn a_rotation_left_when_local_auth_was_turned_off_is_dropped() {
+    let h = Harness::start(vec![]).await;
+    let (_, key2) = ready_with_keys(&h).await;
+    let marker = format!("Key2 {}", fingerprint(Some(&key2)));
+    annotate(&h, json!({ROTATION_ANNOTATION: marker})).await;
+    let no_keys = json!({"spec": {"properties": {"disableLocalAuth": true}}});
+    h.accounts()
+        .patch("docs", &PatchParams::default(), &Patch::Merge(&no_keys))
+        .await
+        .unwrap();
+    h.reconcile_until_ready("docs").await;
+    assert!(
+        !h.get("docs")
+            .await
+            .unwrap()
+            .annotations()
+            .contains_key(ROTATION_ANNOTATION)
+    );
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 0);
+}
+
+#[tokio::test]
 async fn a_reconcile_from_a_stale_copy_of_the_resource_never_rotates_a_second_time() {
     let h = Harness::start(vec![]).await;
     ready_with_keys(&h).await;

@@ -187,18 +187,15 @@ async fn keys_to_store(
             .into_iter()
             .filter(|a| annotations.contains_key(*a)),
     );
-    if let Err(why) = &wanted.may_read_keys {
-        if request != KeyRequest::None {
-            sync.refused.push(("KeysNotPublished", why.clone()));
-        }
-        return Ok(None);
+    if annotations.contains_key(ROTATION_ANNOTATION) {
+        // Answered by this sync, whatever happens below: finished, or refused (Observe, no key
+        // grant, local auth off), or a marker that does not parse (edited by hand: not trusted).
+        // It stays only if the sync fails, for the next reconcile to finish.
+        sync.handled_annotations.push(ROTATION_ANNOTATION);
     }
-    if !local_auth_enabled(wanted.resource) {
+    if let Some(refusal) = no_keys_for(wanted) {
         if request != KeyRequest::None {
-            sync.refused.push((
-                "KeysNotAvailable",
-                "spec.properties.disableLocalAuth is true: the account has no usable keys, so none are read, rotated or stored".into(),
-            ));
+            sync.refused.push(refusal);
         }
         return Ok(None);
     }
@@ -208,12 +205,6 @@ async fn keys_to_store(
     let published = stored_keys(existing).filter(|_| same_account);
     // Stored keys are reused only for the same account and when no re-read was asked for.
     let stored = published.clone().filter(|_| !refresh);
-    if annotations.contains_key(ROTATION_ANNOTATION) {
-        // Answered by this sync, whatever happens below: finished, or refused (Observe, no key
-        // grant, local auth off), or a marker that does not parse (edited by hand: not trusted).
-        // It stays only if the sync fails, for the next reconcile to finish.
-        sync.handled_annotations.push(ROTATION_ANNOTATION);
-    }
     if let Some(start) = request.rotation(active_key(existing))
         && wanted.may_write_to_azure
     {
@@ -257,6 +248,19 @@ async fn keys_to_store(
         KeyRequest::Refresh | KeyRequest::None => reuse_or_list(arm, wanted.target, stored).await?,
     };
     Ok(Some(keys))
+}
+
+/// Why the Secret gets no keys at all, if it does not: no right to them, or none to have.
+fn no_keys_for(wanted: &ConnectionSecret<'_>) -> Option<(&'static str, String)> {
+    if let Err(why) = &wanted.may_read_keys {
+        return Some(("KeysNotPublished", why.clone()));
+    }
+    (!local_auth_enabled(wanted.resource)).then(|| {
+        (
+            "KeysNotAvailable",
+            "spec.properties.disableLocalAuth is true: the account has no usable keys, so none are read, rotated or stored".into(),
+        )
+    })
 }
 
 /// Reusable stored keys, or one `listKeys` call.
