@@ -22,9 +22,11 @@ fn the_image_binary_has_no_emulator_and_still_does_the_job() {
             "{said}"
         );
     }
-    let plan = image_binary(&["plan", "--emulator", "-f", "-"]);
-    assert_eq!(plan.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&plan.stderr).contains("--emulator"));
+    for subcommand in ["plan", "apply"] {
+        let refused = image_binary(&[subcommand, "--emulator", "-f", "-"]);
+        assert_eq!(refused.status.code(), Some(2), "{subcommand} --emulator");
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("--emulator"));
+    }
 
     let help = String::from_utf8_lossy(&image_binary(&["--help"]).stdout).to_string();
     for kept in ["run", "crd", "plan", "apply"] {

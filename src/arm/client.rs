@@ -490,13 +490,7 @@ impl ArmClient {
             poll: PollMethod::ProvisioningState,
             ..operation.clone()
         };
-        match self.confirm_resource(&by_resource).await {
-            // Neither the operation nor the account it should have left answers.
-            Err(ArmError::Api(e)) if e.status == Some(404) && operation.kind.leaves_account() => {
-                Ok(PollStatus::Unknown)
-            }
-            other => other,
-        }
+        self.confirm_resource(&by_resource).await
     }
 
     /// After an operation reports success, the account must show `Succeeded`: ARM can still
@@ -515,10 +509,13 @@ impl ArmClient {
             };
         }
         let url = self.resource_url(&operation.resource_id);
-        let account: Account = self
-            .execute("GetAccount", Method::GET, url, None)
-            .await?
-            .json()?;
+        let account: Account = match self.execute("GetAccount", Method::GET, url, None).await {
+            Ok(response) => response.json()?,
+            // The account the operation should have left is not there (deleted meanwhile, or
+            // the write never took): nothing to wait for; the caller observes afresh.
+            Err(ArmError::Api(e)) if e.status == Some(404) => return Ok(PollStatus::Unknown),
+            Err(e) => return Err(e),
+        };
         match account.provisioning_state() {
             Some(s) if s.eq_ignore_ascii_case("Succeeded") => {
                 Ok(PollStatus::Succeeded(Some(Box::new(account))))

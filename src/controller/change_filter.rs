@@ -13,17 +13,17 @@ use super::secrets;
 use crate::api::CognitiveServicesAccount;
 
 /// `(namespace, name)` of a watched object.
-pub type ObjectKey = (Option<String>, Option<String>);
+pub(super) type ObjectKey = (Option<String>, Option<String>);
 
-pub type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;
+pub(super) type WatchedAccount = Result<CognitiveServicesAccount, watcher::Error>;
 
-pub type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Error>;
+pub(super) type WatchedEvent = Result<watcher::Event<CognitiveServicesAccount>, watcher::Error>;
 
 /// The objects worth a reconcile (see [`relevant_change`]), from the reflected watch events. It
 /// remembers what it let through per object, and forgets an object when it is deleted, or when
 /// a relist does not bring it back (deleted while the watch was down), telling `forget` too:
 /// memory follows the objects that exist.
-pub fn relevant_objects(
+pub(super) fn relevant_objects(
     forget: impl Fn(&ObjectKey),
 ) -> impl FnMut(WatchedEvent) -> std::future::Ready<Option<WatchedAccount>> {
     type Seen = std::collections::HashMap<ObjectKey, (Option<String>, u64)>;

@@ -13,7 +13,7 @@ const CRD_POLL: Duration = Duration::from_secs(5);
 
 /// Waits until the CRD is established, saying so in the log while it is missing. False when
 /// stopped first.
-pub async fn wait_for_crd(client: &kube::Client, mut stop: watch::Receiver<bool>) -> bool {
+pub(super) async fn wait_for_crd(client: &kube::Client, mut stop: watch::Receiver<bool>) -> bool {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let name = CognitiveServicesAccount::crd_name();
     let mut last_report = String::new();

@@ -199,13 +199,22 @@ impl Credentials {
         // The resource's own namespace, always: there is no way to name another one.
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
         let secrets: Api<Secret> = Api::namespaced(kube.clone(), &namespace);
-        let secret = secrets.get_opt(&reference.name).await?.ok_or_else(|| {
-            Error::CredentialsInvalid(format!(
-                "credentials Secret {namespace}/{} (spec.credentialsSecretRef) does not exist",
-                reference.name
-            ))
-        })?;
-        self.client_from_secret(&namespace, &secret, user)
+        let secret = match secrets.get_opt(&reference.name).await? {
+            Some(secret) => secret,
+            None => {
+                // Whatever client it used before is not its any more.
+                self.release(&user);
+                return Err(Error::CredentialsInvalid(format!(
+                    "credentials Secret {namespace}/{} (spec.credentialsSecretRef) does not exist",
+                    reference.name
+                )));
+            }
+        };
+        let client = self.client_from_secret(&namespace, &secret, user.clone());
+        if client.is_err() {
+            self.release(&user);
+        }
+        client
     }
 
     /// The cached client for the Secret's version, or a new one; `user` is noted in the same

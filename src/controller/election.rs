@@ -19,7 +19,7 @@ use super::stop::{StopFuture, after, first_of, when_true, when_true_map};
 const LOST_LEASE_GRACE: Duration = Duration::from_secs(2);
 
 /// Reconciles only while holding the Lease; on SIGTERM stops the controller, then releases it.
-pub async fn run_elected(
+pub(super) async fn run_elected(
     args: &RunArgs,
     client: kube::Client,
     reconciler: Arc<Reconciler>,

@@ -4,10 +4,11 @@
 //! the previous one returned. So before regenerating, the operator marks the resource
 //! ([`ROTATION_ANNOTATION`]: which key, and a fingerprint of the key being replaced). The marker
 //! goes only together with the request, in one patch, after the new keys are in the Secret.
-//! A reconcile that finds a marker finishes that rotation instead of starting another:
-//! - the Secret no longer holds the replaced key: the new keys were published, nothing to do;
-//! - ARM's key differs from the replaced one: regenerated, not yet published: publish it;
-//! - ARM still has the replaced key: the regeneration never happened: regenerate now.
+//! A reconcile that finds a marker finishes that rotation instead of starting another, by what
+//! Azure has (the marker's fingerprint is of Azure's key when the rotation began):
+//! - Azure's key differs from the replaced one: it was regenerated; publish what Azure has (a
+//!   no-op when an earlier reconcile already did);
+//! - Azure still has the replaced key: the regeneration never happened: regenerate now.
 //!
 //! The fingerprint is a truncated SHA-256 of the key: it tells keys apart and reveals nothing.
 
@@ -93,21 +94,15 @@ pub async fn rotate(
             rotation
         }
         Start::Resume(rotation) => {
-            if let Some(keys) = published
-                && fingerprint(key_of(keys, rotation.key)) != rotation.replaces
-            {
-                return Ok(Rotated {
-                    keys: keys.clone(),
-                    rotation,
-                    newly_published: false,
-                });
-            }
+            // Azure's key alone tells whether the regeneration happened: the Secret may have
+            // been stale before the rotation began.
             let listed = arm.list_keys(target).await?;
             if fingerprint(key_of(&listed, rotation.key)) != rotation.replaces {
+                let newly_published = published != Some(&listed);
                 return Ok(Rotated {
                     keys: listed,
                     rotation,
-                    newly_published: true,
+                    newly_published,
                 });
             }
             rotation

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub type StopFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+pub(super) type StopFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Turns true on SIGTERM or Ctrl-C.
-pub fn shutdown_signal() -> watch::Receiver<bool> {
+pub(super) fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         #[cfg(unix)]
@@ -33,11 +33,11 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 }
 
 /// Resolves when the flag turns true (or its sender is gone).
-pub fn when_true(rx: watch::Receiver<bool>) -> StopFuture {
+pub(super) fn when_true(rx: watch::Receiver<bool>) -> StopFuture {
     when_true_map(rx, |v| *v)
 }
 
-pub fn when_true_map<T: Send + Sync + 'static>(
+pub(super) fn when_true_map<T: Send + Sync + 'static>(
     mut rx: watch::Receiver<T>,
     condition: fn(&T) -> bool,
 ) -> StopFuture {
@@ -46,14 +46,14 @@ pub fn when_true_map<T: Send + Sync + 'static>(
     })
 }
 
-pub fn after(start: StopFuture, delay: Duration) -> StopFuture {
+pub(super) fn after(start: StopFuture, delay: Duration) -> StopFuture {
     Box::pin(async move {
         start.await;
         tokio::time::sleep(delay).await;
     })
 }
 
-pub fn first_of(a: StopFuture, b: StopFuture) -> StopFuture {
+pub(super) fn first_of(a: StopFuture, b: StopFuture) -> StopFuture {
     Box::pin(async move {
         futures::future::select(a, b).await;
     })

@@ -116,7 +116,7 @@ fn copy_elsewhere(input: &PlanInput, copy: &SoftDeleted) -> Plan {
     Plan::stalled(
         "SoftDeletedCopyElsewhere",
         format!(
-            "a soft-deleted copy of account {} exists in location {} and resource group {} (scheduled for purge {}), but the spec asks for location {} and resource group {}; Azure restores a copy only where it was. Set spec.location/resourceGroup to match it, or spec.softDeletePolicy: Purge to delete it for good",
+            "a soft-deleted copy of account {} exists in location {} and resource group {} (scheduled for purge {}), but the spec asks for location {} and resource group {}; Azure restores a copy only where it was. Set spec.location/resourceGroup to match it, or spec.softDeletePolicy: Purge to delete it for good (with spec.adoptionPolicy: Adopt when the copy is not this resource's)",
             input.target.name,
             copy.at.location,
             copy.at.resource_group,

@@ -25,10 +25,12 @@ pub(super) fn plan_deletion(input: &PlanInput) -> Plan {
         if let Some(state) = account.provisioning_state()
             && !is_terminal(state)
         {
-            return Plan::verdict(Verdict::Progressing {
+            let mut plan = Plan::verdict(Verdict::Progressing {
                 reason: "Provisioning",
                 message: format!("waiting for provisioningState {state} to finish before deleting"),
             });
+            plan.claims_account = true;
+            return plan;
         }
         let mut actions = vec![Action::Delete];
         if spec.deletion_policy == DeletionPolicy::DeleteAndPurge {

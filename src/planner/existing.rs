@@ -9,16 +9,6 @@ pub(super) fn is_terminal(state: &str) -> bool {
 }
 
 pub(super) fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
-    if let Some(state) = account.provisioning_state()
-        && !is_terminal(state)
-    {
-        return Plan::verdict(Verdict::Progressing {
-            reason: "Provisioning",
-            message: format!(
-                "the account's provisioningState is {state}; waiting for it to finish"
-            ),
-        });
-    }
     let adopting = match ownership(input, account) {
         Ownership::Ours => false,
         Ownership::Other(other) => return already_managed(input, other),
@@ -33,6 +23,19 @@ pub(super) fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
             );
         }
     };
+    if let Some(state) = account.provisioning_state()
+        && !is_terminal(state)
+    {
+        let mut plan = Plan::verdict(Verdict::Progressing {
+            reason: "Provisioning",
+            message: format!(
+                "the account's provisioningState is {state}; waiting for it to finish"
+            ),
+        });
+        // Ours stays ours while it provisions (the status may be all that says so).
+        plan.claims_account = !adopting;
+        return plan;
+    }
     let mut plan = plan_owned(input, account, adopting);
     plan.claims_account = true;
     plan

@@ -287,6 +287,26 @@ fn m21_a_copy_with_an_owner_tag_without_cluster_says_how_to_claim_it() {
 }
 
 #[test]
+fn m13_an_account_ours_by_the_status_alone_stays_ours_while_it_provisions() {
+    let s = spec();
+    let mut account = account_for(&s, None);
+    account.properties.as_mut().unwrap().provisioning_state = Some("Accepted".into());
+    for deleting in [false, true] {
+        let i = PlanInput {
+            managed_before: true,
+            deleting,
+            ..input(&s, Some(&account), None)
+        };
+        let plan = plan(&i);
+        assert!(plan.actions.is_empty(), "{plan:?}");
+        assert!(
+            plan.claims_account,
+            "deleting {deleting}: the status keeps naming it"
+        );
+    }
+}
+
+#[test]
 fn m8_ours_and_equal_is_ready_with_nothing_to_do() {
     let s = spec();
     let account = account_for(&s, Some(OWNER));

@@ -1,5 +1,5 @@
 //! The one builder of CognitiveServicesAccount resources for integration tests and benches
-//! (`#[path]`-included by tests/common, the controller harness and benches/support). Unit tests
+//! (`#[path]`-included by tests/engine.rs, tests/controller_reconcile.rs and benches/support). Unit tests
 //! inside the crate have theirs in `src/test_fixtures.rs`: Rust shares no `cfg(test)` code
 //! across that boundary without shipping it (see docs/architecture.md).
 #![allow(dead_code)]
