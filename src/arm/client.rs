@@ -300,11 +300,20 @@ impl ArmClient {
         &self,
         account: &AccountRef,
     ) -> Result<Option<PendingOperation>, ArmError> {
-        let url = self.resource_url(&account.id());
-        let response = self
-            .execute("DeleteAccount", Method::DELETE, url, None)
-            .await?;
-        Ok(self.operation_from(&response, OperationKind::Delete, &account.id()))
+        self.delete(&account.id(), "DeleteAccount", OperationKind::Delete)
+            .await
+    }
+
+    /// A DELETE of `id`, long-running or not.
+    async fn delete(
+        &self,
+        id: &str,
+        operation: &'static str,
+        kind: OperationKind,
+    ) -> Result<Option<PendingOperation>, ArmError> {
+        let url = self.resource_url(id);
+        let response = self.execute(operation, Method::DELETE, url, None).await?;
+        Ok(self.operation_from(&response, kind, id))
     }
 
     /// Accounts of a resource group, following `nextLink`.
@@ -377,11 +386,8 @@ impl ArmClient {
         &self,
         deleted: &DeletedAccountRef,
     ) -> Result<Option<PendingOperation>, ArmError> {
-        let url = self.resource_url(&deleted.id());
-        let response = self
-            .execute("PurgeDeletedAccount", Method::DELETE, url, None)
-            .await?;
-        Ok(self.operation_from(&response, OperationKind::Purge, &deleted.id()))
+        self.delete(&deleted.id(), "PurgeDeletedAccount", OperationKind::Purge)
+            .await
     }
 
     // ----- long-running operations ------------------------------------------------------------
