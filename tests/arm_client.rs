@@ -374,8 +374,8 @@ async fn a_stored_handle_is_resumed_by_a_new_client() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_operation_url_falls_back_to_reading_the_account() {
+/// Operations last 10 s on the emulator clock, and their URLs expire as they end.
+async fn emulator_whose_operation_urls_expire_at_once() -> Emulator {
     cognitive_operator::install_crypto_provider();
     let emulator = Emulator::start(EmulatorConfig {
         polls_to_complete: None,
@@ -388,6 +388,12 @@ async fn an_expired_operation_url_falls_back_to_reading_the_account() {
     .await
     .unwrap();
     emulator.seed_resource_group(SUB, RG, LOCATION);
+    emulator
+}
+
+#[tokio::test]
+async fn an_expired_operation_url_falls_back_to_reading_the_account() {
+    let emulator = emulator_whose_operation_urls_expire_at_once().await;
     let client = client(&emulator);
     let started = client
         .create_account(&target("expired"), &account_body(None))
@@ -411,18 +417,7 @@ async fn an_expired_operation_url_falls_back_to_reading_the_account() {
 
 #[tokio::test]
 async fn an_expired_operation_url_with_the_account_gone_says_the_outcome_is_unknown() {
-    cognitive_operator::install_crypto_provider();
-    let emulator = Emulator::start(EmulatorConfig {
-        polls_to_complete: None,
-        operation_duration: Some(Duration::from_secs(10)),
-        operation_retention: Some(Duration::ZERO),
-        retry_after_secs: 0,
-        throttling: None,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .unwrap();
-    emulator.seed_resource_group(SUB, RG, LOCATION);
+    let emulator = emulator_whose_operation_urls_expire_at_once().await;
     let client = client(&emulator);
     let started = client
         .create_account(&target("vanished"), &account_body(None))
