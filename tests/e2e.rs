@@ -18,7 +18,7 @@ use std::time::Duration;
 use cognitive_operator::api::{CognitiveServicesAccount, FINALIZER};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::await_condition;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use support::e2e::*;
@@ -275,17 +275,13 @@ async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_colle
     assert_eq!(cluster.emulator.count("DELETE", "/accounts/docs").await, 1);
 
     cluster.emulator.allow_purge(true).await;
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            cluster.accounts("team-a"),
-            "docs",
-            conditions::is_deleted(&ready.uid().unwrap()),
-        ),
+    wait_deleted(
+        cluster.accounts("team-a"),
+        "docs",
+        &ready.uid().unwrap(),
+        "the deletion finishes once purging is allowed",
     )
-    .await
-    .expect("the deletion finishes once purging is allowed")
-    .unwrap();
+    .await;
     let purged = cluster.emulator.writes().await;
     assert!(
         purged
@@ -293,17 +289,13 @@ async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_colle
             .any(|w| w.starts_with("DELETE") && w.ends_with("/deletedAccounts/docs")),
         "{purged:?}"
     );
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            secrets,
-            "docs-conn",
-            conditions::is_deleted(&secret.uid().unwrap()),
-        ),
+    wait_deleted(
+        secrets,
+        "docs-conn",
+        &secret.uid().unwrap(),
+        "the garbage collector removes the connection Secret",
     )
-    .await
-    .expect("the garbage collector removes the connection Secret")
-    .unwrap();
+    .await;
 }
 
 #[tokio::test]
@@ -974,17 +966,13 @@ async fn an_account_of_the_same_namespace_and_name_in_another_cluster_is_never_t
         "team-a",
         "--timeout=120s",
     ]);
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            cluster.accounts("team-a"),
-            "docs",
-            conditions::is_deleted(&refused.uid().unwrap()),
-        ),
+    wait_deleted(
+        cluster.accounts("team-a"),
+        "docs",
+        &refused.uid().unwrap(),
+        "the resource goes",
     )
-    .await
-    .expect("the resource goes")
-    .unwrap();
+    .await;
     let touched: Vec<String> = cluster
         .emulator
         .writes()
@@ -1155,17 +1143,13 @@ async fn a_grant_takes_effect_at_once_and_a_malformed_one_holds_the_deletion_unt
     );
 
     annotate(&format!("{SUB}/{RG}"));
-    tokio::time::timeout(
-        WAIT,
-        await_condition(
-            cluster.accounts("team-a"),
-            "docs",
-            conditions::is_deleted(&waiting.uid().unwrap()),
-        ),
+    wait_deleted(
+        cluster.accounts("team-a"),
+        "docs",
+        &waiting.uid().unwrap(),
+        "the resource goes once the grant parses",
     )
-    .await
-    .expect("the resource goes once the grant parses")
-    .unwrap();
+    .await;
     cluster
         .emulator
         .wait_for("the deletion policy ran", |requests| {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arm_emulator::RecordedRequest;
 use cognitive_operator::api::CognitiveServicesAccount;
 use kube::Api;
-use kube::runtime::wait::{Condition, await_condition};
+use kube::runtime::wait::{Condition, await_condition, conditions};
 use serde_json::{Value, json};
 
 use super::control_plane::{ControlPlane, Process, kubectl_stdin, pipe};
@@ -503,4 +503,18 @@ pub fn account_manifest(namespace: &str, name: &str, spec_extra: Value) -> Strin
         "spec": spec,
     })
     .to_string()
+}
+
+/// Waits (a watch) until the object `name` with `uid` is gone; panics with `what` after WAIT.
+pub async fn wait_deleted<K>(api: Api<K>, name: &str, uid: &str, what: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    tokio::time::timeout(
+        WAIT,
+        await_condition(api, name, conditions::is_deleted(uid)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what}: not gone after {}s", WAIT.as_secs()))
+    .unwrap();
 }
