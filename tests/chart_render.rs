@@ -592,7 +592,21 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         w,
         "cognitive-operator.dev",
         "cognitiveservicesaccounts",
+        &["get", "list", "watch", "patch"],
+        "",
+    );
+    add(
+        w,
+        "cognitive-operator.dev",
+        "cognitiveservicesdeployments",
         &["list", "watch", "patch"],
+        "",
+    );
+    add(
+        w,
+        "cognitive-operator.dev",
+        "cognitiveservicesdeployments/status",
+        &["patch"],
         "",
     );
     add(
@@ -623,6 +637,13 @@ fn expected_grants(watch_namespace: &str, lease_namespace: &str, lease: &str) ->
         "customresourcedefinitions",
         &["get"],
         CRD_NAME,
+    );
+    add(
+        "",
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        &["get"],
+        "cognitiveservicesdeployments.cognitive-operator.dev",
     );
     add("", "", "namespaces", &["get", "list", "watch"], "");
     add(

@@ -71,13 +71,53 @@ fn the_demo_runs_the_whole_job_and_exits_zero() {
         text.contains("Ready=False Drifted"),
         "the Observe example reports drift:\n{text}"
     );
+    // Accounts: one GET, and a list of deployments for the OpenAI and AIServices kinds; their
+    // deployments: none (the list answers).
     assert_eq!(
-        text.matches("1 GET, 0 writes").count(),
-        4,
+        text.matches("    1 GET, 0 writes").count(),
+        2,
         "steady state:\n{text}"
     );
-    assert_eq!(text.matches("finalizer can be removed").count(), 4);
+    assert_eq!(
+        text.matches("    2 GET, 0 writes").count(),
+        3,
+        "steady state:\n{text}"
+    );
+    assert_eq!(text.matches("    0 GET, 0 writes").count(), 2, "{text}");
+    let scaled = text
+        .split("== 2b.")
+        .nth(1)
+        .unwrap()
+        .split("== 3.")
+        .next()
+        .unwrap();
+    assert_eq!(
+        scaled.matches("PATCH").count(),
+        2,
+        "one PATCH (and the heading):\n{scaled}"
+    );
+    assert_eq!(scaled.matches("    PUT").count(), 0, "{scaled}");
+    let deletion = text.split("== 3.").nth(1).unwrap();
+    let first_deployment_delete = deletion
+        .find("DELETE resourceGroups/rg-ai/accounts/chat-openai/deployments/")
+        .unwrap();
+    let account_delete = deletion
+        .find("DELETE resourceGroups/rg-ai/accounts/chat-openai ")
+        .unwrap();
+    assert!(
+        first_deployment_delete < account_delete,
+        "deployments go first:\n{deletion}"
+    );
+    assert!(
+        deletion.contains("deployments/batch-ptu"),
+        "also the unmanaged one:\n{deletion}"
+    );
+    assert_eq!(text.matches("finalizer can be removed").count(), 7);
     assert!(text.contains("0 writes in steady state"));
+    assert!(
+        text.contains("0 capacity-hours billed after deletion"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -93,7 +133,13 @@ fn plan_against_an_embedded_emulator_reports_changes_with_exit_2() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let entries = report.as_array().unwrap();
-    assert_eq!(entries.len(), 4);
+    assert_eq!(entries.len(), 7, "five accounts and two deployments");
+    let chat = entries.iter().find(|e| e["name"] == "chat").unwrap();
+    assert_eq!(chat["kind"], "deployment");
+    assert_eq!(
+        chat["verdict"]["reason"], "AccountNotReady",
+        "its account is created first"
+    );
     let openai = entries.iter().find(|e| e["name"] == "docs-openai").unwrap();
     assert_eq!(openai["actions"][0]["action"], "Create");
     assert_eq!(openai["changes"], true);
@@ -282,9 +328,128 @@ fn gitops_loop_plan_apply_plan_against_a_running_emulator() {
     assert!(stdout(&drift).contains(r#"tags: {"cognitive-operator-owner":"team-a/gitops-openai","team":"a"} → {"cognitive-operator-owner":"team-a/gitops-openai","team":"b"}"#), "{}", stdout(&drift));
 }
 
+const DEPLOYMENT: &str = "apiVersion: cognitive-operator.dev/v1alpha1
+kind: CognitiveServicesDeployment
+metadata: {name: chat, namespace: team-a}
+spec:
+  accountRef: {name: gitops-openai}
+  model: {format: OpenAI, name: gpt-4o, version: \"2024-11-20\"}
+  sku: {name: GlobalStandard, capacity: 10}
+";
+
+#[test]
+fn deployments_are_planned_applied_and_deleted_before_their_account() {
+    let emulator = start_emulator_process();
+    let dir = scratch_dir("deployments");
+    let purge = ACCOUNT.replace(
+        "  tags: {team: a}",
+        "  tags: {team: a}\n  deletionPolicy: DeleteAndPurge",
+    );
+    let file = write_manifest(&dir, "both.yaml", &format!("{purge}---\n{DEPLOYMENT}"));
+    let with = |command: &str, extra: &[&str]| {
+        let mut args = vec![command, "-f", file.to_str().unwrap()];
+        args.extend([
+            "--arm-endpoint",
+            emulator.url.as_str(),
+            "--credential",
+            "static-token",
+            "--static-token",
+            "t",
+        ]);
+        args.extend(extra);
+        run(&args)
+    };
+    let plan = with("plan", &[]);
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&plan),
+        stderr(&plan)
+    );
+    assert!(
+        stdout(&plan).contains("AccountNotReady"),
+        "{}",
+        stdout(&plan)
+    );
+
+    let apply = with("apply", &["-o", "json"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let applied: serde_json::Value = serde_json::from_slice(&apply.stdout).unwrap();
+    let deployment = &applied[1];
+    assert_eq!(deployment["kind"], "CognitiveServicesDeployment");
+    assert_eq!(deployment["status"]["modelVersion"], "2024-11-20");
+    assert_eq!(deployment["status"]["capacity"], 10);
+    assert_eq!(with("plan", &[]).status.code(), Some(0));
+
+    let delete = with("delete", &[]);
+    assert_eq!(
+        delete.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&delete),
+        stderr(&delete)
+    );
+    let text = stdout(&delete);
+    let deployment_deleted = text
+        .find("deployment chat: delete the deployment")
+        .expect(&text);
+    let account_deleted = text
+        .find("account gitops-openai: delete the account")
+        .expect(&text);
+    assert!(deployment_deleted < account_deleted, "{text}");
+    assert!(text.contains("purge the soft-deleted copy"), "{text}");
+    // Nothing left: deleting again calls for no write and is done at once.
+    let again = with("delete", &["-o", "json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["deleted"] == true && r["armCalls"].as_array().unwrap().is_empty()),
+        "{report}"
+    );
+}
+
+#[test]
+fn manifests_are_strict_like_an_api_server() {
+    let dir = scratch_dir("strict");
+    for (name, text, expected) in [
+        (
+            "typo.yaml",
+            ACCOUNT.replace("  kind: OpenAI", "  kind: OpenAI\n  bogusField: 1"),
+            "typo.yaml#1: spec.bogusField: unknown field",
+        ),
+        (
+            "kind.yaml",
+            ACCOUNT.replace(
+                "kind: CognitiveServicesAccount",
+                "kind: CognitiveServicesAcount",
+            ),
+            "kind.yaml#1: kind: CognitiveServicesAcount is not a kind of cognitive-operator.dev",
+        ),
+        (
+            "orphan.yaml",
+            DEPLOYMENT.to_string(),
+            "spec.accountRef.name (chat): no CognitiveServicesAccount gitops-openai",
+        ),
+    ] {
+        let file = write_manifest(&dir, name, &text);
+        let output = run(&["plan", "-f", file.to_str().unwrap(), "--emulator"]);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains(expected),
+            "{name}: {}",
+            stderr(&output)
+        );
+    }
+}
+
 #[test]
 fn every_subcommand_has_help() {
-    for command in ["run", "crd", "plan", "apply", "demo", "emulator"] {
+    for command in ["run", "crd", "plan", "apply", "delete", "demo", "emulator"] {
         let output = run(&[command, "--help"]);
         assert!(output.status.success(), "{command} --help");
         assert!(stdout(&output).contains("Usage:"), "{command}");
@@ -309,9 +474,11 @@ fn every_subcommand_has_help() {
 #[test]
 fn the_crd_command_prints_what_crds_holds() {
     let output = run(&["crd"]);
-    let committed = std::fs::read_to_string(repo(
+    let committed = [
         "crds/cognitiveservicesaccounts.cognitive-operator.dev.yaml",
-    ))
-    .unwrap();
+        "crds/cognitiveservicesdeployments.cognitive-operator.dev.yaml",
+    ]
+    .map(|file| std::fs::read_to_string(repo(file)).unwrap())
+    .join("---\n");
     assert_eq!(stdout(&output), committed);
 }

@@ -1,6 +1,6 @@
 //! The CRD in crds/ is what the code generates, is a structural schema, and documents every field.
 
-use cognitive_operator::api::{CRD_FILE, crd_yaml};
+use cognitive_operator::api::{CRD_FILE, DEPLOYMENT_CRD_FILE, crd_yaml, deployment_crd_yaml};
 use serde_json::Value;
 
 fn crd_path() -> std::path::PathBuf {
@@ -10,16 +10,28 @@ fn crd_path() -> std::path::PathBuf {
 }
 
 #[test]
-fn crds_folder_matches_the_generated_crd() {
+fn crds_folder_matches_the_generated_crds() {
     let committed = std::fs::read_to_string(crd_path()).expect("crds/ holds the CRD");
+    let stale = "is stale: run `cargo run -- crd --out-dir crds` and copy crds/ to charts/cognitive-operator/crds/ and deploy/crds/";
+    assert!(committed == crd_yaml(), "crds/{CRD_FILE} {stale}");
+    let deployments = crd_path().with_file_name(DEPLOYMENT_CRD_FILE);
+    let committed = std::fs::read_to_string(deployments).expect("crds/ holds the deployment CRD");
     assert!(
-        committed == crd_yaml(),
-        "crds/{CRD_FILE} is stale: run `cargo run -- crd > crds/{CRD_FILE}` and copy it to charts/cognitive-operator/crds/ and deploy/crds/"
+        committed == deployment_crd_yaml(),
+        "crds/{DEPLOYMENT_CRD_FILE} {stale}"
     );
 }
 
 fn schema() -> Value {
-    let crd: Value = serde_saphyr::from_str(&crd_yaml()).unwrap();
+    schema_of(&crd_yaml())
+}
+
+fn deployment_schema() -> Value {
+    schema_of(&deployment_crd_yaml())
+}
+
+fn schema_of(yaml: &str) -> Value {
+    let crd: Value = serde_saphyr::from_str(yaml).unwrap();
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
 }
 
@@ -40,10 +52,14 @@ fn walk<'a>(path: String, node: &'a Value, visit: &mut dyn FnMut(&str, &'a Value
 }
 
 #[test]
-fn the_schema_is_structural() {
-    let root = schema();
+fn the_schemas_are_structural() {
+    assert_structural(&schema());
+    assert_structural(&deployment_schema());
+}
+
+fn assert_structural(root: &Value) {
     let mut problems = Vec::new();
-    walk(String::new(), &root, &mut |path, node| {
+    walk(String::new(), root, &mut |path, node| {
         let typed = node.get("type").and_then(Value::as_str).is_some();
         let open = node.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
             || node.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
@@ -78,7 +94,11 @@ fn the_schema_is_structural() {
 
 #[test]
 fn every_field_has_a_description() {
-    let root = schema();
+    assert_described(&schema(), 80);
+    assert_described(&deployment_schema(), 15);
+}
+
+fn assert_described(root: &Value, at_least: usize) {
     let mut missing = Vec::new();
     let mut visited = 0;
     walk(
@@ -109,7 +129,7 @@ fn every_field_has_a_description() {
             }
         },
     );
-    assert!(visited > 80, "the walk saw only {visited} spec nodes");
+    assert!(visited > at_least, "the walk saw only {visited} spec nodes");
     assert!(
         missing.is_empty(),
         "fields without a description:\n{}",
@@ -180,4 +200,53 @@ fn policies_are_enums_with_defaults_and_status_is_a_subresource() {
         serde_json::json!(["csa"])
     );
     assert_eq!(crd["spec"]["scope"], "Namespaced");
+}
+
+#[test]
+fn deployment_fields_azure_cannot_change_are_immutable_with_guidance() {
+    let spec = &deployment_schema()["properties"]["spec"]["properties"];
+    for (field, node) in [
+        ("accountRef", &spec["accountRef"]),
+        ("azureName", &spec["azureName"]),
+        ("model.format", &spec["model"]["properties"]["format"]),
+        ("model.name", &spec["model"]["properties"]["name"]),
+        ("sku.name", &spec["sku"]["properties"]["name"]),
+    ] {
+        let rule = &node["x-kubernetes-validations"][0];
+        assert_eq!(rule["rule"], "self == oldSelf", "{field}");
+        let message = rule["message"].as_str().unwrap();
+        assert!(message.contains(&format!("spec.{field}")), "{message}");
+        assert!(
+            message.contains("create a new deployment resource"),
+            "{message}"
+        );
+    }
+    // Capacity and version may change.
+    assert!(
+        spec["sku"]["properties"]["capacity"]
+            .get("x-kubernetes-validations")
+            .is_none()
+    );
+    assert!(
+        spec["model"]["properties"]["version"]
+            .get("x-kubernetes-validations")
+            .is_none()
+    );
+    let crd: Value = serde_saphyr::from_str(&deployment_crd_yaml()).unwrap();
+    assert_eq!(
+        crd["spec"]["names"]["shortNames"],
+        serde_json::json!(["csd"])
+    );
+    let columns: Vec<&str> = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "Ready", "Model", "Version", "SKU", "Capacity", "Account", "Age"
+        ]
+    );
 }

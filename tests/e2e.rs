@@ -15,12 +15,12 @@ mod support {
 
 use std::time::Duration;
 
-use cognitive_operator::api::{CognitiveServicesAccount, FINALIZER};
+use cognitive_operator::api::{CognitiveServicesAccount, CognitiveServicesDeployment, FINALIZER};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::wait::await_condition;
 use kube::{Api, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::e2e::*;
 
 /// Example manifests with the namespaces they use, as a user applies them.
@@ -1167,4 +1167,137 @@ fn stalled_message(object: &CognitiveServicesAccount) -> String {
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Stalled"))
         .map(|c| c.message.clone())
         .unwrap_or_default()
+}
+
+fn deployment_manifest(namespace: &str, name: &str, account: &str, capacity: i32) -> Value {
+    json!({
+        "apiVersion": "cognitive-operator.dev/v1alpha1",
+        "kind": "CognitiveServicesDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "accountRef": {"name": account},
+            "model": {"format": "OpenAI", "name": "gpt-4o"},
+            "sku": {"name": "GlobalStandard", "capacity": capacity},
+            "resyncInterval": "2s",
+        },
+    })
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn deployments_wait_for_their_account_go_one_at_a_time_and_are_deleted_before_it() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-docs");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    // Ten deployments applied together with their account, before it in the stream.
+    let mut items: Vec<Value> = (0..10)
+        .map(|i| deployment_manifest("team-docs", &format!("chat-{i}"), "docs-openai", 1))
+        .collect();
+    let account: Value = serde_json::from_str(&account_manifest(
+        "team-docs",
+        "docs-openai",
+        json!({"deletionPolicy": "DeleteAndPurge"}),
+    ))
+    .unwrap();
+    items.push(account);
+    cluster
+        .apply(&json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string())
+        .unwrap();
+    cluster.wait_ready("team-docs", "docs-openai");
+    cluster.wait_deployments_ready("team-docs");
+    let requests = cluster.emulator.requests().await;
+    let conflicts = requests.iter().filter(|r| r.status == 409).count();
+    assert_eq!(conflicts, 0, "one write at a time per account");
+    assert_eq!(
+        cluster.emulator.count("PUT", "/deployments/chat-3").await,
+        1
+    );
+    let verdicts = cluster.kstatus("team-docs", "csd");
+    assert_eq!(verdicts.len(), 10, "{verdicts:?}");
+    assert!(
+        verdicts.iter().all(|v| v.contains(" Current")),
+        "{verdicts:?}"
+    );
+
+    // Each is owned by its account resource, so Kubernetes collects it with the account.
+    let accounts = cluster.accounts("team-docs");
+    let account = accounts.get("docs-openai").await.unwrap();
+    let deployments: Api<CognitiveServicesDeployment> =
+        Api::namespaced(cluster.client.clone(), "team-docs");
+    let chat = deployments.get("chat-0").await.unwrap();
+    assert_eq!(chat.owner_references()[0].uid, account.uid().unwrap());
+    assert!(chat.finalizers().contains(&FINALIZER.to_string()));
+
+    // A capacity change is one PATCH of that deployment.
+    let before = cluster.emulator.count("PATCH", "/deployments/chat-0").await;
+    cluster
+        .apply(&deployment_manifest("team-docs", "chat-0", "docs-openai", 5).to_string())
+        .unwrap();
+    let scaled = |chat: Option<&CognitiveServicesDeployment>| {
+        chat.is_some_and(|chat| {
+            let status = chat.status.clone().unwrap_or_default();
+            status.observed_generation == chat.metadata.generation
+                && status.capacity == Some(5)
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(deployments.clone(), "chat-0", scaled),
+    )
+    .await
+    .expect("chat-0 Ready at capacity 5")
+    .unwrap();
+    assert_eq!(
+        cluster.emulator.count("PATCH", "/deployments/chat-0").await,
+        before + 1
+    );
+
+    // Deleting the account deletes every deployment in Azure first, then the account; the
+    // deployment resources go with it.
+    let uids: Vec<(String, String)> = deployments
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|d| (d.name_any(), d.uid().unwrap()))
+        .collect();
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa",
+        "docs-openai",
+        "--namespace",
+        "team-docs",
+        "--wait=false",
+    ]);
+    wait_deleted(
+        accounts,
+        "docs-openai",
+        &account.uid().unwrap(),
+        "the account resource",
+    )
+    .await;
+    for (name, uid) in &uids {
+        wait_deleted(deployments.clone(), name, uid, "a deployment resource").await;
+    }
+    let writes = cluster.emulator.writes().await;
+    let account_delete = writes
+        .iter()
+        .position(|w| w.starts_with("DELETE") && w.ends_with("/accounts/docs-openai"))
+        .unwrap_or_else(|| panic!("{writes:?}"));
+    let deployment_deletes: Vec<usize> = writes
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.starts_with("DELETE") && w.contains("/deployments/"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(deployment_deletes.len(), 10, "{writes:?}");
+    assert!(
+        deployment_deletes.iter().all(|&i| i < account_delete),
+        "{writes:?}"
+    );
 }

@@ -93,7 +93,7 @@ fn seed_copy(emulator: &Emulator, name: &str, location: &str, owner: Option<&str
 }
 
 #[tokio::test]
-async fn a_fresh_create_becomes_ready_and_the_steady_state_costs_one_get() {
+async fn a_fresh_create_becomes_ready_and_the_steady_state_costs_a_get_and_a_list() {
     let emulator = emulator().await;
     let client = client(&emulator);
     let mut r = resource("fresh");
@@ -118,12 +118,14 @@ async fn a_fresh_create_becomes_ready_and_the_steady_state_costs_one_get() {
         .await;
     assert!(outcome.ready());
     assert_eq!(outcome.next, Next::Resync);
+    // The account, and (an OpenAI account) the list of its deployments, which serves theirs.
     let requests = emulator.requests();
     assert_eq!(
         (count(&requests, "GET"), writes(&requests).len()),
-        (1, 0),
+        (2, 0),
         "{requests:?}"
     );
+    assert!(requests[1].path.ends_with("/accounts/fresh/deployments"));
     assert!(outcome.writes.is_empty());
 }
 

@@ -34,10 +34,13 @@ fn the_image_binary_has_no_emulator_and_still_does_the_job() {
     }
     let crd = image_binary(&["crd"]);
     assert!(crd.status.success());
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crds/cognitiveservicesaccounts.cognitive-operator.dev.yaml"
-    ))
-    .unwrap();
+    let committed = [
+        "cognitiveservicesaccounts.cognitive-operator.dev.yaml",
+        "cognitiveservicesdeployments.cognitive-operator.dev.yaml",
+    ]
+    .map(|file| {
+        std::fs::read_to_string(format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    })
+    .join("---\n");
     assert_eq!(String::from_utf8_lossy(&crd.stdout), committed);
 }

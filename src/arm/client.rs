@@ -16,7 +16,7 @@ use url::Url;
 
 use super::credentials::{Credential, validate_endpoint};
 use super::error::{ApiError, ArmError, api_error_from_response, api_error_from_value};
-use super::lro::{OperationKind, PendingOperation, PollMethod, PollStatus};
+use super::lro::{OperationKind, PendingOperation, PollMethod, PollStatus, Provisioned};
 use super::models::{Account, AccountRef, ApiKeys, DeletedAccountRef, KeyName, Page};
 use super::ratelimit::{RateLimiter, RateLimits, RequestClass};
 use crate::API_VERSION;
@@ -151,14 +151,14 @@ pub struct WriteOutcome {
     pub operation: Option<PendingOperation>,
 }
 
-struct Response {
+pub(super) struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: bytes::Bytes,
 }
 
 impl Response {
-    fn json<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
+    pub(super) fn json<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
         serde_json::from_slice(&self.body)
             .map_err(|e| ArmError::InvalidResponse(format!("cannot read ARM response body: {e}")))
     }
@@ -305,7 +305,7 @@ impl ArmClient {
     }
 
     /// A DELETE of `id`, long-running or not.
-    async fn delete(
+    pub(super) async fn delete(
         &self,
         id: &str,
         operation: &'static str,
@@ -392,8 +392,16 @@ impl ArmClient {
 
     // ----- long-running operations ------------------------------------------------------------
 
-    /// Polls an operation once. Safe to call from a fresh client with a stored handle.
+    /// Polls an account's operation once. Safe to call from a fresh client with a stored handle.
     pub async fn poll(&self, operation: &PendingOperation) -> Result<PollStatus, ArmError> {
+        self.poll_for::<Account>(operation).await
+    }
+
+    /// Polls an operation on a resource of type `T` once.
+    pub(super) async fn poll_for<T: Provisioned>(
+        &self,
+        operation: &PendingOperation,
+    ) -> Result<PollStatus<T>, ArmError> {
         match operation.poll {
             PollMethod::AzureAsyncOperation => self.poll_status_document(operation).await,
             PollMethod::Location => self.poll_location(operation).await,
@@ -401,15 +409,24 @@ impl ArmClient {
         }
     }
 
-    /// Polls until the operation ends or `timeout` passes, sleeping as ARM asks.
+    /// Polls an account's operation until it ends or `timeout` passes, sleeping as ARM asks.
     pub async fn wait(
+        &self,
+        operation: &PendingOperation,
+        timeout: Duration,
+    ) -> Result<(), ArmError> {
+        self.wait_for::<Account>(operation, timeout).await
+    }
+
+    /// [`ArmClient::wait`] for an operation on a resource of type `T`.
+    pub(super) async fn wait_for<T: Provisioned>(
         &self,
         operation: &PendingOperation,
         timeout: Duration,
     ) -> Result<(), ArmError> {
         let deadline = Instant::now() + timeout;
         loop {
-            match self.poll(operation).await? {
+            match self.poll_for::<T>(operation).await? {
                 // The caller observes the account next, which tells how it went.
                 PollStatus::Succeeded(_) | PollStatus::Unknown => return Ok(()),
                 PollStatus::Failed(error) => return Err(error),
@@ -427,10 +444,10 @@ impl ArmClient {
         }
     }
 
-    async fn poll_status_document(
+    async fn poll_status_document<T: Provisioned>(
         &self,
         operation: &PendingOperation,
-    ) -> Result<PollStatus, ArmError> {
+    ) -> Result<PollStatus<T>, ArmError> {
         let url = self.same_origin_url(&operation.url)?;
         let response = match self
             .execute("GetOperationStatus", Method::GET, url, None)
@@ -462,7 +479,10 @@ impl ArmClient {
         }
     }
 
-    async fn poll_location(&self, operation: &PendingOperation) -> Result<PollStatus, ArmError> {
+    async fn poll_location<T: Provisioned>(
+        &self,
+        operation: &PendingOperation,
+    ) -> Result<PollStatus<T>, ArmError> {
         let url = self.same_origin_url(&operation.url)?;
         match self
             .execute("GetOperationResult", Method::GET, url, None)
@@ -488,10 +508,10 @@ impl ArmClient {
     /// An operation URL that answers 404 has expired (Azure keeps them only for a while after
     /// the operation ends) or never existed here; one that answers 401/403 is not this
     /// identity's (a handle from another identity or endpoint). The resource tells how it went.
-    async fn poll_resource_instead(
+    async fn poll_resource_instead<T: Provisioned>(
         &self,
         operation: &PendingOperation,
-    ) -> Result<PollStatus, ArmError> {
+    ) -> Result<PollStatus<T>, ArmError> {
         let by_resource = PendingOperation {
             poll: PollMethod::ProvisioningState,
             ..operation.clone()
@@ -499,39 +519,42 @@ impl ArmClient {
         self.confirm_resource(&by_resource).await
     }
 
-    /// After an operation reports success, the account must show `Succeeded`: ARM can still
+    /// After an operation reports success, the resource must show `Succeeded`: ARM can still
     /// show `Accepted` for a moment, which counts as running.
-    async fn confirm_resource(&self, operation: &PendingOperation) -> Result<PollStatus, ArmError> {
+    async fn confirm_resource<T: Provisioned>(
+        &self,
+        operation: &PendingOperation,
+    ) -> Result<PollStatus<T>, ArmError> {
         if !operation.kind.leaves_account() {
             if operation.poll != PollMethod::ProvisioningState {
                 return Ok(PollStatus::Succeeded(None));
             }
             // Deletes without an operation URL: done when the resource is gone.
             let url = self.resource_url(&operation.resource_id);
-            return match self.execute("GetAccount", Method::GET, url, None).await {
+            return match self.execute(T::GET, Method::GET, url, None).await {
                 Ok(_) => Ok(running(None, operation)),
                 Err(ArmError::Api(e)) if e.status == Some(404) => Ok(PollStatus::Succeeded(None)),
                 Err(e) => Err(e),
             };
         }
         let url = self.resource_url(&operation.resource_id);
-        let account: Account = match self.execute("GetAccount", Method::GET, url, None).await {
+        let resource: T = match self.execute(T::GET, Method::GET, url, None).await {
             Ok(response) => response.json()?,
-            // The account the operation should have left is not there (deleted meanwhile, or
+            // The resource the operation should have left is not there (deleted meanwhile, or
             // the write never took): nothing to wait for; the caller observes afresh.
             Err(ArmError::Api(e)) if e.status == Some(404) => return Ok(PollStatus::Unknown),
             Err(e) => return Err(e),
         };
-        match account.provisioning_state() {
+        match resource.provisioning_state() {
             Some(s) if s.eq_ignore_ascii_case("Succeeded") => {
-                Ok(PollStatus::Succeeded(Some(Box::new(account))))
+                Ok(PollStatus::Succeeded(Some(Box::new(resource))))
             }
             Some(s) if s.eq_ignore_ascii_case("Failed") => {
                 Ok(PollStatus::Failed(ArmError::OperationFailed {
                     status: "Failed".into(),
                     error: Box::new(api_error_from_value(&serde_json::json!({
                         "code": "ProvisioningFailed",
-                        "message": format!("the account's provisioningState is Failed after the {:?} operation", operation.kind),
+                        "message": format!("the {}'s provisioningState is Failed after the {:?} operation", T::WHAT, operation.kind),
                     }))),
                 }))
             }
@@ -549,18 +572,29 @@ impl ArmClient {
         body: &Value,
         kind: OperationKind,
     ) -> Result<WriteOutcome, ArmError> {
-        let url = self.resource_url(&account.id());
+        let (account, operation) = self
+            .write_to(&account.id(), operation, method, body, kind)
+            .await?;
+        Ok(WriteOutcome { account, operation })
+    }
+
+    /// A PUT or PATCH of the resource `id`: what ARM answered with, and the operation to follow.
+    pub(super) async fn write_to<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        operation: &'static str,
+        method: Method,
+        body: &Value,
+        kind: OperationKind,
+    ) -> Result<(Option<T>, Option<PendingOperation>), ArmError> {
+        let url = self.resource_url(id);
         let response = self.execute(operation, method, url, Some(body)).await?;
-        let returned: Option<Account> = if response.body.is_empty() {
+        let returned = if response.body.is_empty() {
             None
         } else {
             Some(response.json()?)
         };
-        let pending = self.operation_from(&response, kind, &account.id());
-        Ok(WriteOutcome {
-            account: returned,
-            operation: pending,
-        })
+        Ok((returned, self.operation_from(&response, kind, id)))
     }
 
     /// The operation handle of a 201/202 answer, preferring `Azure-AsyncOperation`.
@@ -570,7 +604,12 @@ impl ArmClient {
         kind: OperationKind,
         resource_id: &str,
     ) -> Option<PendingOperation> {
-        if !matches!(response.status, StatusCode::CREATED | StatusCode::ACCEPTED) {
+        // A 200 carrying an operation URL is long-running too (ARM's async protocol allows it;
+        // a PUT over an existing deployment answers so).
+        let long_running = matches!(response.status, StatusCode::CREATED | StatusCode::ACCEPTED)
+            || (response.status == StatusCode::OK
+                && response.header("azure-asyncoperation").is_some());
+        if !long_running {
             return None;
         }
         let (poll, url) = if let Some(url) = response.header("azure-asyncoperation") {
@@ -593,7 +632,7 @@ impl ArmClient {
         })
     }
 
-    async fn list_all<T: DeserializeOwned>(
+    pub(super) async fn list_all<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         first: Url,
@@ -613,7 +652,7 @@ impl ArmClient {
         Ok(items)
     }
 
-    fn resource_url(&self, path: &str) -> Url {
+    pub(super) fn resource_url(&self, path: &str) -> Url {
         let mut url = self.inner.endpoint.clone();
         url.set_path(path);
         url.set_query(Some(&format!("api-version={API_VERSION}")));
@@ -637,7 +676,7 @@ impl ArmClient {
 
     /// Sends one logical request: waits for a rate-limit token, retries throttling, server
     /// errors and lost connections with backoff, and returns a 2xx response or the error.
-    async fn execute(
+    pub(super) async fn execute(
         &self,
         operation: &'static str,
         method: Method,
@@ -842,7 +881,7 @@ fn operation_url_unusable(error: &ApiError) -> bool {
     matches!(error.status, Some(401 | 403 | 404))
 }
 
-fn running(retry_after: Option<Duration>, operation: &PendingOperation) -> PollStatus {
+fn running<T>(retry_after: Option<Duration>, operation: &PendingOperation) -> PollStatus<T> {
     PollStatus::Running {
         retry_after: retry_after.unwrap_or_else(|| operation.poll_interval()),
     }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::ArmError;
@@ -20,7 +21,7 @@ pub enum OperationKind {
 }
 
 impl OperationKind {
-    /// Whether success leaves an account to re-read (and to require `Succeeded` of).
+    /// Whether success leaves a resource to re-read (and to require `Succeeded` of).
     pub fn leaves_account(self) -> bool {
         matches!(
             self,
@@ -51,7 +52,7 @@ pub struct PendingOperation {
     pub poll: PollMethod,
     /// The URL polled (on the ARM endpoint).
     pub url: String,
-    /// ARM id of the account the operation acts on.
+    /// ARM id of the account (or deployment) the operation acts on.
     pub resource_id: String,
     /// When the operation was started (RFC 3339).
     pub started_at: String,
@@ -70,18 +71,35 @@ impl PendingOperation {
 /// Poll interval when ARM sends no `Retry-After`.
 pub const DEFAULT_POLL_SECONDS: u64 = 5;
 
-/// Where an operation stands after one poll.
+/// Where an operation stands after one poll; `T` is the resource it acts on.
 #[derive(Debug)]
-pub enum PollStatus {
+pub enum PollStatus<T = Account> {
     Running {
         retry_after: Duration,
     },
     /// Done. For creates, restores and updates: the account as re-read to confirm it (so the
     /// caller need not GET it again).
-    Succeeded(Option<Box<Account>>),
+    Succeeded(Option<Box<T>>),
     Failed(ArmError),
     /// How it went cannot be read: the operation URL no longer answers and the account it
     /// should have left is not there (deleted meanwhile, or the write never took). The caller
     /// drops the handle and observes afresh.
     Unknown,
+}
+
+/// A resource with a provisioningState, which an operation's success is confirmed by.
+pub trait Provisioned: DeserializeOwned {
+    /// The metric label of its GET.
+    const GET: &'static str;
+    /// What it is, in messages.
+    const WHAT: &'static str;
+    fn provisioning_state(&self) -> Option<&str>;
+}
+
+impl Provisioned for Account {
+    const GET: &'static str = "GetAccount";
+    const WHAT: &'static str = "account";
+    fn provisioning_state(&self) -> Option<&str> {
+        Account::provisioning_state(self)
+    }
 }

@@ -1,10 +1,11 @@
 //! The operator's only door to Azure: a small typed client for the
-//! `Microsoft.CognitiveServices` accounts API (2024-10-01) with long-running operations,
+//! `Microsoft.CognitiveServices` accounts and deployments API (2024-10-01) with long-running operations,
 //! error classification, client-side rate limiting and Azure credentials.
 
 pub mod args;
 pub mod client;
 pub mod credentials;
+pub mod deployments;
 pub mod error;
 pub mod lro;
 pub mod models;
@@ -13,6 +14,7 @@ pub mod ratelimit;
 pub use args::ArmArgs;
 pub use client::{ArmClient, ArmClientConfig, ArmMetrics, RetryPolicy, WriteOutcome};
 pub use credentials::{Cloud, Credential, CredentialMode, IdentitySettings};
+pub use deployments::{Deployment, DeploymentRef};
 pub use error::{ApiError, ArmError};
 pub use lro::{OperationKind, PendingOperation, PollMethod, PollStatus};
 pub use models::{Account, AccountRef, ApiKeys, DeletedAccountRef, KeyName};

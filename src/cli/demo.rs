@@ -2,7 +2,10 @@
 //!
 //! Seeds a resource group, two soft-deleted accounts and one unmanaged account, reconciles the
 //! manifests of `deploy/examples/` through the real engine (restore, purge-and-recreate, create,
-//! observe), shows the steady state (one GET each, no writes), then deletes with DeleteAndPurge.
+//! observe, model deployments), shows the steady state (one GET each, or a GET and a list of
+//! deployments; the deployments themselves need none; no writes), scales a deployment with one
+//! PATCH, then deletes with DeleteAndPurge — an account's deployments first, also one nobody
+//! manages, so that the emulator's billing meter stops.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,10 +14,13 @@ use kube::ResourceExt;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::converge::converge;
+use super::converge::{converge, converge_deployment};
 use super::embedded::{EMULATOR_SUBSCRIPTION, client_for};
-use super::manifests::{self, Loaded};
-use crate::api::{CognitiveServicesAccount, DeletionPolicy, ReconcilePolicy};
+use super::manifests::{self, Loaded, Manifests};
+use crate::api::{
+    CognitiveServicesAccount, CognitiveServicesDeployment, DeletionPolicy, ReconcilePolicy,
+};
+use crate::arm::ArmClient;
 use crate::engine::{Engine, Outcome};
 use crate::planner::status;
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
@@ -44,6 +50,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "deploy/examples/purge-and-recreate.yaml",
         include_str!("../../deploy/examples/purge-and-recreate.yaml"),
     ),
+    (
+        "deploy/examples/openai-deployments.yaml",
+        include_str!("../../deploy/examples/openai-deployments.yaml"),
+    ),
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,7 +70,8 @@ pub async fn run(args: DemoArgs) -> i32 {
 
 async fn demo(args: DemoArgs) -> Result<(), String> {
     let started = Instant::now();
-    let loaded = load_examples(&args)?;
+    let examples = load_examples(&args)?;
+    let loaded = examples.accounts.clone();
     let config = EmulatorConfig {
         polls_to_complete: Some(1),
         retry_after_secs: 0,
@@ -80,9 +91,14 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
 
     let mut resources: Vec<CognitiveServicesAccount> =
         loaded.into_iter().map(|l| l.resource).collect();
+    let mut deployments: Vec<CognitiveServicesDeployment> = examples
+        .deployments
+        .iter()
+        .map(|l| l.resource.clone())
+        .collect();
     println!(
         "== 1. Reconcile {} resources from deploy/examples/\n",
-        resources.len()
+        resources.len() + deployments.len()
     );
     for resource in &mut resources {
         heading(resource);
@@ -92,8 +108,13 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         .await;
         print_result(&outcome);
     }
+    for deployment in &mut deployments {
+        reconcile_deployment(&engine, &client, &resources, deployment, &mut calls).await?;
+    }
 
-    println!("== 2. Steady state: a drift check costs one GET and no write\n");
+    println!(
+        "== 2. Steady state: a drift check costs one GET (and a list of deployments for OpenAI and AIServices accounts) and no write\n"
+    );
     let mut steady_writes = 0;
     for resource in &mut resources {
         heading(resource);
@@ -106,8 +127,47 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         steady_writes += writes;
         println!("    {} GET, {writes} writes\n", seen.len() - writes);
     }
+    for deployment in &mut deployments {
+        deployment_heading(deployment);
+        let account = account_of(&resources, deployment);
+        let outcome = engine
+            .reconcile_deployment(
+                &client,
+                deployment,
+                &engine.account_context(account),
+                false,
+                jiff::Timestamp::now(),
+            )
+            .await;
+        deployment.status = Some(outcome.status.clone());
+        let seen = print_calls(&mut calls);
+        let writes = seen.iter().filter(|r| r.method != "GET").count();
+        steady_writes += writes;
+        println!(
+            "    {} GET, {writes} writes (its account's list of deployments answered)\n",
+            seen.len() - writes
+        );
+    }
 
-    println!("== 3. Delete the resources with deletionPolicy: DeleteAndPurge\n");
+    if let Some(first) = deployments.first_mut() {
+        let capacity = first.spec.sku.capacity.unwrap_or(1);
+        println!(
+            "== 2b. Scale deployment {} from capacity {capacity} to {}: one PATCH\n",
+            first.name_any(),
+            capacity * 2
+        );
+        first.spec.sku.capacity = Some(capacity * 2);
+        first.metadata.generation = first.metadata.generation.map(|g| g + 1);
+        reconcile_deployment(&engine, &client, &resources, first, &mut calls).await?;
+        let account = account_of(&resources, first).cloned();
+        if let Some(account) = account {
+            seed_provisioned(&emulator, &engine, &account);
+        }
+    }
+
+    println!(
+        "== 3. Delete the resources with deletionPolicy: DeleteAndPurge (an account's deployments first)\n"
+    );
     for resource in &mut resources {
         heading(resource);
         if resource.spec.reconcile_policy == ReconcilePolicy::Observe {
@@ -122,15 +182,39 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
             return Err(format!(
                 "deleting {} did not finish: {}",
                 resource.name_any(),
-                super::apply::progress_line(&outcome)
+                super::apply::progress_line(&outcome.status.conditions)
             ));
         }
         println!("    finalizer can be removed\n");
     }
+    for deployment in &mut deployments {
+        deployment_heading(deployment);
+        let context = engine.account_context(None);
+        let outcome = converge_deployment(
+            &engine,
+            &client,
+            deployment,
+            &context,
+            true,
+            TIMEOUT,
+            |_| {
+                print_calls(&mut calls);
+            },
+        )
+        .await;
+        if !outcome.deletion_finished {
+            return Err(format!(
+                "deleting deployment {} did not finish",
+                deployment.name_any()
+            ));
+        }
+        println!("    gone with its account; finalizer can be removed\n");
+    }
+    let billing_after = stops_billing(&emulator)?;
 
     let total = emulator.requests();
     println!(
-        "Done in {:.1}s: {} ARM calls, {} throttled, {steady_writes} writes in steady state.",
+        "Done in {:.1}s: {} ARM calls, {} throttled, {steady_writes} writes in steady state, {billing_after} capacity-hours billed after deletion.",
         started.elapsed().as_secs_f64(),
         total.len(),
         emulator.throttled_count()
@@ -141,15 +225,117 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn load_examples(args: &DemoArgs) -> Result<Vec<Loaded>, String> {
+fn load_examples(args: &DemoArgs) -> Result<Manifests, String> {
     if let Some(dir) = &args.examples {
         return manifests::load(std::slice::from_ref(dir)).map_err(|e| e.to_string());
     }
-    let mut loaded = Vec::new();
+    let mut loaded = Manifests::default();
     for (file, text) in EXAMPLES {
-        loaded.extend(manifests::parse(file, text).map_err(|e| e.to_string())?);
+        let parsed = manifests::parse_all(file, text).map_err(|e| e.to_string())?;
+        loaded.accounts.extend(parsed.accounts);
+        loaded.deployments.extend(parsed.deployments);
     }
     Ok(loaded)
+}
+
+fn account_of<'a>(
+    accounts: &'a [CognitiveServicesAccount],
+    deployment: &CognitiveServicesDeployment,
+) -> Option<&'a CognitiveServicesAccount> {
+    accounts.iter().find(|a| {
+        a.namespace() == deployment.namespace() && a.name_any() == deployment.spec.account_ref.name
+    })
+}
+
+async fn reconcile_deployment(
+    engine: &Engine,
+    client: &ArmClient,
+    accounts: &[CognitiveServicesAccount],
+    deployment: &mut CognitiveServicesDeployment,
+    calls: &mut broadcast::Receiver<RecordedRequest>,
+) -> Result<(), String> {
+    deployment_heading(deployment);
+    let context = engine.account_context(account_of(accounts, deployment));
+    let outcome = converge_deployment(engine, client, deployment, &context, false, TIMEOUT, |_| {
+        print_calls(calls);
+    })
+    .await;
+    println!(
+        "    {}",
+        super::apply::progress_line(&outcome.status.conditions)
+    );
+    if let (Some(version), Some(capacity)) =
+        (&outcome.status.model_version, outcome.status.capacity)
+    {
+        println!("    model version {version}, capacity {capacity}");
+    }
+    println!();
+    if outcome.ready() {
+        Ok(())
+    } else {
+        Err(format!("deployment {} is not Ready", deployment.name_any()))
+    }
+}
+
+/// A provisioned deployment someone made by hand: it bills by the hour, and deleting the
+/// account must delete it first all the same.
+fn seed_provisioned(emulator: &Emulator, engine: &Engine, account: &CognitiveServicesAccount) {
+    let Ok(target) = engine.target(account) else {
+        return;
+    };
+    emulator.seed_deployment(
+        &target.subscription_id,
+        &target.resource_group,
+        &target.name,
+        "batch-ptu",
+        json!({"sku": {"name": "ProvisionedManaged", "capacity": 15},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+    emulator.advance_clock(Duration::from_secs(3600));
+    println!(
+        "seeded deployment batch-ptu (ProvisionedManaged, 15 PTU, unmanaged) in {}: billing {:.1} capacity-hours so far\n",
+        target.name,
+        accrued(emulator)
+    );
+}
+
+/// After deletion nothing bills: an hour later the meter has not moved.
+fn stops_billing(emulator: &Emulator) -> Result<f64, String> {
+    let before = accrued(emulator);
+    emulator.advance_clock(Duration::from_secs(3600));
+    let after = accrued(emulator);
+    let billing = emulator.billing()["billingCapacity"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    println!(
+        "billing meter: {billing} capacity billing now; an hour later {:.1} capacity-hours accrued after deletion\n",
+        after - before
+    );
+    if billing != 0.0 || after != before {
+        return Err("something still bills after deletion".into());
+    }
+    Ok(after - before)
+}
+
+fn accrued(emulator: &Emulator) -> f64 {
+    emulator.billing()["accruedCapacityHours"]
+        .as_f64()
+        .unwrap_or_default()
+}
+
+fn deployment_heading(deployment: &CognitiveServicesDeployment) {
+    let spec = &deployment.spec;
+    println!(
+        "  {}/{}  (deployment of {}: {} {}, capacity {})",
+        deployment.namespace().unwrap_or_default(),
+        deployment.name_any(),
+        spec.account_ref.name,
+        spec.model.name,
+        spec.sku.name,
+        spec.sku
+            .capacity
+            .map_or("default".to_string(), |c| c.to_string())
+    );
 }
 
 /// The world the examples meet: their resource groups, soft-deleted copies of the accounts that

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::manifests::{self, Loaded};
+use super::manifests::{self, Manifests};
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmArgs, ArmClient, CredentialMode};
 use crate::engine::Engine;
@@ -48,9 +48,9 @@ pub struct Connection {
 
 impl Inputs {
     /// Reads and validates the manifests, then connects. The error is ready to print.
-    pub async fn open(&self) -> Result<(Vec<Loaded>, Connection), String> {
+    pub async fn open(&self) -> Result<(Manifests, Connection), String> {
         let loaded = manifests::load(&self.files).map_err(|e| e.to_string())?;
-        let resources: Vec<_> = loaded.iter().map(|l| l.resource.clone()).collect();
+        let resources: Vec<_> = loaded.accounts.iter().map(|l| l.resource.clone()).collect();
         let connection = self.connect(&resources).await?;
         Ok((loaded, connection))
     }

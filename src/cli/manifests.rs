@@ -1,22 +1,47 @@
-//! Reading CognitiveServicesAccount manifests from files: multi-document YAML, directories,
-//! errors that name the file, the document and the field.
+//! Reading CognitiveServicesAccount and CognitiveServicesDeployment manifests from files:
+//! multi-document YAML, directories, errors that name the file, the document and the field.
+//!
+//! Strict, as an API server with strict field validation is: a field the schema does not
+//! know (a typo such as `deletionPolcy`, which would otherwise fall back to the default) and
+//! an unknown kind of our group are errors. Other kinds are skipped.
 
 use std::path::{Path, PathBuf};
 
 use kube::ResourceExt;
 use serde_json::Value;
 
-use crate::api::CognitiveServicesAccount;
+use serde::de::DeserializeOwned;
+
+use crate::api::{CognitiveServicesAccount, CognitiveServicesDeployment};
 
 pub const API_VERSION: &str = "cognitive-operator.dev/v1alpha1";
 pub const KIND: &str = "CognitiveServicesAccount";
+pub const DEPLOYMENT_KIND: &str = "CognitiveServicesDeployment";
+const GROUP: &str = "cognitive-operator.dev";
 
 /// A resource read from a manifest, with where it came from.
 #[derive(Clone, Debug)]
-pub struct Loaded {
+pub struct Loaded<R = CognitiveServicesAccount> {
     /// `path#document` (1-based), for messages.
     pub source: String,
-    pub resource: CognitiveServicesAccount,
+    pub resource: R,
+}
+
+/// Everything the manifests hold, in their order.
+#[derive(Clone, Debug, Default)]
+pub struct Manifests {
+    pub accounts: Vec<Loaded>,
+    pub deployments: Vec<Loaded<CognitiveServicesDeployment>>,
+}
+
+impl Manifests {
+    /// The account resource a deployment's `spec.accountRef` names, within the manifests.
+    pub fn account_of(&self, deployment: &CognitiveServicesDeployment) -> Option<&Loaded> {
+        self.accounts.iter().find(|a| {
+            a.resource.namespace() == deployment.namespace()
+                && a.resource.name_any() == deployment.spec.account_ref.name
+        })
+    }
 }
 
 /// Bad input, with file, document and field.
@@ -26,26 +51,46 @@ pub enum ManifestError {
     Unreadable { path: String, message: String },
     #[error("{source_ref}: {message}")]
     Invalid { source_ref: String, message: String },
-    #[error("{0}: no CognitiveServicesAccount manifests found")]
+    #[error("{0}: no CognitiveServicesAccount or CognitiveServicesDeployment manifests found")]
     Empty(String),
 }
 
-/// Loads every CognitiveServicesAccount from the given files or directories (`-` is stdin).
-/// Documents of other kinds are skipped; each one found is reported on stderr.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, ManifestError> {
-    let mut loaded = Vec::new();
+/// Loads every account and deployment from the given files or directories (`-` is stdin).
+/// Documents of other kinds are skipped; each one found is reported on stderr. Every
+/// deployment's `spec.accountRef` must name an account of the manifests.
+pub fn load(paths: &[PathBuf]) -> Result<Manifests, ManifestError> {
+    let mut manifests = Manifests::default();
     for path in paths {
         for file in files_in(path)? {
             let text = read(&file)?;
-            loaded.extend(parse(&file.display().to_string(), &text)?);
+            let parsed = parse_all(&file.display().to_string(), &text)?;
+            manifests.accounts.extend(parsed.accounts);
+            manifests.deployments.extend(parsed.deployments);
         }
     }
-    if loaded.is_empty() {
+    if manifests.accounts.is_empty() && manifests.deployments.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ManifestError::Empty(names.join(", ")));
     }
-    check_unique(&loaded)?;
-    Ok(loaded)
+    check_unique(&manifests.accounts)?;
+    check_unique(&manifests.deployments)?;
+    for deployment in &manifests.deployments {
+        if manifests.account_of(&deployment.resource).is_none() {
+            return Err(ManifestError::Invalid {
+                source_ref: deployment.source.clone(),
+                message: format!(
+                    "spec.accountRef.name ({}): no CognitiveServicesAccount {} in namespace {} among the manifests",
+                    deployment.resource.name_any(),
+                    deployment.resource.spec.account_ref.name,
+                    deployment
+                        .resource
+                        .namespace()
+                        .unwrap_or_else(|| "default".into())
+                ),
+            });
+        }
+    }
+    Ok(manifests)
 }
 
 fn files_in(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
@@ -76,36 +121,67 @@ fn read(path: &Path) -> Result<String, ManifestError> {
     })
 }
 
-/// Parses a multi-document YAML text.
+/// Parses a multi-document YAML text's accounts (the other kinds are skipped).
 pub fn parse(file: &str, text: &str) -> Result<Vec<Loaded>, ManifestError> {
+    Ok(parse_all(file, text)?.accounts)
+}
+
+/// Parses a multi-document YAML text.
+pub fn parse_all(file: &str, text: &str) -> Result<Manifests, ManifestError> {
     let documents: Vec<Value> =
         serde_saphyr::from_multiple(text).map_err(|e| ManifestError::Unreadable {
             path: file.to_string(),
             message: format!("not valid YAML: {e}"),
         })?;
-    let mut loaded = Vec::new();
+    let mut manifests = Manifests::default();
     for (index, document) in documents.into_iter().enumerate() {
         let source = format!("{file}#{}", index + 1);
         if document.is_null() {
             continue;
         }
-        if document.get("kind").and_then(Value::as_str) != Some(KIND) {
-            let kind = document
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or("(no kind)");
-            eprintln!("{source}: skipping {kind}");
-            continue;
+        let kind = document
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("(no kind)")
+            .to_string();
+        match kind.as_str() {
+            KIND => {
+                let resource: CognitiveServicesAccount = decode(&source, document)?;
+                validated(&source, &resource.metadata, |name| {
+                    resource.spec.validate(name)
+                })?;
+                manifests.accounts.push(Loaded { resource, source });
+            }
+            DEPLOYMENT_KIND => {
+                let resource: CognitiveServicesDeployment = decode(&source, document)?;
+                validated(&source, &resource.metadata, |name| {
+                    resource.spec.validate(name)
+                })?;
+                manifests.deployments.push(Loaded { resource, source });
+            }
+            _ if of_our_group(&document) => {
+                return Err(ManifestError::Invalid {
+                    source_ref: source,
+                    message: format!(
+                        "kind: {kind} is not a kind of {GROUP} (expected {KIND} or {DEPLOYMENT_KIND})"
+                    ),
+                });
+            }
+            _ => eprintln!("{source}: skipping {kind}"),
         }
-        loaded.push(Loaded {
-            resource: decode(&source, document)?,
-            source,
-        });
     }
-    Ok(loaded)
+    Ok(manifests)
 }
 
-fn decode(source: &str, document: Value) -> Result<CognitiveServicesAccount, ManifestError> {
+fn of_our_group(document: &Value) -> bool {
+    document
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.split('/').next() == Some(GROUP))
+}
+
+/// Deserializes one of our resources, refusing fields its schema does not know.
+fn decode<R: DeserializeOwned>(source: &str, document: Value) -> Result<R, ManifestError> {
     let invalid = |message: String| ManifestError::Invalid {
         source_ref: source.to_string(),
         message,
@@ -119,20 +195,41 @@ fn decode(source: &str, document: Value) -> Result<CognitiveServicesAccount, Man
             )));
         }
     }
-    let resource: CognitiveServicesAccount = serde_path_to_error::deserialize(document)
+    let mut unknown = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let tracked = serde_ignored::Deserializer::new(document, &mut note_unknown);
+    let resource: R = serde_path_to_error::deserialize(tracked)
         .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
-    let name = resource.metadata.name.clone().unwrap_or_default();
-    if name.is_empty() {
-        return Err(invalid("metadata.name: is required".into()));
+    // `apiVersion` and `kind` are checked above (the resource type does not keep them), and
+    // `status` is the operator's to write; everything else must be known.
+    unknown.retain(|path| {
+        !matches!(path.as_str(), "apiVersion" | "kind" | "status") && !path.starts_with("status.")
+    });
+    if let Some(field) = unknown.first() {
+        return Err(invalid(format!(
+            "{field}: unknown field (misspelt? see kubectl explain)"
+        )));
     }
-    resource
-        .spec
-        .validate(&name)
-        .map_err(|e| invalid(format!("{} ({name}): {}", e.field, e.message)))?;
     Ok(resource)
 }
 
-fn check_unique(loaded: &[Loaded]) -> Result<(), ManifestError> {
+fn validated(
+    source: &str,
+    metadata: &kube::api::ObjectMeta,
+    validate: impl FnOnce(&str) -> Result<(), crate::api::FieldError>,
+) -> Result<(), ManifestError> {
+    let invalid = |message: String| ManifestError::Invalid {
+        source_ref: source.to_string(),
+        message,
+    };
+    let name = metadata.name.clone().unwrap_or_default();
+    if name.is_empty() {
+        return Err(invalid("metadata.name: is required".into()));
+    }
+    validate(&name).map_err(|e| invalid(format!("{} ({name}): {}", e.field, e.message)))
+}
+
+fn check_unique<R: ResourceExt>(loaded: &[Loaded<R>]) -> Result<(), ManifestError> {
     for (i, a) in loaded.iter().enumerate() {
         for b in &loaded[..i] {
             let same = a.resource.name_any() == b.resource.name_any()
@@ -198,5 +295,77 @@ spec: {resourceGroup: rg, location: westus, kind: OpenAI, sku: {name: S0}}
         .unwrap_err()
         .to_string();
         assert!(err.contains("spec.softDeletePolicy"), "{err}");
+    }
+
+    const DEPLOYMENT: &str = "apiVersion: cognitive-operator.dev/v1alpha1
+kind: CognitiveServicesDeployment
+metadata: {name: chat, namespace: team-a}
+spec:
+  accountRef: {name: docs}
+  model: {format: OpenAI, name: gpt-4o}
+  sku: {name: GlobalStandard, capacity: 10}
+";
+
+    #[test]
+    fn accounts_and_deployments_are_read_together() {
+        let parsed = parse_all(
+            "f.yaml",
+            &format!(
+                "{GOOD}---
+{DEPLOYMENT}"
+            ),
+        )
+        .unwrap();
+        assert_eq!(parsed.accounts.len(), 1);
+        assert_eq!(parsed.deployments.len(), 1);
+        let deployment = &parsed.deployments[0].resource;
+        assert_eq!(parsed.account_of(deployment).unwrap().source, "f.yaml#1");
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_of_our_group_are_errors() {
+        let err = parse(
+            "f.yaml",
+            &GOOD.replace("sku: {name: S0}", "sku: {name: S0}, bogusField: 1"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "f.yaml#1: spec.bogusField: unknown field (misspelt? see kubectl explain)"
+        );
+        let misspelt = format!(
+            "{DEPLOYMENT}  deletionPolcy: Orphan
+"
+        );
+        let err = parse_all("f.yaml", &misspelt).unwrap_err().to_string();
+        assert!(
+            err.starts_with("f.yaml#1: spec.deletionPolcy: unknown field"),
+            "{err}"
+        );
+        let err = parse_all(
+            "f.yaml",
+            &GOOD.replace(
+                "kind: CognitiveServicesAccount",
+                "kind: CognitiveServicesAcount",
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("kind: CognitiveServicesAcount is not a kind of cognitive-operator.dev"),
+            "{err}"
+        );
+        // A status (say, from kubectl get -o yaml) is not an error.
+        assert!(
+            parse(
+                "f.yaml",
+                &format!(
+                    "{GOOD}status: {{endpoint: x}}
+"
+                )
+            )
+            .is_ok()
+        );
     }
 }

@@ -3,10 +3,11 @@
 use kube::ResourceExt;
 use serde_json::{Value, json};
 
+use super::OutputFormat;
 use super::inputs::Inputs;
-use super::{OutputFormat, manifests};
-use crate::engine::{EngineError, Preview};
-use crate::planner::Verdict;
+use crate::engine::{AccountContext, Engine, Preview};
+use crate::planner::deployment::{AccountState, DeploymentAction};
+use crate::planner::{Action, FieldDiff, Verdict};
 
 /// Exit codes of `plan`.
 pub const NO_CHANGES: i32 = 0;
@@ -23,27 +24,47 @@ pub struct PlanArgs {
     pub output: OutputFormat,
 }
 
+/// One planned write, as shown.
+struct Step {
+    /// `+` creates, `~` changes, `-` deletes.
+    mark: &'static str,
+    kind: String,
+    description: String,
+    fields: Vec<String>,
+}
+
+/// One resource's plan, whatever its kind.
+struct Shown {
+    kind: &'static str,
+    arm_id: String,
+    steps: Vec<Step>,
+    drift: Vec<FieldDiff>,
+    verdict: Verdict,
+}
+
 /// One resource's preview, or why there is none.
 struct Entry {
-    loaded: manifests::Loaded,
-    result: Result<Preview, EngineError>,
+    source: String,
+    namespace: String,
+    name: String,
+    result: Result<Shown, String>,
 }
 
 impl Entry {
     fn failed(&self) -> bool {
         match &self.result {
             Err(_) => true,
-            Ok(preview) => matches!(preview.plan.verdict, Verdict::Stalled { .. }),
+            Ok(shown) => matches!(shown.verdict, Verdict::Stalled { .. }),
         }
     }
 
     fn changes(&self) -> bool {
-        self.result.as_ref().is_ok_and(|p| p.plan.writes())
+        self.result.as_ref().is_ok_and(|s| !s.steps.is_empty())
     }
 }
 
 pub async fn run(args: PlanArgs) -> i32 {
-    let (loaded, connection) = match args.inputs.open().await {
+    let (manifests, connection) = match args.inputs.open().await {
         Ok(opened) => opened,
         Err(message) => {
             eprintln!("error: {message}");
@@ -52,9 +73,41 @@ pub async fn run(args: PlanArgs) -> i32 {
     };
     let (engine, client) = (args.inputs.engine(&connection), &connection.client);
     let mut entries = Vec::new();
-    for loaded in loaded {
+    let mut previews = Vec::new();
+    for loaded in &manifests.accounts {
         let result = engine.preview(client, &loaded.resource, false).await;
-        entries.push(Entry { loaded, result });
+        entries.push(entry(
+            &loaded.source,
+            &loaded.resource,
+            result
+                .as_ref()
+                .map(account_shown)
+                .map_err(|e| e.to_string()),
+        ));
+        previews.push((loaded, result.ok()));
+    }
+    for loaded in &manifests.deployments {
+        let resource = &loaded.resource;
+        let account = previews.iter().find(|(a, _)| {
+            a.resource.namespace() == resource.namespace()
+                && a.resource.name_any() == resource.spec.account_ref.name
+        });
+        let context = planned_account(
+            &engine,
+            account.and_then(|(a, p)| p.as_ref().map(|p| (&a.resource, p))),
+        );
+        let result = engine
+            .preview_deployment(client, resource, &context, false)
+            .await
+            .map(|preview| Shown {
+                kind: "deployment",
+                arm_id: preview.target.map(|t| t.id()).unwrap_or_default(),
+                steps: preview.plan.actions.iter().map(deployment_step).collect(),
+                drift: preview.plan.drift,
+                verdict: preview.plan.verdict,
+            })
+            .map_err(|e| e.to_string());
+        entries.push(entry(&loaded.source, resource, result));
     }
     match args.output {
         OutputFormat::Text => entries.iter().for_each(print_text),
@@ -76,42 +129,97 @@ pub async fn run(args: PlanArgs) -> i32 {
     }
 }
 
+fn entry(source: &str, resource: &impl ResourceExt, result: Result<Shown, String>) -> Entry {
+    Entry {
+        source: source.to_string(),
+        namespace: resource.namespace().unwrap_or_else(|| "default".into()),
+        name: resource.name_any(),
+        result,
+    }
+}
+
+/// A deployment's account as the plan leaves it: Ready only when it has nothing to change
+/// (otherwise apply changes the account first, and the deployment waits for it).
+fn planned_account(
+    engine: &Engine,
+    account: Option<(&crate::api::CognitiveServicesAccount, &Preview)>,
+) -> AccountContext {
+    let Some((resource, preview)) = account else {
+        return engine.account_context(None);
+    };
+    let state = match &preview.plan.verdict {
+        Verdict::Ready => AccountState::Ready,
+        _ => AccountState::NotReady("apply brings the account to its spec first".into()),
+    };
+    AccountContext {
+        target: engine.target(resource).ok(),
+        state,
+    }
+}
+
+fn account_shown(preview: &Preview) -> Shown {
+    Shown {
+        kind: "account",
+        arm_id: preview.target.id(),
+        steps: preview.plan.actions.iter().map(account_step).collect(),
+        drift: preview.plan.drift.clone(),
+        verdict: preview.plan.verdict.clone(),
+    }
+}
+
+fn account_step(action: &Action) -> Step {
+    let (mark, fields) = match action {
+        Action::Create(_) | Action::Restore { .. } => ("+", Vec::new()),
+        Action::Patch { fields, .. } => ("~", fields.clone()),
+        Action::Purge(_) | Action::Delete | Action::DeleteDeployment(_) => ("-", Vec::new()),
+    };
+    Step {
+        mark,
+        kind: format!("{:?}", action.kind()),
+        description: action.describe(),
+        fields,
+    }
+}
+
+fn deployment_step(action: &DeploymentAction) -> Step {
+    let mark = match action {
+        DeploymentAction::Create(_) => "+",
+        DeploymentAction::Update { .. } | DeploymentAction::Patch { .. } => "~",
+        DeploymentAction::Delete => "-",
+    };
+    Step {
+        mark,
+        kind: format!("{:?}", action.kind()),
+        description: action.describe(),
+        fields: action.fields(),
+    }
+}
+
 fn print_text(entry: &Entry) {
-    let resource = &entry.loaded.resource;
-    println!(
-        "{}/{} ({})",
-        resource.namespace().unwrap_or_else(|| "default".into()),
-        resource.name_any(),
-        entry.loaded.source
-    );
-    let preview = match &entry.result {
-        Ok(preview) => preview,
+    println!("{}/{} ({})", entry.namespace, entry.name, entry.source);
+    let shown = match &entry.result {
+        Ok(shown) => shown,
         Err(e) => {
             println!("  ✗ error: {e}\n");
             return;
         }
     };
-    println!("  account: {}", preview.target.id());
-    for action in &preview.plan.actions {
-        let mark = match action {
-            crate::planner::Action::Create(_) | crate::planner::Action::Restore { .. } => "+",
-            crate::planner::Action::Patch { .. } => "~",
-            crate::planner::Action::Purge(_) | crate::planner::Action::Delete => "-",
-        };
-        println!("  {mark} {}", action.describe());
+    println!("  {}: {}", shown.kind, shown.arm_id);
+    for step in &shown.steps {
+        println!("  {} {}", step.mark, step.description);
     }
-    for drift in &preview.plan.drift {
+    for drift in &shown.drift {
         println!(
             "      {}: {} → {}",
             drift.path, drift.observed, drift.desired
         );
     }
-    match &preview.plan.verdict {
+    match &shown.verdict {
         Verdict::Ready => println!("  = no changes"),
         Verdict::Stalled { reason, message } => println!("  ✗ stalled, {reason}: {message}"),
         Verdict::Observed { reason, message } => println!("  ? {reason} (observe only): {message}"),
         Verdict::Paused => println!("  = paused: no ARM calls"),
-        Verdict::Progressing { reason, message } if preview.plan.actions.is_empty() => {
+        Verdict::Progressing { reason, message } if shown.steps.is_empty() => {
             println!("  … {reason}: {message}")
         }
         _ => {}
@@ -120,41 +228,35 @@ fn print_text(entry: &Entry) {
 }
 
 fn to_json(entry: &Entry) -> Value {
-    let resource = &entry.loaded.resource;
     let mut report = json!({
-        "source": entry.loaded.source,
-        "namespace": resource.namespace().unwrap_or_else(|| "default".into()),
-        "name": resource.name_any(),
+        "source": entry.source,
+        "namespace": entry.namespace,
+        "name": entry.name,
     });
     match &entry.result {
         Err(e) => {
-            report["error"] = json!(e.to_string());
+            report["error"] = json!(e);
             report["changes"] = json!(false);
         }
-        Ok(preview) => {
-            let actions: Vec<Value> = preview
-                .plan
-                .actions
+        Ok(shown) => {
+            let actions: Vec<Value> = shown
+                .steps
                 .iter()
-                .map(|a| {
-                    let fields = match a {
-                        crate::planner::Action::Patch { fields, .. } => fields.clone(),
-                        _ => Vec::new(),
-                    };
-                    json!({"action": format!("{:?}", a.kind()), "description": a.describe(), "fields": fields})
-                })
+                .map(
+                    |s| json!({"action": s.kind, "description": s.description, "fields": s.fields}),
+                )
                 .collect();
-            let drift: Vec<Value> = preview
-                .plan
+            let drift: Vec<Value> = shown
                 .drift
                 .iter()
                 .map(|d| json!({"field": d.path, "desired": d.desired, "observed": d.observed}))
                 .collect();
-            report["armId"] = json!(preview.target.id());
+            report["kind"] = json!(shown.kind);
+            report["armId"] = json!(shown.arm_id);
             report["actions"] = json!(actions);
             report["drift"] = json!(drift);
-            report["verdict"] = verdict_json(&preview.plan.verdict);
-            report["changes"] = json!(preview.plan.writes());
+            report["verdict"] = verdict_json(&shown.verdict);
+            report["changes"] = json!(!shown.steps.is_empty());
         }
     }
     report

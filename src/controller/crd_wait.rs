@@ -6,29 +6,23 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, CustomResourceExt};
 use tokio::sync::watch;
 
-use crate::api::CognitiveServicesAccount;
+use crate::api::{CognitiveServicesAccount, CognitiveServicesDeployment};
 
 /// How often to look for the CRD while it is missing.
 const CRD_POLL: Duration = Duration::from_secs(5);
 
-/// Waits until the CRD is established, saying so in the log while it is missing. False when
-/// stopped first.
+/// Waits until both CRDs are established, saying so in the log while one is missing. False
+/// when stopped first.
 pub(super) async fn wait_for_crd(client: &kube::Client, mut stop: watch::Receiver<bool>) -> bool {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = CognitiveServicesAccount::crd_name();
     let mut last_report = String::new();
     loop {
-        let report = match crds.get_opt(name).await {
-            Ok(Some(crd)) if crd_established(&crd) => {
-                tracing::info!(crd = name, "CRD established");
+        let report = match missing_crd(&crds).await {
+            None => {
+                tracing::info!("CRDs established");
                 return true;
             }
-            Ok(Some(_)) => format!("CRD {name} exists but is not established yet; waiting"),
-            Ok(None) => format!(
-                "CRD {name} is not installed: apply it (kubectl apply -f crds/{}); waiting for it",
-                crate::api::CRD_FILE
-            ),
-            Err(e) => format!("cannot read CRD {name}: {e}; retrying"),
+            Some(report) => report,
         };
         if report != last_report {
             tracing::warn!("{report}");
@@ -39,6 +33,28 @@ pub(super) async fn wait_for_crd(client: &kube::Client, mut stop: watch::Receive
             _ = stop.wait_for(|s| *s) => return false,
         }
     }
+}
+
+/// What is missing, or `None` when both CRDs are established.
+async fn missing_crd(crds: &Api<CustomResourceDefinition>) -> Option<String> {
+    for (name, file) in [
+        (CognitiveServicesAccount::crd_name(), crate::api::CRD_FILE),
+        (
+            CognitiveServicesDeployment::crd_name(),
+            crate::api::DEPLOYMENT_CRD_FILE,
+        ),
+    ] {
+        let report = match crds.get_opt(name).await {
+            Ok(Some(crd)) if crd_established(&crd) => continue,
+            Ok(Some(_)) => format!("CRD {name} exists but is not established yet; waiting"),
+            Ok(None) => format!(
+                "CRD {name} is not installed: apply it (kubectl apply -f crds/{file}); waiting for it"
+            ),
+            Err(e) => format!("cannot read CRD {name}: {e}; retrying"),
+        };
+        return Some(report);
+    }
+    None
 }
 
 pub fn crd_established(crd: &CustomResourceDefinition) -> bool {

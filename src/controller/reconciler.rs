@@ -14,6 +14,8 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+mod deployments;
+
 use super::credentials::Credentials;
 use super::error::Error;
 use super::grants::{self, Grants};
@@ -132,6 +134,10 @@ impl Reconciler {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn grants(&self) -> &Grants {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::DynamicObject;
@@ -12,7 +12,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use tokio::sync::{oneshot, watch};
 
 use super::cache::cache_event;
@@ -26,7 +26,7 @@ use super::reconciler::{self, Reconciler};
 use super::requeue::Requeue;
 use super::stop::{after, shutdown_signal, when_true};
 use super::{LogFormat, RunArgs, credentials, grants, leader, resilient_watch, secrets};
-use crate::api::CognitiveServicesAccount;
+use crate::api::{CognitiveServicesAccount, CognitiveServicesDeployment};
 use crate::arm::{ArmClientConfig, CredentialMode};
 use crate::engine::Engine;
 
@@ -226,9 +226,32 @@ fn build_reconciler(
     ))
 }
 
-/// Runs a Controller until `graceful` (finish in-flight reconciles) or `hard_stop` (abandon
-/// them: they resume from status on the next run).
+/// Runs the accounts' and the deployments' Controllers until `graceful` (finish in-flight
+/// reconciles) or `hard_stop` (abandon them: they resume from status on the next run).
 pub(super) async fn run_controller(
+    args: &RunArgs,
+    client: kube::Client,
+    reconciler: Arc<Reconciler>,
+    health: &Arc<Health>,
+    graceful: impl Future<Output = ()> + Send + 'static,
+    hard_stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let graceful = graceful.shared();
+    let hard_stop = hard_stop.shared();
+    tokio::join!(
+        run_account_controller(
+            args,
+            client.clone(),
+            reconciler.clone(),
+            health,
+            graceful.clone(),
+            hard_stop.clone(),
+        ),
+        run_deployment_controller(args, client, reconciler, graceful, hard_stop),
+    );
+}
+
+async fn run_account_controller(
     args: &RunArgs,
     client: kube::Client,
     reconciler: Arc<Reconciler>,
@@ -297,6 +320,147 @@ pub(super) async fn run_controller(
     synced.abort();
     health.set_synced(false);
     reconciler.metrics().set_store(None);
+}
+
+/// The deployments' Controller. A deployment is reconciled when its spec, finalizers or
+/// deletion change (not on our own status writes), when its account resource changes (it
+/// may have turned Ready), and when its account's write gate frees.
+async fn run_deployment_controller(
+    args: &RunArgs,
+    client: kube::Client,
+    reconciler: Arc<Reconciler>,
+    graceful: impl Future<Output = ()> + Send + 'static,
+    hard_stop: impl Future<Output = ()> + Send + 'static,
+) {
+    // Accounts are watched by their metadata only: enough to map a change to its deployments.
+    let (deployments, accounts): (
+        Api<CognitiveServicesDeployment>,
+        Api<PartialObjectMeta<CognitiveServicesAccount>>,
+    ) = match &args.namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let mut scope = watcher::Config::default();
+    if let Some(selector) = &args.label_selector {
+        scope = scope.labels(selector);
+    }
+    let writer = Writer::<CognitiveServicesDeployment>::default();
+    let store = writer.as_reader();
+    let forget = reconciler.clone();
+    let changes = resilient_watch::fresh_after_error(deployments, scope.clone())
+        .default_backoff()
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(gone) = event {
+                forget.forget_deployment(
+                    gone.metadata.namespace.as_deref(),
+                    gone.metadata.name.as_deref(),
+                );
+            }
+        })
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let account_changes = watcher(accounts, scope).default_backoff().touched_objects();
+    let by_account = store.clone();
+    let by_gate = store.clone();
+    let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
+    let relay = tokio::spawn(async move {
+        graceful.await;
+        let _ = graceful_tx.send(());
+    });
+    let results = Controller::for_stream(changes, store.clone())
+        .watches_stream(account_changes, move |account| {
+            deployments_of_account(&by_account, &account)
+        })
+        .reconcile_on(waiting_for_freed_gates(
+            reconciler.engine().write_gate().subscribe(),
+            by_gate,
+        ))
+        .with_config(controller::Config::default().concurrency(args.concurrency))
+        .graceful_shutdown_on(async move {
+            let _ = graceful_rx.await;
+        })
+        .run(
+            |object, reconciler: Arc<Reconciler>| async move {
+                reconciler
+                    .reconcile_deployment(&object)
+                    .await
+                    .map(Requeue::action)
+            },
+            |object, error, reconciler| {
+                reconciler.deployment_error_requeue(&object, error).action()
+            },
+            reconciler.clone(),
+        )
+        .for_each(|result| async move { log_controller_result(result) });
+    tokio::select! {
+        _ = results => tracing::info!("deployment controller stopped"),
+        _ = hard_stop => tracing::warn!("in-flight deployment reconciles did not finish in time; abandoning them (they resume from status)"),
+    }
+    relay.abort();
+}
+
+/// The deployment resources naming `account` in their `spec.accountRef`.
+fn deployments_of_account(
+    store: &Store<CognitiveServicesDeployment>,
+    account: &PartialObjectMeta<CognitiveServicesAccount>,
+) -> Vec<reflector::ObjectRef<CognitiveServicesDeployment>> {
+    store
+        .state()
+        .iter()
+        .filter(|d| {
+            d.metadata.namespace == account.metadata.namespace
+                && Some(&d.spec.account_ref.name) == account.metadata.name.as_ref()
+        })
+        .map(|d| reflector::ObjectRef::from_obj(d.as_ref()))
+        .collect()
+}
+
+/// Deployments waiting for the write gate of an account that just freed (those that wait
+/// for any account, when notices were missed).
+fn waiting_for_freed_gates(
+    freed: tokio::sync::broadcast::Receiver<String>,
+    store: Store<CognitiveServicesDeployment>,
+) -> impl futures::Stream<Item = reflector::ObjectRef<CognitiveServicesDeployment>> + Send + 'static
+{
+    futures::stream::unfold(freed, |mut freed| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        match freed.recv().await {
+            Ok(account_id) => Some((Some(account_id), freed)),
+            Err(RecvError::Lagged(_)) => Some((None, freed)),
+            Err(RecvError::Closed) => None,
+        }
+    })
+    .flat_map(move |account_id: Option<String>| {
+        let waiting: Vec<_> = store
+            .state()
+            .iter()
+            .filter(|d| is_waiting_for(d, account_id.as_deref()))
+            .map(|d| reflector::ObjectRef::from_obj(d.as_ref()))
+            .collect();
+        futures::stream::iter(waiting)
+    })
+}
+
+fn is_waiting_for(deployment: &CognitiveServicesDeployment, account_id: Option<&str>) -> bool {
+    let Some(status) = &deployment.status else {
+        return false;
+    };
+    let waiting = crate::planner::status::find(&status.conditions, crate::planner::status::READY)
+        .is_some_and(|c| c.reason == "WaitingForAccountWrite");
+    let on_account = match (account_id, &status.arm_id) {
+        (None, _) => true,
+        (Some(account), Some(id)) => id.to_ascii_lowercase().starts_with(account),
+        // Not created yet: its account is not recorded, so any freed gate may be its own.
+        (Some(_), None) => true,
+    };
+    waiting && on_account
 }
 
 /// The accounts' watch as the controller consumes it. The watch is untyped, so one malformed

@@ -24,6 +24,15 @@ pub fn plan(input: &PlanInput) -> Plan {
 }
 
 pub(super) fn waiting_for(pending: &PendingOperation) -> Plan {
+    if pending.kind == OperationKind::Delete && pending.resource_id.contains("/deployments/") {
+        return Plan::verdict(Verdict::Progressing {
+            reason: "DeletingDeployments",
+            message: format!(
+                "ARM is deleting a deployment before the account (operation started {})",
+                pending.started_at
+            ),
+        });
+    }
     let (reason, what) = match pending.kind {
         OperationKind::Create => ("Creating", "creating the account"),
         OperationKind::Restore => ("Restoring", "restoring the soft-deleted account"),

@@ -32,15 +32,24 @@ pub(super) fn plan_deletion(input: &PlanInput) -> Plan {
             plan.claims_account = true;
             return plan;
         }
-        let mut actions = vec![Action::Delete];
+        let mut actions: Vec<Action> = input
+            .deployments
+            .iter()
+            .filter_map(|d| d.name.clone())
+            .map(Action::DeleteDeployment)
+            .collect();
+        let message = match actions.len() {
+            0 => format!("deleting account {}", input.target.name),
+            n => format!(
+                "deleting the {n} deployment(s) of account {} first, so that nothing provisioned bills while it sits soft-deleted",
+                input.target.name
+            ),
+        };
+        actions.push(Action::Delete);
         if spec.deletion_policy == DeletionPolicy::DeleteAndPurge {
             actions.push(Action::Purge(deleted_ref(input)));
         }
-        return Plan::act(
-            actions,
-            "Deleting",
-            format!("deleting account {}", input.target.name),
-        );
+        return Plan::act(actions, "Deleting", message);
     }
     if spec.deletion_policy == DeletionPolicy::DeleteAndPurge
         && let Some(copy) = input.soft_deleted

@@ -6,6 +6,7 @@
 mod absent;
 mod decide;
 mod deleting;
+pub mod deployment;
 mod desired;
 pub mod diff;
 mod existing;
@@ -22,6 +23,7 @@ use crate::api::{
     AdoptionPolicy, CognitiveServicesAccountSpec, DeletionPolicy, OWNER_TAG, ReconcilePolicy,
     SoftDeletePolicy,
 };
+use crate::arm::deployments::Deployment;
 use crate::arm::lro::{OperationKind, PendingOperation};
 use crate::arm::models::{
     Account, AccountProperties, AccountRef, DeletedAccountRef, same_location,

@@ -48,6 +48,9 @@ pub struct PlanInput<'a> {
     pub pending: Option<&'a PendingOperation>,
     /// The resource is being deleted: run the deletion policy.
     pub deleting: bool,
+    /// The account's deployments, read when deleting it: they are deleted first, so that
+    /// nothing provisioned bills while the account sits soft-deleted.
+    pub deployments: &'a [Deployment],
     /// The status says this resource managed the account before (`status.armId` is its id):
     /// ownership survives someone dropping the owner tag in the portal.
     pub managed_before: bool,
@@ -66,6 +69,8 @@ pub enum Action {
     Patch { fields: Vec<String>, body: Value },
     /// DELETE (soft-delete) the account.
     Delete,
+    /// DELETE one of the account's deployments (before deleting the account).
+    DeleteDeployment(String),
 }
 
 impl Action {
@@ -75,7 +80,7 @@ impl Action {
             Action::Restore { .. } => OperationKind::Restore,
             Action::Purge(_) => OperationKind::Purge,
             Action::Patch { .. } => OperationKind::Update,
-            Action::Delete => OperationKind::Delete,
+            Action::Delete | Action::DeleteDeployment(_) => OperationKind::Delete,
         }
     }
 
@@ -92,6 +97,9 @@ impl Action {
             ),
             Action::Patch { fields, .. } => format!("patch {}", fields.join(", ")),
             Action::Delete => "delete the account (soft-delete)".to_string(),
+            Action::DeleteDeployment(name) => {
+                format!("delete deployment {name} (before the account, so it stops billing)")
+            }
         }
     }
 }

@@ -19,12 +19,12 @@ pub struct Summary {
 
 impl Summary {
     pub fn ready() -> Self {
+        Summary::ready_with("the account matches the spec")
+    }
+
+    pub fn ready_with(message: &str) -> Self {
         Summary {
-            ready: (
-                true,
-                "Succeeded".into(),
-                "the account matches the spec".into(),
-            ),
+            ready: (true, "Succeeded".into(), message.into()),
             reconciling: None,
             stalled: None,
         }

@@ -66,6 +66,7 @@ fn input<'a>(
         soft_deleted: copy,
         pending: None,
         deleting: false,
+        deployments: &[],
         managed_before: false,
     }
 }

@@ -24,6 +24,7 @@ pub const WAIT: Duration = Duration::from_secs(120);
 /// The discard port on loopback, where nothing listens in these tests.
 const CLOSED_LOOPBACK_PROXY: &str = "http://127.0.0.1:9";
 pub const CRD_NAME: &str = "cognitiveservicesaccounts.cognitive-operator.dev";
+pub const DEPLOYMENT_CRD_NAME: &str = "cognitiveservicesdeployments.cognitive-operator.dev";
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -233,33 +234,40 @@ impl Cluster {
             "wait",
             "--for=condition=Established",
             &format!("crd/{CRD_NAME}"),
+            &format!("crd/{DEPLOYMENT_CRD_NAME}"),
             "--timeout=60s",
         ]);
         // Established is not yet served discovery (envtest polls discovery the same way).
         let deadline = Instant::now() + WAIT;
-        while !self
-            .plane
-            .kubectl(&[
-                "api-resources",
-                "--api-group=cognitive-operator.dev",
-                "-o",
-                "name",
-            ])
-            .contains(CRD_NAME)
-        {
+        while !self.discovered(&[CRD_NAME, DEPLOYMENT_CRD_NAME]) {
             assert!(Instant::now() < deadline, "the CRD never reaches discovery");
             std::thread::sleep(Duration::from_millis(200));
         }
         // Nor is its schema published yet: the API server does that asynchronously, and
         // kubectl explain reads it.
-        let schema = ["explain", "cognitiveservicesaccounts.spec"];
-        while !self.plane.kubectl_output(&schema).status.success() {
+        let published = |kind: &str| {
+            let schema = ["explain", kind];
+            self.plane.kubectl_output(&schema).status.success()
+        };
+        while !published("cognitiveservicesaccounts.spec")
+            || !published("cognitiveservicesdeployments.spec")
+        {
             assert!(
                 Instant::now() < deadline,
                 "the CRD's schema is never published"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    fn discovered(&self, crds: &[&str]) -> bool {
+        let names = self.plane.kubectl(&[
+            "api-resources",
+            "--api-group=cognitive-operator.dev",
+            "-o",
+            "name",
+        ]);
+        crds.iter().all(|crd| names.contains(crd))
     }
 
     pub fn create_namespace(&self, name: &str) {
@@ -379,6 +387,19 @@ impl Cluster {
         } else {
             Err(stderr)
         }
+    }
+
+    /// `kubectl wait --for=condition=Ready csd --all`.
+    pub fn wait_deployments_ready(&self, namespace: &str) {
+        self.plane.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "csd",
+            "--all",
+            "--namespace",
+            namespace,
+            &format!("--timeout={}s", WAIT.as_secs()),
+        ]);
     }
 
     /// `kubectl wait --for=condition=Ready csa/NAME`.

@@ -6,11 +6,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::ArmError;
+use super::provider::SeedTarget;
 use super::render::timestamp;
 use super::shared::Shared;
 use super::{Fault, ResourceGroupSeed};
@@ -20,6 +22,10 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_emulator/resourceGroups", post(seed_resource_group))
         .route("/_emulator/accounts", post(seed_account))
         .route("/_emulator/deletedAccounts", post(seed_deleted_account))
+        .route("/_emulator/deployments", post(seed_deployment))
+        .route("/_emulator/deployments/autoUpgrade", post(auto_upgrade))
+        .route("/_emulator/quota", put(set_quota))
+        .route("/_emulator/billing", get(billing))
         .route("/_emulator/clock/advance", post(advance_clock))
         .route("/_emulator/clock", get(clock))
         .route(
@@ -73,8 +79,88 @@ fn seed_any(shared: &Shared, seed: AccountSeed, soft_deleted: bool) -> Response 
         soft_deleted,
     ) {
         Ok(()) => StatusCode::CREATED.into_response(),
-        Err(error) => (error.status(), Json(error.body())).into_response(),
+        Err(error) => arm_error(&error),
     }
+}
+
+fn arm_error(error: &ArmError) -> Response {
+    (error.status(), Json(error.body())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeploymentSeed {
+    subscription_id: String,
+    resource_group: String,
+    account: String,
+    name: String,
+    deployment: Value,
+}
+
+async fn seed_deployment(
+    State(shared): State<Arc<Shared>>,
+    Json(seed): Json<DeploymentSeed>,
+) -> Response {
+    let target = SeedTarget {
+        subscription_id: &seed.subscription_id,
+        resource_group: &seed.resource_group,
+        account: &seed.account,
+        name: &seed.name,
+    };
+    match shared.seed_deployment(&target, &seed.deployment) {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(error) => arm_error(&error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Upgrade {
+    subscription_id: String,
+    resource_group: String,
+    account: String,
+    name: String,
+    version: String,
+}
+
+async fn auto_upgrade(State(shared): State<Arc<Shared>>, Json(upgrade): Json<Upgrade>) -> Response {
+    let target = SeedTarget {
+        subscription_id: &upgrade.subscription_id,
+        resource_group: &upgrade.resource_group,
+        account: &upgrade.account,
+        name: &upgrade.name,
+    };
+    match shared.auto_upgrade(&target, &upgrade.version) {
+        Ok(upgraded) => Json(json!({ "upgraded": upgraded })).into_response(),
+        Err(error) => arm_error(&error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Quota {
+    subscription_id: String,
+    location: String,
+    model: String,
+    sku: String,
+    limit: u32,
+}
+
+async fn set_quota(State(shared): State<Arc<Shared>>, Json(quota): Json<Quota>) -> Response {
+    match shared.set_quota(
+        &quota.subscription_id,
+        &quota.location,
+        &quota.model,
+        &quota.sku,
+        quota.limit,
+    ) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => arm_error(&error),
+    }
+}
+
+async fn billing(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(shared.billing())
 }
 
 #[derive(Deserialize)]

@@ -47,6 +47,41 @@ pub(crate) enum ArmError {
         "Resource name '{0}' is invalid. The name must be 2 to 64 characters long, start with a letter or digit, and contain only letters, digits, '_', '.' and '-'."
     )]
     InvalidResourceName(String),
+    #[error(
+        "Deployment name '{0}' is invalid. The name must be 2 to 64 characters long, start with a letter or digit, and contain only letters, digits, '_', '.' and '-'."
+    )]
+    InvalidDeploymentName(String),
+    /// A deployment path under an account that does not exist (or is soft-deleted).
+    #[error(
+        "Can not perform requested operation on nested resource. Parent resource '{0}' not found."
+    )]
+    ParentResourceNotFound(String),
+    /// A write on an account or one of its deployments while another write on either runs.
+    #[error(
+        "Another operation is being performed on the parent resource '{0}'. Please try again later."
+    )]
+    ParentResourceBusy(String),
+    /// A model (format, name, version) the catalogue does not hold, or an account kind that
+    /// cannot deploy models.
+    #[error("{0}")]
+    DeploymentModelNotSupported(String),
+    /// A deployment request that breaks a rule of the model, its SKU or the existing deployment.
+    #[error("{message}")]
+    InvalidResourceProperties { message: String, target: String },
+    #[error(
+        "This operation require {required} new capacity in quota {usage}, which is bigger than the current available capacity {available}. The current quota usage is {used} and the quota limit is {limit} for quota {usage}."
+    )]
+    InsufficientQuota {
+        required: u64,
+        usage: String,
+        available: u64,
+        used: u64,
+        limit: u64,
+    },
+    #[error(
+        "The model '{name}' version '{version}' is deprecated: new deployments and upgrades to it are not allowed. Choose a version that is not deprecated (see the models list)."
+    )]
+    ServiceModelDeprecated { name: String, version: String },
     /// Malformed JSON or a value of the wrong JSON type.
     #[error("{message}")]
     InvalidRequestContent {
@@ -114,6 +149,12 @@ impl ArmError {
             MissingApiVersion | InvalidApiVersion(_) | InvalidResourceName(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ParentResourceNotFound(_) => StatusCode::NOT_FOUND,
+            InvalidDeploymentName(_) | DeploymentModelNotSupported(_) => StatusCode::BAD_REQUEST,
+            InvalidResourceProperties { .. }
+            | InsufficientQuota { .. }
+            | ServiceModelDeprecated { .. } => StatusCode::BAD_REQUEST,
+            ParentResourceBusy(_) => StatusCode::CONFLICT,
             InvalidRequestContent { .. } | BadRequest { .. } => StatusCode::BAD_REQUEST,
             PropertyChangeNotAllowed(_) | InvalidResourceLocation { .. } => StatusCode::BAD_REQUEST,
             AuthenticationFailed(_) => StatusCode::UNAUTHORIZED,
@@ -138,6 +179,13 @@ impl ArmError {
             AuthorizationFailed { .. } => "AuthorizationFailed",
             Throttled { .. } => "SubscriptionRequestsThrottled",
             InvalidResourceName(_) => "InvalidResourceName",
+            InvalidDeploymentName(_) => "InvalidResourceName",
+            ParentResourceNotFound(_) => "ParentResourceNotFound",
+            ParentResourceBusy(_) => "RequestConflict",
+            DeploymentModelNotSupported(_) => "DeploymentModelNotSupported",
+            InvalidResourceProperties { .. } => "InvalidResourceProperties",
+            InsufficientQuota { .. } => "InsufficientQuota",
+            ServiceModelDeprecated { .. } => "ServiceModelDeprecated",
             InvalidRequestContent { .. } => "InvalidRequestContent",
             BadRequest { .. } => "BadRequest",
             PropertyChangeNotAllowed(_) => "PropertyChangeNotAllowed",
@@ -161,6 +209,11 @@ impl ArmError {
             }
             Self::PropertyChangeNotAllowed(property) => Some(property),
             Self::InvalidResourceName(_) => Some("accountName"),
+            Self::InvalidDeploymentName(_) => Some("deploymentName"),
+            Self::InvalidResourceProperties { target, .. } => Some(target),
+            Self::DeploymentModelNotSupported(_) => Some("properties.model"),
+            Self::ServiceModelDeprecated { .. } => Some("properties.model.version"),
+            Self::InsufficientQuota { .. } => Some("sku.capacity"),
             Self::CustomDomainInUse(_) => Some("properties.customSubDomainName"),
             Self::InvalidResourceLocation { .. } => Some("location"),
             _ => None,
@@ -204,6 +257,35 @@ impl ArmError {
             name: name.to_string(),
             resource_group: resource_group.to_string(),
         }
+    }
+
+    pub(crate) fn deployment_not_found(account: &str, name: &str, resource_group: &str) -> Self {
+        Self::ResourceNotFound {
+            resource_type: "Microsoft.CognitiveServices/accounts",
+            name: format!("{account}/deployments/{name}"),
+            resource_group: resource_group.to_string(),
+        }
+    }
+
+    pub(crate) fn model_not_supported(
+        format: &str,
+        name: &str,
+        version: Option<&str>,
+        location: &str,
+    ) -> Self {
+        let version = match version {
+            Some(version) => format!(" version '{version}'"),
+            None => String::new(),
+        };
+        Self::DeploymentModelNotSupported(format!(
+            "Creating account deployment is not supported by the model '{name}'{version} of format '{format}' in location '{location}'. See the models list for the models, versions and SKUs available."
+        ))
+    }
+
+    pub(crate) fn kind_cannot_deploy(kind: &str) -> Self {
+        Self::DeploymentModelNotSupported(format!(
+            "Creating account deployment is not supported by an account of kind '{kind}': only 'OpenAI' and 'AIServices' accounts deploy models."
+        ))
     }
 
     pub(crate) fn deleted_account_not_found(name: &str, resource_group: &str) -> Self {

@@ -9,12 +9,17 @@
 //!
 //! Structure: [`shared`] runs the request pipeline (faults, auth, throttling, api-version,
 //! routing) in front of [`provider`], which implements the endpoints over [`store`] under one
-//! mutex; [`admin`] is the `/_emulator` API; [`server`] owns the accept loop.
+//! mutex; [`admin`] is the `/_emulator` API; [`server`] owns the accept loop. Accounts are
+//! [`model`]; their deployments [`deployment`], drawing on the fixed [`catalogue`] of models and
+//! metered by [`billing`].
 
 mod admin;
+mod billing;
+mod catalogue;
 mod cli;
 mod clock;
 mod config;
+mod deployment;
 mod error;
 mod faults;
 mod model;
@@ -231,6 +236,85 @@ impl Emulator {
         {
             panic!("cannot seed deleted account '{name}': {error}");
         }
+    }
+
+    /// Puts a `Succeeded` deployment straight into state under an active account (one no client
+    /// created, e.g. an unmanaged one), replacing one of the same name. `deployment` is a body as
+    /// a client would PUT it; server defaults are filled as on create. Quota and deprecation are
+    /// not checked (the deployment already exists); its capacity counts in the quota from now on.
+    ///
+    /// # Panics
+    /// If the account is not active, the name is invalid, or a PUT would refuse the body's
+    /// model, SKU or capacity.
+    pub fn seed_deployment(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        account: &str,
+        name: &str,
+        deployment: serde_json::Value,
+    ) {
+        let target = provider::SeedTarget {
+            subscription_id,
+            resource_group,
+            account,
+            name,
+        };
+        if let Err(error) = self.shared.seed_deployment(&target, &deployment) {
+            panic!("cannot seed deployment '{account}/{name}': {error}");
+        }
+    }
+
+    /// What Azure does to a deployment when a new default version of its model is released:
+    /// moves it to `version`, unless its `versionUpgradeOption` is `NoAutoUpgrade`. Returns
+    /// whether the version changed. No operation runs; the etag changes.
+    ///
+    /// # Panics
+    /// If there is no such deployment, or `version` is not a non-deprecated version of its
+    /// model in the catalogue.
+    pub fn auto_upgrade(
+        &self,
+        subscription_id: &str,
+        resource_group: &str,
+        account: &str,
+        deployment: &str,
+        version: &str,
+    ) -> bool {
+        let target = provider::SeedTarget {
+            subscription_id,
+            resource_group,
+            account,
+            name: deployment,
+        };
+        self.shared
+            .auto_upgrade(&target, version)
+            .unwrap_or_else(|error| panic!("cannot upgrade '{account}/{deployment}': {error}"))
+    }
+
+    /// Sets the quota limit of `model` (e.g. `gpt-4o`) with SKU `sku` (e.g. `GlobalStandard`) in
+    /// a subscription and location (names case-insensitive, location normalized).
+    ///
+    /// # Panics
+    /// If the catalogue has no such model with that SKU.
+    pub fn set_quota(
+        &self,
+        subscription_id: &str,
+        location: &str,
+        model: &str,
+        sku: &str,
+        limit: u32,
+    ) {
+        if let Err(error) = self
+            .shared
+            .set_quota(subscription_id, location, model, sku, limit)
+        {
+            panic!("cannot set quota: {error}");
+        }
+    }
+
+    /// The billing meter, the same document as `GET /_emulator/billing`.
+    pub fn billing(&self) -> serde_json::Value {
+        self.shared.billing()
     }
 
     /// Stops accepting and closes every connection.

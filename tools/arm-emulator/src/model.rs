@@ -190,8 +190,7 @@ impl Account {
 
     /// Moves `modified_at` (the etag's source) strictly forward, so every write changes the etag.
     pub(crate) fn touch(&mut self, now: Timestamp) {
-        let floor = self.modified_at + jiff::SignedDuration::from_nanos(100);
-        self.modified_at = if now >= floor { now } else { floor };
+        self.modified_at = write_time(self.modified_at, now);
     }
 
     pub(crate) fn regenerate_key(&mut self, index: usize) {
@@ -205,6 +204,13 @@ pub(crate) struct DeletedAccount {
     pub account: Account,
     pub deleted_at: Timestamp,
     pub purge_at: Timestamp,
+}
+
+/// When a write at `now` happened, strictly after the previous one at `previous` (so the etag,
+/// derived from it, changes even when two writes share a clock tick).
+pub(crate) fn write_time(previous: Timestamp, now: Timestamp) -> Timestamp {
+    let floor = previous + jiff::SignedDuration::from_nanos(100);
+    if now >= floor { now } else { floor }
 }
 
 pub(crate) fn account_id(subscription_id: &str, resource_group: &str, name: &str) -> String {

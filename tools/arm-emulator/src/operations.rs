@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::ArmErrorBody;
+use super::deployment::Deployment;
 use super::model::{Account, AccountKey};
 use super::render::timestamp;
 
@@ -67,6 +68,13 @@ fn signed(duration: Duration) -> SignedDuration {
     SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
 }
 
+/// The resource as it was before an update, put back if the update fails.
+#[derive(Clone, Debug)]
+pub(crate) enum Rollback {
+    Account(Box<Account>),
+    Deployment(Box<Deployment>),
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Operation {
     pub id: String,
@@ -74,7 +82,11 @@ pub(crate) struct Operation {
     pub subscription_id: String,
     /// Normalized location, part of the operation URLs.
     pub location: String,
+    /// The account the operation runs on, or the parent of the deployment it runs on: at most
+    /// one operation runs per account, its deployments' included.
     pub account: AccountKey,
+    /// The deployment (lowercased name) the operation runs on; `None`: the account itself.
+    pub deployment: Option<String>,
     pub resource_id: String,
     pub started_at: Timestamp,
     pub ended_at: Option<Timestamp>,
@@ -83,8 +95,7 @@ pub(crate) struct Operation {
     /// Error the operation ends with (scripted by a fault), `None` for success.
     pub planned_error: Option<ArmErrorBody>,
     pub error: Option<ArmErrorBody>,
-    /// The account before an update, restored if the update fails.
-    pub rollback: Option<Box<Account>>,
+    pub rollback: Option<Rollback>,
 }
 
 impl Operation {

@@ -1,17 +1,24 @@
 //! The resource provider proper: one function per endpoint, run under the state lock.
-//! Returns a [`Reply`] or the [`ArmError`] Azure would answer.
+//! Returns a [`Reply`] or the [`ArmError`] Azure would answer. Accounts here; deployments, the
+//! model catalogue and quotas in [`deployments`].
+
+mod deployments;
+
+pub(crate) use deployments::{SeedTarget, auto_upgrade, seed_deployment, set_quota};
 
 use axum::http::{HeaderName, Method, StatusCode, header};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::ArmErrorBody;
+use super::catalogue;
+use super::deployment::{DeploymentKey, kind_deploys_models};
 use super::error::ArmError;
 use super::model::{
     Account, AccountKey, AccountRequest, ProvisioningState, Spec, account_id,
     is_valid_account_name, is_valid_subdomain, same_location,
 };
-use super::operations::{Operation, OperationKind, OperationStatus, Pacing};
+use super::operations::{Operation, OperationKind, OperationStatus, Pacing, Rollback};
 use super::render;
 use super::routes::Route;
 use super::schema::{self, CHECK_DOMAIN_AVAILABILITY, REGENERATE_KEY};
@@ -75,6 +82,9 @@ pub(crate) fn handle(state: &mut State, route: &Route, call: &Call) -> Answer {
     {
         return Err(ArmError::ResourceGroupNotFound(group.to_string()));
     }
+    if deployments::addresses_deployments(route) {
+        return deployments::handle(state, route, call);
+    }
     match target_of(route) {
         Some(target) => handle_one_account(state, route, &target, call),
         None => handle_collection(state, route, call),
@@ -100,6 +110,11 @@ fn target_of(route: &Route) -> Option<Target<'_>> {
             name,
         }
         | Route::AccountSkus {
+            subscription,
+            resource_group,
+            name,
+        }
+        | Route::AccountModels {
             subscription,
             resource_group,
             name,
@@ -131,6 +146,14 @@ fn handle_one_account(state: &mut State, route: &Route, target: &Target, call: &
         (Route::AccountSkus { .. }, Method::GET) => {
             let account = existing(state, target)?;
             Ok(Reply::ok(render::account_skus(&account.spec.kind)))
+        }
+        (Route::AccountModels { .. }, Method::GET) => {
+            let account = existing(state, target)?;
+            // Accounts of other kinds deploy no models: their list is empty.
+            let models = catalogue::MODELS
+                .iter()
+                .filter(|_| kind_deploys_models(&account.spec.kind));
+            Ok(paged(models, render::account_model, call))
         }
         (Route::DeletedAccount { location, .. }, Method::GET) => {
             get_deleted(state, target, location)
@@ -169,6 +192,18 @@ fn handle_collection(state: &mut State, route: &Route, call: &Call) -> Answer {
         (Route::CheckDomainAvailability { .. }, Method::POST) => {
             check_domain_availability(state, call)
         }
+        (Route::LocationModels { .. }, Method::GET) => Ok(paged(
+            catalogue::MODELS.iter(),
+            render::location_model,
+            call,
+        )),
+        (
+            Route::LocationUsages {
+                subscription,
+                location,
+            },
+            Method::GET,
+        ) => Ok(deployments::usages(state, subscription, location, call)),
         (
             Route::OperationStatus {
                 subscription, id, ..
@@ -213,9 +248,16 @@ fn existing<'s>(state: &'s State, target: &Target) -> Result<&'s Account, ArmErr
         .ok_or_else(|| target.not_found())
 }
 
-/// Writes wait for the running operation on the same account to finish.
+/// Writes wait for the running operation on the same account, or on one of its deployments
+/// (one write at a time per account), to finish.
 fn ensure_idle(state: &State, target: &Target) -> Result<(), ArmError> {
     match state.running_operation(&target.key()) {
+        Some(operation) if operation.deployment.is_some() => {
+            // Named as the deployment writes name it: the account's id in its own casing.
+            let account = state.accounts.get(&target.key());
+            let id = account.map_or_else(|| target.id(), Account::arm_id);
+            Err(ArmError::ParentResourceBusy(id))
+        }
         Some(_) => Err(ArmError::RequestConflict(target.id())),
         None => Ok(()),
     }
@@ -341,7 +383,7 @@ fn replace_account(
         OperationKind::Update,
         target,
         &location,
-        Some(rollback),
+        Some(Rollback::Account(rollback)),
         call,
     );
     // 201 like a create: both are asynchronous PUTs (Accounts_Create lists 200, 201 and 202).
@@ -379,7 +421,7 @@ fn patch_account(state: &mut State, target: &Target, call: &Call) -> Answer {
         OperationKind::Update,
         target,
         &location,
-        Some(rollback),
+        Some(Rollback::Account(rollback)),
         call,
     );
     Ok(Reply {
@@ -648,12 +690,29 @@ fn operation_result(state: &mut State, subscription: &str, id: &str, call: &Call
             }),
             retry_after: None,
         }),
-        OperationStatus::Succeeded => match state.accounts.get(&operation.account) {
-            Some(account) if operation.kind.returns_resource() => {
-                Ok(Reply::ok(render::account(account)))
-            }
-            _ => Ok(Reply::empty(StatusCode::NO_CONTENT)),
-        },
+        OperationStatus::Succeeded => Ok(finished_resource(state, &operation)),
+    }
+}
+
+/// What the Location URL of a succeeded operation answers: the resource it created or updated
+/// (200), or nothing (204) after a delete or purge.
+fn finished_resource(state: &State, operation: &Operation) -> Reply {
+    if !operation.kind.returns_resource() {
+        return Reply::empty(StatusCode::NO_CONTENT);
+    }
+    let body = match &operation.deployment {
+        Some(name) => state
+            .deployments
+            .get(&DeploymentKey {
+                account: operation.account.clone(),
+                name: name.clone(),
+            })
+            .map(render::deployment),
+        None => state.accounts.get(&operation.account).map(render::account),
+    };
+    match body {
+        Some(body) => Reply::ok(body),
+        None => Reply::empty(StatusCode::NO_CONTENT),
     }
 }
 
@@ -672,7 +731,7 @@ fn start_operation(
     kind: OperationKind,
     target: &Target,
     location: &str,
-    rollback: Option<Box<Account>>,
+    rollback: Option<Rollback>,
     call: &Call,
 ) -> Vec<(HeaderName, String)> {
     let new = NewOperation {
@@ -680,10 +739,16 @@ fn start_operation(
         subscription_id: target.subscription.to_string(),
         location: location.to_string(),
         account: target.key(),
+        deployment: None,
         resource_id: target.id(),
         planned_error: call.operation_error.clone(),
         rollback,
     };
+    start(state, new, call)
+}
+
+/// Registers a long-running operation and returns the ARM async headers.
+fn start(state: &mut State, new: NewOperation, call: &Call) -> Vec<(HeaderName, String)> {
     let operation = state.start_operation(new, call.now);
     vec![
         (

@@ -1,8 +1,11 @@
-//! Account bodies as the 2024-10-01 API answers them, read-only fields filled the way Azure fills them.
+//! Account and deployment bodies, model and usage lists as the 2024-10-01 API answers them,
+//! read-only fields filled the way Azure fills them.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
+use super::catalogue::{self, CatalogueModel, OPENAI_FORMAT, SkuRange};
+use super::deployment::{DEPLOYMENT_TYPE, Deployment, QuotaKey};
 use super::error::CALLER_OBJECT_ID;
 use super::model::{Account, DeletedAccount, normalize_location};
 
@@ -36,7 +39,10 @@ fn account_body(account: &Account, id: String, deleted: Option<&DeletedAccount>)
         body.insert("identity".into(), identity);
     }
     body.insert("etag".into(), Value::String(etag(account.modified_at)));
-    body.insert("systemData".into(), system_data(account));
+    body.insert(
+        "systemData".into(),
+        system_data(account.created_at, account.modified_at),
+    );
     body.insert(
         "properties".into(),
         Value::Object(properties(account, deleted)),
@@ -158,14 +164,14 @@ fn identity(account: &Account) -> Option<Value> {
     Some(Value::Object(identity))
 }
 
-fn system_data(account: &Account) -> Value {
+fn system_data(created_at: Timestamp, modified_at: Timestamp) -> Value {
     json!({
         "createdBy": CALLER_OBJECT_ID,
         "createdByType": "Application",
-        "createdAt": timestamp(account.created_at),
+        "createdAt": timestamp(created_at),
         "lastModifiedBy": CALLER_OBJECT_ID,
         "lastModifiedByType": "Application",
-        "lastModifiedAt": timestamp(account.modified_at),
+        "lastModifiedAt": timestamp(modified_at),
     })
 }
 
@@ -192,4 +198,100 @@ pub(crate) fn account_skus(kind: &str) -> Value {
         .map(|(name, tier)| json!({"resourceType": ACCOUNT_TYPE, "sku": {"name": name, "tier": tier}}))
         .collect();
     json!({ "value": value })
+}
+
+pub(crate) fn deployment(deployment: &Deployment) -> Value {
+    let spec = &deployment.spec;
+    json!({
+        "id": deployment.arm_id(),
+        "name": deployment.name,
+        "type": DEPLOYMENT_TYPE,
+        "sku": {"name": spec.sku.name, "capacity": spec.capacity},
+        "tags": spec.tags,
+        "etag": etag(deployment.modified_at),
+        "systemData": system_data(deployment.created_at, deployment.modified_at),
+        "properties": {
+            "model": {"format": OPENAI_FORMAT, "name": spec.model.name, "version": spec.model.version},
+            "provisioningState": deployment.provisioning_state.as_str(),
+            "raiPolicyName": spec.rai_policy_name,
+            "versionUpgradeOption": spec.version_upgrade_option,
+            "capabilities": capability_map(spec.model),
+            "rateLimits": rate_limits(spec.capacity),
+            "currentCapacity": spec.capacity,
+        },
+    })
+}
+
+/// Emulator formula (Azure's differs per model and SKU): each unit of capacity allows one
+/// request per 10 seconds and 1,000 tokens per minute.
+fn rate_limits(capacity: u32) -> Value {
+    json!([
+        {"key": "request", "renewalPeriod": 10, "count": capacity},
+        {"key": "token", "renewalPeriod": 60, "count": u64::from(capacity) * 1000},
+    ])
+}
+
+fn capability_map(model: &CatalogueModel) -> Value {
+    let capabilities: Map<String, Value> = model
+        .capabilities()
+        .iter()
+        .map(|(name, value)| (name.to_string(), json!(value)))
+        .collect();
+    Value::Object(capabilities)
+}
+
+fn capacity_config(sku: &SkuRange) -> Value {
+    json!({"minimum": sku.minimum, "maximum": sku.maximum, "step": 1, "default": sku.default})
+}
+
+/// One `SkuResource` of a deployment's SKU list.
+pub(crate) fn deployment_sku(sku: &SkuRange) -> Value {
+    json!({"resourceType": DEPLOYMENT_TYPE, "sku": {"name": sku.name}, "capacity": capacity_config(sku)})
+}
+
+/// An `AccountModel`: one version of a catalogue model.
+pub(crate) fn account_model(model: &CatalogueModel) -> Value {
+    let skus: Vec<Value> = model
+        .skus()
+        .iter()
+        .map(|sku| {
+            json!({
+                "name": sku.name,
+                "usageName": catalogue::usage_name(model.name, sku.name),
+                "capacity": capacity_config(sku),
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "format": OPENAI_FORMAT,
+        "name": model.name,
+        "version": model.version,
+        "isDefaultVersion": model.is_default_version,
+        "skus": skus,
+        "maxCapacity": model.skus().iter().map(|sku| sku.maximum).max().unwrap_or(0),
+        "capabilities": capability_map(model),
+        "lifecycleStatus": model.lifecycle_status,
+    });
+    if let Some(inference) = model.deprecation {
+        body["deprecation"] = json!({"inference": inference});
+    }
+    body
+}
+
+/// A `Model` of the location's models list: the account model for accounts of kind OpenAI.
+pub(crate) fn location_model(model: &CatalogueModel) -> Value {
+    json!({"kind": "OpenAI", "skuName": "S0", "model": account_model(model)})
+}
+
+/// A `Usage` of the location's usages list.
+pub(crate) fn usage(key: &QuotaKey, used: u64, limit: u32) -> Value {
+    json!({
+        "name": {
+            "value": key.usage_name(),
+            "localizedValue": catalogue::usage_display_name(key.model, key.sku),
+        },
+        "unit": "Count",
+        "currentValue": used,
+        "limit": limit,
+    })
 }

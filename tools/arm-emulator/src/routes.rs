@@ -23,6 +23,28 @@ pub(crate) enum Route {
         resource_group: String,
         name: String,
     },
+    AccountModels {
+        subscription: String,
+        resource_group: String,
+        name: String,
+    },
+    Deployments {
+        subscription: String,
+        resource_group: String,
+        account: String,
+    },
+    Deployment {
+        subscription: String,
+        resource_group: String,
+        account: String,
+        name: String,
+    },
+    DeploymentSkus {
+        subscription: String,
+        resource_group: String,
+        account: String,
+        name: String,
+    },
     AccountsInGroup {
         subscription: String,
         resource_group: String,
@@ -41,6 +63,14 @@ pub(crate) enum Route {
     },
     CheckDomainAvailability {
         subscription: String,
+    },
+    LocationModels {
+        subscription: String,
+        location: String,
+    },
+    LocationUsages {
+        subscription: String,
+        location: String,
     },
     OperationStatus {
         subscription: String,
@@ -127,10 +157,52 @@ impl Route {
                         resource_group,
                         name,
                     })
+                } else if is(action, "models") {
+                    Some(Route::AccountModels {
+                        subscription,
+                        resource_group,
+                        name,
+                    })
+                } else if is(action, "deployments") {
+                    Some(Route::Deployments {
+                        subscription,
+                        resource_group,
+                        account: name,
+                    })
                 } else {
                     None
                 }
             }
+            [accounts, account, deployments, name, rest @ ..]
+                if is(accounts, "accounts") && is(deployments, "deployments") =>
+            {
+                Self::parse_deployment(subscription, resource_group, account, name, rest)
+            }
+            _ => None,
+        }
+    }
+
+    fn parse_deployment(
+        subscription: String,
+        resource_group: String,
+        account: &str,
+        name: &str,
+        rest: &[&str],
+    ) -> Option<Route> {
+        let (account, name) = (account.to_string(), name.to_string());
+        match rest {
+            [] => Some(Route::Deployment {
+                subscription,
+                resource_group,
+                account,
+                name,
+            }),
+            [skus] if is(skus, "skus") => Some(Route::DeploymentSkus {
+                subscription,
+                resource_group,
+                account,
+                name,
+            }),
             _ => None,
         }
     }
@@ -157,6 +229,22 @@ impl Route {
                     resource_group: group.to_string(),
                     name: name.to_string(),
                 })
+            }
+            [locations, location, collection] if is(locations, "locations") => {
+                let location = location.to_string();
+                if is(collection, "models") {
+                    Some(Route::LocationModels {
+                        subscription,
+                        location,
+                    })
+                } else if is(collection, "usages") {
+                    Some(Route::LocationUsages {
+                        subscription,
+                        location,
+                    })
+                } else {
+                    None
+                }
             }
             [locations, location, collection, id] if is(locations, "locations") => {
                 let (location, id) = (location.to_string(), id.to_string());
@@ -186,8 +274,14 @@ impl Route {
             | Route::ListKeys { subscription, .. }
             | Route::RegenerateKey { subscription, .. }
             | Route::AccountSkus { subscription, .. }
+            | Route::AccountModels { subscription, .. }
+            | Route::Deployments { subscription, .. }
+            | Route::Deployment { subscription, .. }
+            | Route::DeploymentSkus { subscription, .. }
             | Route::AccountsInGroup { subscription, .. }
             | Route::AccountsInSubscription { subscription }
+            | Route::LocationModels { subscription, .. }
+            | Route::LocationUsages { subscription, .. }
             | Route::DeletedAccounts { subscription }
             | Route::DeletedAccount { subscription, .. }
             | Route::CheckDomainAvailability { subscription }
@@ -203,6 +297,10 @@ impl Route {
             | Route::ListKeys { resource_group, .. }
             | Route::RegenerateKey { resource_group, .. }
             | Route::AccountSkus { resource_group, .. }
+            | Route::AccountModels { resource_group, .. }
+            | Route::Deployments { resource_group, .. }
+            | Route::Deployment { resource_group, .. }
+            | Route::DeploymentSkus { resource_group, .. }
             | Route::AccountsInGroup { resource_group, .. } => Some(resource_group),
             _ => None,
         }
@@ -282,6 +380,32 @@ mod tests {
             "/subscriptions/s/providers/Microsoft.CognitiveServices/locations/westus/operationResults/x",
         );
         assert!(matches!(route, Some(Route::OperationResult { id, .. }) if id == "x"));
+    }
+
+    #[test]
+    fn parses_deployment_and_catalogue_routes() {
+        let account =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a";
+        assert!(matches!(
+            Route::parse(&format!("{account}/DEPLOYMENTS/d")),
+            Some(Route::Deployment { account, name, .. }) if account == "a" && name == "d"
+        ));
+        assert!(matches!(
+            Route::parse(&format!("{account}/deployments/d/skus")),
+            Some(Route::DeploymentSkus { .. })
+        ));
+        assert!(matches!(
+            Route::parse(&format!("{account}/deployments")),
+            Some(Route::Deployments { .. })
+        ));
+        assert_eq!(
+            Route::parse(&format!("{account}/deployments/d/other")),
+            None
+        );
+        assert!(matches!(
+            Route::parse("/subscriptions/s/providers/Microsoft.CognitiveServices/locations/westus/usages"),
+            Some(Route::LocationUsages { location, .. }) if location == "westus"
+        ));
     }
 
     #[test]

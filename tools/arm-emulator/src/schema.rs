@@ -185,6 +185,43 @@ pub(crate) const CHECK_DOMAIN_AVAILABILITY: Shape = Shape::Object(&[
     opt("kind", Shape::String),
 ]);
 
+/// `DeploymentModel` as a client sends it (`publisher`, `source`, `sourceAccount` are not emulated).
+const DEPLOYMENT_MODEL: Shape = Shape::Object(&[
+    req("format", Shape::String),
+    req("name", Shape::String),
+    opt("version", Shape::String),
+]);
+
+pub(crate) const VERSION_UPGRADE_OPTIONS: &[&str] = &[
+    "OnceNewDefaultVersionAvailable",
+    "OnceCurrentVersionExpired",
+    "NoAutoUpgrade",
+];
+
+/// The writable `DeploymentProperties` the emulator keeps (the deprecated `scaleSettings` and the
+/// internal `capacitySettings` are dropped).
+const DEPLOYMENT_PROPERTIES: Shape = Shape::Object(&[
+    req("model", DEPLOYMENT_MODEL),
+    opt("raiPolicyName", Shape::String),
+    opt("versionUpgradeOption", Shape::Enum(VERSION_UPGRADE_OPTIONS)),
+]);
+
+/// A deployment PUT body.
+pub(crate) const DEPLOYMENT: Shape = Shape::Object(&[
+    opt("sku", SKU),
+    opt("tags", Shape::MapOf(&Shape::String)),
+    req("properties", DEPLOYMENT_PROPERTIES),
+]);
+
+/// A deployment PATCH body (`PatchResourceTagsAndSku`): the SKU's name may be left out.
+pub(crate) const DEPLOYMENT_PATCH: Shape = Shape::Object(&[
+    opt(
+        "sku",
+        Shape::Object(&[opt("name", Shape::String), opt("capacity", Shape::Integer)]),
+    ),
+    opt("tags", Shape::MapOf(&Shape::String)),
+]);
+
 /// Parses a request body that must be a JSON object.
 pub(crate) fn parse_object(body: &[u8]) -> Result<Value, ArmError> {
     if body.iter().all(u8::is_ascii_whitespace) {

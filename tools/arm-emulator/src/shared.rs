@@ -21,7 +21,7 @@ use super::model::{
     Account, AccountRequest, DeletedAccount, ProvisioningState, is_valid_account_name,
 };
 use super::operations::Pacing;
-use super::provider::{self, Call, Reply, Settings};
+use super::provider::{self, Call, Reply, SeedTarget, Settings};
 use super::routes::{self, Route};
 use super::server::ConnectionHandle;
 use super::store::{SOFT_DELETE_RETENTION, State as ProviderState};
@@ -165,6 +165,8 @@ impl Shared {
         }
         state.accounts.remove(&key);
         state.take_deleted(&key);
+        // A different account now: the old one's deployments go (their billing stops).
+        state.remove_deployments_of(&key, now);
         if soft_deleted {
             state.insert_deleted(DeletedAccount {
                 account,
@@ -182,6 +184,47 @@ impl Shared {
             state.accounts.insert(key, account);
         }
         Ok(())
+    }
+
+    pub(crate) fn seed_deployment(
+        &self,
+        target: &SeedTarget,
+        body: &Value,
+    ) -> Result<(), ArmError> {
+        let now = self.clock.now();
+        provider::seed_deployment(&mut self.state(), target, body, now)
+    }
+
+    pub(crate) fn auto_upgrade(
+        &self,
+        target: &SeedTarget,
+        version: &str,
+    ) -> Result<bool, ArmError> {
+        let now = self.clock.now();
+        provider::auto_upgrade(&mut self.state(), target, version, now)
+    }
+
+    pub(crate) fn set_quota(
+        &self,
+        subscription_id: &str,
+        location: &str,
+        model: &str,
+        sku: &str,
+        limit: u32,
+    ) -> Result<(), ArmError> {
+        provider::set_quota(
+            &mut self.state(),
+            subscription_id,
+            location,
+            model,
+            sku,
+            limit,
+        )
+    }
+
+    pub(crate) fn billing(&self) -> Value {
+        let now = self.clock.now();
+        self.state().billing(now)
     }
 
     fn record(&self, entry: RecordedRequest) {

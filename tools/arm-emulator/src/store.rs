@@ -1,5 +1,6 @@
-//! In-memory state of the resource provider: resource groups, accounts, soft-deleted accounts and
-//! operations. Lives behind one mutex; every method here runs synchronously under it.
+//! In-memory state of the resource provider: resource groups, accounts, soft-deleted accounts,
+//! deployments, quotas, billing meters and operations. Lives behind one mutex; every method here
+//! runs synchronously under it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,8 +9,11 @@ use serde_json::{Value, json};
 
 use super::ArmErrorBody;
 use super::ResourceGroupSeed;
+use super::billing::{self, Meter};
+use super::catalogue;
+use super::deployment::{Deployment, DeploymentKey, QuotaKey};
 use super::model::{Account, AccountKey, DeletedAccount, ProvisioningState, normalize_location};
-use super::operations::{Operation, OperationKind, OperationStatus, Pacing};
+use super::operations::{Operation, OperationKind, OperationStatus, Pacing, Rollback};
 use super::render;
 
 /// How long Azure keeps a soft-deleted account before purging it.
@@ -21,6 +25,13 @@ pub(crate) struct State {
     resource_groups: BTreeMap<(String, String), ResourceGroupSeed>,
     pub accounts: BTreeMap<AccountKey, Account>,
     pub deleted: BTreeMap<AccountKey, DeletedAccount>,
+    /// Deployments of active and of soft-deleted accounts (they stay with the soft-deleted copy
+    /// until it is restored or purged), ordered by account then name.
+    pub deployments: BTreeMap<DeploymentKey, Deployment>,
+    /// Meters of deployments that are gone, so billing keeps what they accrued.
+    stopped_meters: Vec<Meter>,
+    /// Quota limits set through `set_quota`; others are the catalogue's defaults.
+    quota_limits: HashMap<QuotaKey, u32>,
     pub operations: HashMap<String, Operation>,
     /// The operation currently running on an account key (at most one).
     running: HashMap<AccountKey, String>,
@@ -37,9 +48,10 @@ pub(crate) struct NewOperation {
     pub subscription_id: String,
     pub location: String,
     pub account: AccountKey,
+    pub deployment: Option<String>,
     pub resource_id: String,
     pub planned_error: Option<ArmErrorBody>,
-    pub rollback: Option<Box<Account>>,
+    pub rollback: Option<Rollback>,
 }
 
 impl State {
@@ -74,8 +86,15 @@ impl State {
             }
         }
         if self.next_purge_due.is_some_and(|due| due <= now) {
-            self.deleted.retain(|_, deleted| deleted.purge_at > now);
-            self.recompute_next_purge();
+            let expired: Vec<(AccountKey, Timestamp)> = self
+                .deleted
+                .iter()
+                .filter(|(_, deleted)| deleted.purge_at <= now)
+                .map(|(key, deleted)| (key.clone(), deleted.purge_at))
+                .collect();
+            for (key, purged_at) in expired {
+                self.purge(&key, purged_at);
+            }
         }
         self.prune_expired_operations(now, pacing);
     }
@@ -127,6 +146,7 @@ impl State {
             subscription_id: new.subscription_id,
             location: normalize_location(&new.location),
             account: new.account.clone(),
+            deployment: new.deployment,
             resource_id: new.resource_id,
             started_at: now,
             ended_at: None,
@@ -156,19 +176,136 @@ impl State {
             operation.account.clone(),
             operation.error.is_none(),
         );
+        let deployment = operation.deployment.clone();
         let rollback = operation.rollback.take();
         self.running.remove(&key);
+        if let Some(name) = deployment {
+            let key = DeploymentKey { account: key, name };
+            return self.complete_deployment(kind, &key, succeeded, rollback, now);
+        }
         match (kind, succeeded) {
             (OperationKind::Delete, true) => self.soft_delete(&key, now),
-            (OperationKind::Purge, true) => {
-                self.deleted.remove(&key);
-                self.recompute_next_purge();
-            }
+            (OperationKind::Purge, true) => self.purge(&key, now),
             (OperationKind::Purge, false) => {}
             (OperationKind::Update, false) => self.fail_update(&key, rollback),
             (_, true) => self.set_state(&key, ProvisioningState::Succeeded),
             (_, false) => self.set_state(&key, ProvisioningState::Failed),
         }
+    }
+
+    /// Ends a deployment's operation: a delete removes it; a failed update puts the previous
+    /// deployment back, marked Failed; otherwise it ends Succeeded or Failed.
+    fn complete_deployment(
+        &mut self,
+        kind: OperationKind,
+        key: &DeploymentKey,
+        succeeded: bool,
+        rollback: Option<Rollback>,
+        now: Timestamp,
+    ) {
+        let state = match (kind, succeeded) {
+            (OperationKind::Delete, true) => return self.remove_deployment(key, now),
+            (OperationKind::Update, false) => {
+                self.roll_back_deployment(key, rollback, now);
+                ProvisioningState::Failed
+            }
+            (_, true) => ProvisioningState::Succeeded,
+            (_, false) => ProvisioningState::Failed,
+        };
+        if let Some(deployment) = self.deployments.get_mut(key) {
+            deployment.provisioning_state = state;
+        }
+    }
+
+    /// Puts the deployment as it was before a failed update back, metering its old capacity
+    /// again from `now` (what accrued meanwhile stays accrued).
+    fn roll_back_deployment(
+        &mut self,
+        key: &DeploymentKey,
+        rollback: Option<Rollback>,
+        now: Timestamp,
+    ) {
+        let (Some(deployment), Some(Rollback::Deployment(previous))) =
+            (self.deployments.get_mut(key), rollback)
+        else {
+            return;
+        };
+        deployment.set_spec(previous.spec, now);
+    }
+
+    /// Removes a deployment, keeping what its meter accrued until `at`.
+    pub(crate) fn remove_deployment(&mut self, key: &DeploymentKey, at: Timestamp) {
+        if let Some(mut deployment) = self.deployments.remove(key) {
+            deployment.meter.stop(at);
+            self.stopped_meters.push(deployment.meter);
+        }
+    }
+
+    /// Removes a soft-deleted account for good, and with it its deployments (their quota is
+    /// released, their meters stop at `at`).
+    pub(crate) fn purge(&mut self, key: &AccountKey, at: Timestamp) {
+        self.deleted.remove(key);
+        self.remove_deployments_of(key, at);
+        self.recompute_next_purge();
+    }
+
+    pub(crate) fn remove_deployments_of(&mut self, account: &AccountKey, at: Timestamp) {
+        let keys: Vec<DeploymentKey> = self.deployments_of(account).map(Deployment::key).collect();
+        for key in keys {
+            self.remove_deployment(&key, at);
+        }
+    }
+
+    /// The deployments of an account (active or soft-deleted), by name.
+    pub(crate) fn deployments_of<'s>(
+        &'s self,
+        account: &AccountKey,
+    ) -> impl Iterator<Item = &'s Deployment> + use<'s> {
+        let start = DeploymentKey {
+            account: account.clone(),
+            name: String::new(),
+        };
+        let account = account.clone();
+        self.deployments
+            .range(start..)
+            .take_while(move |(key, _)| key.account == account)
+            .map(|(_, deployment)| deployment)
+    }
+
+    pub(crate) fn set_quota_limit(&mut self, key: QuotaKey, limit: u32) {
+        self.quota_limits.insert(key, limit);
+    }
+
+    pub(crate) fn quota_limit(&self, key: &QuotaKey) -> u32 {
+        self.quota_limits.get(key).copied().unwrap_or_else(|| {
+            catalogue::quota_pairs()
+                .find(|(model, sku)| *model == key.model && sku.name == key.sku)
+                .map_or(0, |(_, sku)| sku.default_limit)
+        })
+    }
+
+    /// Capacity held in a quota: every deployment of that model and SKU in the subscription and
+    /// location, those of soft-deleted accounts included (Azure holds their quota until purge).
+    pub(crate) fn quota_used(&self, key: &QuotaKey) -> u64 {
+        self.deployments
+            .values()
+            .filter(|deployment| deployment.quota_key() == *key)
+            .map(|deployment| u64::from(deployment.spec.capacity))
+            .sum()
+    }
+
+    /// The billing document: every deployment's meter, live ones first, then those of deleted
+    /// or purged deployments.
+    pub(crate) fn billing(&self, now: Timestamp) -> Value {
+        let live = self.deployments.values().map(|deployment| {
+            let soft_deleted = self.deleted.contains_key(&deployment.key().account);
+            deployment.meter.report(now, soft_deleted)
+        });
+        let stopped = self
+            .stopped_meters
+            .iter()
+            .map(|meter| meter.report(now, false));
+        billing::summary(live.chain(stopped).collect())
     }
 
     fn set_state(&mut self, key: &AccountKey, state: ProvisioningState) {
@@ -178,8 +315,10 @@ impl State {
     }
 
     /// A failed update leaves the account as it was before the update, marked Failed.
-    fn fail_update(&mut self, key: &AccountKey, rollback: Option<Box<Account>>) {
-        if let (Some(account), Some(previous)) = (self.accounts.get_mut(key), rollback) {
+    fn fail_update(&mut self, key: &AccountKey, rollback: Option<Rollback>) {
+        if let (Some(account), Some(Rollback::Account(previous))) =
+            (self.accounts.get_mut(key), rollback)
+        {
             let modified_at = account.modified_at;
             *account = *previous;
             account.touch(modified_at);
@@ -279,9 +418,15 @@ impl State {
     pub(crate) fn dump(&self, base_url: &str) -> Value {
         let mut operations: Vec<&Operation> = self.operations.values().collect();
         operations.sort_by_key(|operation| operation.started_at);
+        let (held, active): (Vec<&Deployment>, Vec<&Deployment>) = self
+            .deployments
+            .values()
+            .partition(|deployment| self.deleted.contains_key(&deployment.key().account));
         json!({
             "accounts": self.accounts.values().map(render::account).collect::<Vec<_>>(),
             "deletedAccounts": self.deleted.values().map(render::deleted_account).collect::<Vec<_>>(),
+            "deployments": active.into_iter().map(render::deployment).collect::<Vec<_>>(),
+            "deletedAccountDeployments": held.into_iter().map(render::deployment).collect::<Vec<_>>(),
             "resourceGroups": self.resource_groups.values().collect::<Vec<_>>(),
             "operations": operations.into_iter().map(|operation| operation.summary(base_url)).collect::<Vec<_>>(),
         })

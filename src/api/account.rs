@@ -1,4 +1,4 @@
-//! The `CognitiveServicesAccount` custom resource (`cognitive-operator.dev/v1alpha1`).
+//! The `CognitiveServicesAccount` custom resource, and the types both kinds share.
 //!
 //! Doc comments here are the CRD's descriptions, which `kubectl explain` shows.
 
@@ -228,6 +228,34 @@ pub struct CognitiveServicesAccountStatus {
     /// The last ARM error, cleared when a reconcile succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// The model deployments Azure has in the account (kinds OpenAI and AIServices), and which
+    /// CognitiveServicesDeployment manages each, so that unmanaged ones show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentSeen>,
+}
+
+/// A deployment seen in the account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSeen {
+    /// Name of the deployment in Azure.
+    pub name: String,
+    /// Model name, e.g. `gpt-4o`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Model version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SKU name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// Capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<i32>,
+    /// The owner tag's value (`{cluster}/{namespace}/{name}` of the CognitiveServicesDeployment
+    /// managing it); unset for a deployment no resource manages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
 }
 
 /// A kstatus condition.
@@ -299,7 +327,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+pub(super) fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_string(),
         message: message.into(),
@@ -348,7 +376,11 @@ pub fn valid_account_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn check_enum(field: &str, value: Option<&str>, allowed: &[&str]) -> Result<(), FieldError> {
+pub(super) fn check_enum(
+    field: &str,
+    value: Option<&str>,
+    allowed: &[&str],
+) -> Result<(), FieldError> {
     match value {
         Some(v) if !allowed.contains(&v) => Err(field_error(
             field,
@@ -580,7 +612,7 @@ fn validate_properties(p: &AccountWritableProperties) -> Result<(), FieldError> 
     Ok(())
 }
 
-fn valid_dns_subdomain(name: &str) -> bool {
+pub(super) fn valid_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -588,15 +620,6 @@ fn valid_dns_subdomain(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-}
-
-/// The file in `crds/` (and the chart's and deploy/'s copies) holding [`crd_yaml`].
-pub const CRD_FILE: &str = "cognitiveservicesaccounts.cognitive-operator.dev.yaml";
-
-/// The CRD as YAML, exactly as in `crds/`.
-pub fn crd_yaml() -> String {
-    use kube::CustomResourceExt;
-    serde_saphyr::to_string(&CognitiveServicesAccount::crd()).expect("the CRD serializes")
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::{
-    CognitiveServicesAccount, CognitiveServicesAccountStatus, FieldError, LastError,
-    ReconcilePolicy, SoftDeletedCopy,
+    CognitiveServicesAccount, CognitiveServicesAccountStatus, DeploymentSeen, FieldError,
+    LastError, ReconcilePolicy, SoftDeletedCopy,
 };
+use crate::arm::deployments::{Deployment, DeploymentRef};
 use crate::arm::error::codes;
 use crate::arm::lro::{OperationKind, PendingOperation, PollStatus};
 use crate::arm::models::{Account, AccountRef, DeletedAccountRef, location_slug, same_location};
@@ -16,12 +17,25 @@ use crate::arm::{ArmClient, ArmError};
 use crate::planner::status::{self, Summary};
 use crate::planner::{self, Action, Plan, PlanInput, SoftDeleted, Verdict};
 
+mod deployment;
+mod listings;
+mod write_gate;
+
+use listings::Listings;
+
+pub use deployment::{AccountContext, DeploymentOutcome, DeploymentPreview, QUOTA_RECHECK};
+pub use write_gate::WriteGate;
+
 /// How many observe-plan-act rounds one reconcile may run (synchronous writes and operations
 /// that finished since last time let the next round start at once).
 const MAX_ROUNDS: usize = 4;
 
 /// How soon to look again while the account provisions without an operation handle.
 const PROVISIONING_POLL: Duration = Duration::from_secs(10);
+
+/// How soon a write waiting for another on the same account looks again, at the latest (the
+/// controller also wakes it when the gate frees).
+const GATE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -103,6 +117,10 @@ pub struct Preview {
 struct Observation {
     account: Option<Account>,
     soft_deleted: Option<SoftDeleted>,
+    /// The account's deployments (for kinds that have them, once it is provisioned).
+    deployments: Vec<Deployment>,
+    /// `deployments` is a list just made (not merely empty because nothing was listed).
+    listed: bool,
 }
 
 /// The reconcile engine. Holds no per-resource state: everything lives in the status.
@@ -112,12 +130,21 @@ pub struct Engine {
     /// Names this cluster in the owner tag, so that two clusters on one subscription never
     /// both own `team-a/docs`.
     cluster_id: Option<String>,
+    /// One write at a time per account, shared by every clone of this engine.
+    gate: WriteGate,
+    /// Each account's latest list of deployments, which serves its deployments' resyncs.
+    listings: Listings,
 }
 
 /// `{namespace}/{name}`: a resource's key, and the owner tag's value without a cluster id.
 pub fn owner_id(resource: &CognitiveServicesAccount) -> String {
-    let namespace = resource.metadata.namespace.as_deref().unwrap_or("default");
-    let name = resource.metadata.name.as_deref().unwrap_or_default();
+    owner_id_of(&resource.metadata)
+}
+
+/// `{namespace}/{name}` of any resource.
+pub fn owner_id_of(metadata: &kube::api::ObjectMeta) -> String {
+    let namespace = metadata.namespace.as_deref().unwrap_or("default");
+    let name = metadata.name.as_deref().unwrap_or_default();
     format!("{namespace}/{name}")
 }
 
@@ -134,6 +161,8 @@ impl Engine {
         Engine {
             default_subscription: default_subscription.filter(|s| !s.is_empty()),
             cluster_id: None,
+            gate: WriteGate::default(),
+            listings: Listings::default(),
         }
     }
 
@@ -148,10 +177,19 @@ impl Engine {
     /// The owner tag's value for `resource`: `{cluster}/{namespace}/{name}`, or
     /// `{namespace}/{name}` without a cluster id (`plan`/`apply` without `--cluster-id`).
     pub fn owner(&self, resource: &CognitiveServicesAccount) -> String {
+        self.owner_of_key(&owner_id(resource))
+    }
+
+    fn owner_of_key(&self, key: &str) -> String {
         match &self.cluster_id {
-            Some(cluster) => format!("{cluster}/{}", owner_id(resource)),
-            None => owner_id(resource),
+            Some(cluster) => format!("{cluster}/{key}"),
+            None => key.to_string(),
         }
+    }
+
+    /// The gate every write on an account passes (see [`WriteGate`]).
+    pub fn write_gate(&self) -> &WriteGate {
+        &self.gate
     }
 
     /// Whether `resource` manages `account` (at `target`): its owner tag, or its status.
@@ -198,7 +236,7 @@ impl Engine {
         deleting: bool,
     ) -> Result<Preview, EngineError> {
         let target = self.target(resource).map_err(EngineError::InvalidSpec)?;
-        let subject = Subject::new(resource, target, self.owner(resource), deleting);
+        let subject = self.subject(resource, target, deleting);
         let observed = if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
             Observation::default()
         } else {
@@ -239,7 +277,7 @@ impl Engine {
             pass.deletion_finished = deleting;
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
-        let subject = Subject::new(resource, target, self.owner(resource), deleting);
+        let subject = self.subject(resource, target, deleting);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
             let plan = subject.plan(&Observation::default(), None);
@@ -271,8 +309,15 @@ impl Engine {
                 },
             };
             pass.record_observation(&observed);
+            if observed.listed {
+                self.listings
+                    .remember(&subject.target.id(), &observed.deployments, pass.now);
+            }
             let plan = subject.plan(&observed, None);
             pass.record_plan(&plan, &subject.target);
+            if matches!(plan.verdict, Verdict::Deleted { .. }) {
+                self.listings.forget(&subject.target.id());
+            }
             match act(arm, &mut pass, &subject, &plan, &mut searched_elsewhere).await {
                 Step::Continue(learned) => known = learned.map(|o| *o),
                 Step::Done(outcome) => return *outcome,
@@ -285,29 +330,36 @@ impl Engine {
     }
 }
 
+impl Engine {
+    fn subject<'a>(
+        &'a self,
+        resource: &'a CognitiveServicesAccount,
+        target: AccountRef,
+        deleting: bool,
+    ) -> Subject<'a> {
+        Subject {
+            resource,
+            target,
+            owner: self.owner(resource),
+            deleting,
+            gate: &self.gate,
+            writer: format!("CognitiveServicesAccount {}", owner_id(resource)),
+        }
+    }
+}
+
 /// The resource being reconciled, with what every planning call needs.
 struct Subject<'a> {
     resource: &'a CognitiveServicesAccount,
     target: AccountRef,
     owner: String,
     deleting: bool,
+    gate: &'a WriteGate,
+    /// Who this reconcile is at the account's write gate.
+    writer: String,
 }
 
 impl<'a> Subject<'a> {
-    fn new(
-        resource: &'a CognitiveServicesAccount,
-        target: AccountRef,
-        owner: String,
-        deleting: bool,
-    ) -> Self {
-        Subject {
-            resource,
-            target,
-            owner,
-            deleting,
-        }
-    }
-
     fn plan(&self, observed: &Observation, pending: Option<&PendingOperation>) -> Plan {
         let managed_before = managed_before(self.resource, &self.target);
         planner::plan(&PlanInput {
@@ -318,6 +370,7 @@ impl<'a> Subject<'a> {
             soft_deleted: observed.soft_deleted.as_ref(),
             pending,
             deleting: self.deleting,
+            deployments: &observed.deployments,
             managed_before,
         })
     }
@@ -359,7 +412,14 @@ async fn resume(
     subject: &Subject<'_>,
     operation: &PendingOperation,
 ) -> Step {
-    match arm.poll(operation).await {
+    let account_id = subject.target.id();
+    let polled = arm.poll(operation).await;
+    match &polled {
+        Ok(PollStatus::Running { .. }) => subject.gate.hold(&account_id, &subject.writer, pass.now),
+        Err(_) => {}
+        Ok(_) => subject.gate.leave(&account_id, &subject.writer),
+    }
+    match polled {
         Ok(PollStatus::Running { retry_after }) => {
             let plan = subject.plan(&Observation::default(), Some(operation));
             Step::done(pass.finish(
@@ -369,10 +429,11 @@ async fn resume(
         }
         Ok(PollStatus::Succeeded(account)) => {
             pass.operation_succeeded(operation);
+            // Confirming a deletion's step leaves nothing to go on: observe afresh.
             Step::Continue(account.map(|a| {
                 Box::new(Observation {
                     account: Some(*a),
-                    soft_deleted: None,
+                    ..Observation::default()
                 })
             }))
         }
@@ -401,7 +462,26 @@ async fn act(
     let Some(action) = plan.actions.first() else {
         return Step::done(pass.finish_verdict(&plan.verdict));
     };
-    match execute(arm, &subject.target, action).await {
+    let account_id = subject.target.id();
+    if let Err(holder) = subject
+        .gate
+        .try_enter(&account_id, &subject.writer, pass.now)
+    {
+        return Step::done(pass.finish(
+            Summary::progressing(
+                "WaitingForAccountWrite",
+                &format!(
+                    "another write on the account is in flight ({holder}); this one follows it"
+                ),
+            ),
+            Next::After(GATE_WAIT),
+        ));
+    }
+    let executed = execute(arm, &subject.target, action).await;
+    if !matches!(executed, Ok(Some(_))) {
+        subject.gate.leave(&account_id, &subject.writer);
+    }
+    match executed {
         Ok(Some(operation)) => {
             pass.wrote_to(action, &subject.target);
             let next = Next::After(operation.poll_interval());
@@ -419,8 +499,8 @@ async fn act(
             *searched_elsewhere = true;
             match find_copy_elsewhere(arm, subject).await {
                 Ok(Some(copy)) => Step::Continue(Some(Box::new(Observation {
-                    account: None,
                     soft_deleted: Some(copy),
+                    ..Observation::default()
                 }))),
                 Ok(None) => Step::done(pass.finish_error(&error, Some(action.kind()))),
                 Err(list_error) => Step::done(pass.finish_error(&list_error, None)),
@@ -440,10 +520,18 @@ async fn observe(
 ) -> Result<Observation, ArmError> {
     let target = &subject.target;
     let account = arm.get_account(target).await?;
-    if account.is_some() {
+    if let Some(account) = account {
+        let listed = lists_deployments(subject, &account);
+        let deployments = if listed {
+            arm.list_deployments(target).await?
+        } else {
+            Vec::new()
+        };
         return Ok(Observation {
-            account,
+            account: Some(account),
             soft_deleted: None,
+            deployments,
+            listed,
         });
     }
     let here = DeletedAccountRef {
@@ -463,7 +551,26 @@ async fn observe(
     Ok(Observation {
         account: None,
         soft_deleted,
+        ..Observation::default()
     })
+}
+
+/// Accounts of the kinds that hold model deployments list them once provisioned: to show
+/// them in the status, and to delete them before the account.
+fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
+    let kind = account
+        .kind
+        .as_deref()
+        .unwrap_or(&subject.resource.spec.kind);
+    let has_deployments = ["OpenAI", "AIServices"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(kind));
+    let provisioned = account
+        .provisioning_state()
+        .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+    has_deployments
+        && provisioned
+        && subject.resource.spec.reconcile_policy != ReconcilePolicy::Pause
 }
 
 /// A copy in another location or resource group, found by listing the subscription's
@@ -517,6 +624,10 @@ async fn execute(
         Action::Restore { location } => Ok(arm.restore_account(target, location).await?.operation),
         Action::Patch { body, .. } => Ok(arm.update_account(target, body).await?.operation),
         Action::Delete => arm.delete_account(target).await,
+        Action::DeleteDeployment(name) => {
+            arm.delete_deployment(&DeploymentRef::new(target, name))
+                .await
+        }
         Action::Purge(at) => arm.purge_deleted_account(at).await,
     }
 }
@@ -573,11 +684,14 @@ impl<'a> Pass<'a> {
                     .as_ref()
                     .and_then(|p| p.endpoints.clone());
                 status.provisioning_state = account.provisioning_state().map(str::to_string);
+                status.deployments = observed.deployments.iter().map(deployment_seen).collect();
+                status.deployments.sort_by(|a, b| a.name.cmp(&b.name));
             }
             None => {
                 status.endpoint = None;
                 status.endpoints = None;
                 status.provisioning_state = None;
+                status.deployments = Vec::new();
             }
         }
         status.soft_deleted_copy = observed.soft_deleted.as_ref().map(|copy| {
@@ -694,5 +808,19 @@ impl<'a> Pass<'a> {
             deletion_finished: self.deletion_finished,
             error: None,
         }
+    }
+}
+
+/// A deployment as the account's status lists it.
+fn deployment_seen(deployment: &Deployment) -> DeploymentSeen {
+    let model = deployment.model();
+    let sku = deployment.sku.as_ref();
+    DeploymentSeen {
+        name: deployment.name.clone().unwrap_or_default(),
+        model: model.and_then(|m| m.name.clone()),
+        version: model.and_then(|m| m.version.clone()),
+        sku: sku.map(|s| s.name.clone()),
+        capacity: sku.and_then(|s| s.capacity),
+        managed_by: planner::deployment::owner_of(deployment).map(str::to_string),
     }
 }

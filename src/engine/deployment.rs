@@ -1,0 +1,621 @@
+//! The executor for deployments: observe the deployment, ask the deployment planner, run the
+//! first write through the account's write gate, report the status.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{Engine, MAX_PENDING_AGE, Next, Write, owner_id_of};
+use crate::api::{
+    CognitiveServicesAccount, CognitiveServicesDeployment, CognitiveServicesDeploymentStatus,
+    DeploymentDeletionPolicy, LastError, RateLimit, ReconcilePolicy,
+};
+use crate::arm::ArmClient;
+use crate::arm::deployments::{Deployment, DeploymentRef};
+use crate::arm::error::ArmError;
+use crate::arm::lro::{PendingOperation, PollStatus};
+use crate::arm::models::AccountRef;
+use crate::planner::Verdict;
+use crate::planner::deployment::{
+    AccountState, DeploymentAction, DeploymentPlan, DeploymentPlanInput, plan_deployment,
+};
+use crate::planner::status::{self, Summary};
+
+/// Observe-plan-act rounds per reconcile.
+const MAX_ROUNDS: usize = 4;
+
+/// How soon to look again while a deployment provisions without an operation handle.
+const PROVISIONING_POLL: Duration = Duration::from_secs(10);
+
+/// How soon to check again after `InsufficientQuota`: quota frees up when other deployments
+/// shrink or go, which this operator cannot see.
+pub const QUOTA_RECHECK: Duration = Duration::from_secs(300);
+
+/// How soon a write waiting for another on the same account looks again, at the latest.
+const GATE_WAIT: Duration = Duration::from_secs(5);
+
+/// Where the deployment's account is, and whether it is ready for deployments.
+#[derive(Clone, Debug)]
+pub struct AccountContext {
+    /// The Azure account (`None` when neither the account resource nor the status says).
+    pub target: Option<AccountRef>,
+    pub state: AccountState,
+}
+
+/// What one deployment reconcile did and found.
+#[derive(Clone, Debug)]
+pub struct DeploymentOutcome {
+    pub status: CognitiveServicesDeploymentStatus,
+    pub next: Next,
+    pub writes: Vec<Write>,
+    pub deployment: Option<Deployment>,
+    pub deletion_finished: bool,
+    pub error: Option<String>,
+}
+
+impl DeploymentOutcome {
+    pub fn ready(&self) -> bool {
+        status::find(&self.status.conditions, status::READY).is_some_and(|c| c.status == "True")
+    }
+}
+
+/// What `plan` shows for a deployment.
+#[derive(Clone, Debug)]
+pub struct DeploymentPreview {
+    pub target: Option<DeploymentRef>,
+    pub deployment: Option<Deployment>,
+    pub plan: DeploymentPlan,
+}
+
+impl Engine {
+    /// Where a deployment's account is and whether it is ready, from its
+    /// `CognitiveServicesAccount`. Without one there is no grant to check the scope against,
+    /// nor credentials: no ARM call at all.
+    pub fn account_context(&self, account: Option<&CognitiveServicesAccount>) -> AccountContext {
+        let Some(account) = account else {
+            return AccountContext {
+                target: None,
+                state: AccountState::ResourceMissing,
+            };
+        };
+        let target = self.target(account).ok();
+        let ready = account.status.as_ref().and_then(|s| {
+            status::find(&s.conditions, status::READY).map(|c| (c.clone(), s.observed_generation))
+        });
+        let state = match ready {
+            Some((c, generation))
+                if c.status == "True" && generation == account.metadata.generation =>
+            {
+                AccountState::Ready
+            }
+            Some((c, _)) if c.status == "True" => {
+                AccountState::NotReady("its latest spec is not reconciled yet".into())
+            }
+            Some((c, _)) => AccountState::NotReady(format!("{}: {}", c.reason, c.message)),
+            None => AccountState::NotReady("it has no status yet".into()),
+        };
+        AccountContext { target, state }
+    }
+
+    /// Where the deployment lives in Azure.
+    pub fn deployment_target(
+        &self,
+        deployment: &CognitiveServicesDeployment,
+        account: &AccountContext,
+    ) -> Option<DeploymentRef> {
+        let name = deployment.metadata.name.as_deref().unwrap_or_default();
+        let account = account.target.as_ref()?;
+        Some(DeploymentRef::new(
+            account,
+            deployment.spec.azure_name(name),
+        ))
+    }
+
+    /// Reads ARM and plans, writing nothing.
+    pub async fn preview_deployment(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        deleting: bool,
+    ) -> Result<DeploymentPreview, ArmError> {
+        let target = self.deployment_target(resource, account);
+        let observed = match &target {
+            Some(t) if resource.spec.reconcile_policy != ReconcilePolicy::Pause => {
+                arm.get_deployment(t).await?
+            }
+            _ => None,
+        };
+        let pending = resource
+            .status
+            .as_ref()
+            .and_then(|s| s.pending_operation.as_ref());
+        let plan = self.plan_for(
+            resource,
+            account,
+            target.as_ref(),
+            observed.as_ref(),
+            pending,
+            deleting,
+        );
+        Ok(DeploymentPreview {
+            target,
+            deployment: observed,
+            plan,
+        })
+    }
+
+    fn plan_for(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        target: Option<&DeploymentRef>,
+        observed: Option<&Deployment>,
+        pending: Option<&PendingOperation>,
+        deleting: bool,
+    ) -> DeploymentPlan {
+        let placeholder;
+        let target = match target {
+            Some(t) => t,
+            None => {
+                placeholder = DeploymentRef::new(&AccountRef::new("", "", ""), "");
+                &placeholder
+            }
+        };
+        let managed_before = resource
+            .status
+            .as_ref()
+            .and_then(|s| s.arm_id.as_deref())
+            .is_some_and(|id| id.eq_ignore_ascii_case(&target.id()));
+        plan_deployment(&DeploymentPlanInput {
+            spec: &resource.spec,
+            target,
+            owner: &self.owner_of_key(&owner_id_of(&resource.metadata)),
+            account: &account.state,
+            deployment: observed,
+            pending,
+            deleting,
+            managed_before,
+        })
+    }
+
+    /// One reconcile of a deployment: resume its operation, observe, plan, start the first write.
+    pub async fn reconcile_deployment(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        deleting: bool,
+        now: Timestamp,
+    ) -> DeploymentOutcome {
+        let mut pass = DeploymentPass::new(resource, now);
+        let name = resource.metadata.name.as_deref().unwrap_or_default();
+        if let Err(e) = resource.spec.validate(name) {
+            pass.deletion_finished = deleting;
+            return pass.finish(
+                Summary::stalled("InvalidSpec", &e.to_string()),
+                Next::Resync,
+            );
+        }
+        if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
+            pass.deletion_finished = deleting;
+            return pass.finish_verdict(&Verdict::Paused);
+        }
+        if deleting && leaves_deployment_alone(resource) {
+            return pass.finish_verdict(&Verdict::Deleted {
+                message: "the deployment is left in Azure (deletionPolicy Orphan or reconcilePolicy Observe)".into(),
+            });
+        }
+        let Some(target) = self.deployment_target(resource, account) else {
+            if deleting {
+                // Deleting the account resource deleted its deployments first (or, with
+                // Orphan, left them with the account): nothing is left that this may touch.
+                return pass.finish_verdict(&Verdict::Deleted {
+                    message: format!(
+                        "CognitiveServicesAccount {} is gone: its deletion policy took care of its deployments; no ARM call",
+                        resource.spec.account_ref.name
+                    ),
+                });
+            }
+            let plan = self.plan_for(resource, account, None, None, None, deleting);
+            return pass.finish_verdict(&plan.verdict);
+        };
+        if !deleting
+            && account.state != AccountState::Ready
+            && resource
+                .status
+                .as_ref()
+                .is_none_or(|s| s.pending_operation.is_none())
+        {
+            // Nothing to do in ARM until the account is Ready: no call at all.
+            let plan = self.plan_for(resource, account, Some(&target), None, None, deleting);
+            return pass.finish_verdict(&plan.verdict);
+        }
+        let writer = format!(
+            "CognitiveServicesDeployment {}",
+            owner_id_of(&resource.metadata)
+        );
+        let gate = Gate {
+            engine: self,
+            account_id: target.account.id(),
+            writer,
+        };
+        let mut known: Option<Option<Deployment>> = None;
+        for _ in 0..MAX_ROUNDS {
+            if let Some(operation) = pass.status.pending_operation.clone() {
+                match self
+                    .resume_deployment(arm, &mut pass, &gate, &operation)
+                    .await
+                {
+                    Ok(Some(confirmed)) => known = Some(Some(confirmed)),
+                    Ok(None) => {}
+                    Err(outcome) => return *outcome,
+                }
+            }
+            if known.is_none()
+                && let Some(settled) =
+                    self.settled_by_listing(resource, account, &target, deleting, &mut pass)
+            {
+                return settled;
+            }
+            let observed = match known.take() {
+                Some(observed) => observed,
+                None => match arm.get_deployment(&target).await {
+                    Ok(observed) => observed,
+                    Err(error) => return pass.finish_error(&error),
+                },
+            };
+            pass.record_observation(observed.as_ref());
+            let plan = self.plan_for(
+                resource,
+                account,
+                Some(&target),
+                observed.as_ref(),
+                None,
+                deleting,
+            );
+            pass.record_plan(&plan, &target);
+            let Some(action) = plan.actions.first() else {
+                return pass.finish_verdict(&plan.verdict);
+            };
+            if let Err(holder) = gate.enter(pass.now) {
+                return pass.finish(
+                    Summary::progressing(
+                        "WaitingForAccountWrite",
+                        &format!("another write on the account is in flight ({holder}); this one follows it"),
+                    ),
+                    Next::After(GATE_WAIT),
+                );
+            }
+            let executed = execute(arm, &target, action).await;
+            if !matches!(executed, Ok(Some(_))) {
+                gate.leave();
+            }
+            match executed {
+                Ok(Some(operation)) => {
+                    pass.wrote(action, &target);
+                    let next = Next::After(operation.poll_interval());
+                    pass.status.pending_operation = Some(operation);
+                    return pass.finish(Summary::from_verdict(&plan.verdict), next);
+                }
+                Ok(None) => pass.wrote(action, &target),
+                Err(error) => return pass.finish_error(&error),
+            }
+        }
+        pass.finish(
+            Summary::progressing("Reconciling", "more work to do"),
+            Next::After(Duration::from_secs(1)),
+        )
+    }
+
+    /// A resync of a settled deployment answered by its account's latest list of deployments
+    /// (see [`super::listings`]): the outcome when the list shows nothing to do, else `None`
+    /// (read the deployment itself).
+    fn settled_by_listing(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        target: &DeploymentRef,
+        deleting: bool,
+        pass: &mut DeploymentPass<'_>,
+    ) -> Option<DeploymentOutcome> {
+        let status = resource.status.as_ref()?;
+        let settled = !deleting
+            && status.pending_operation.is_none()
+            && status.observed_generation == resource.metadata.generation
+            && status::find(&status.conditions, status::READY).is_some_and(|c| c.status == "True");
+        let max_age = jiff::SignedDuration::try_from(resource.spec.resync()?).ok()?;
+        if !settled {
+            return None;
+        }
+        let listed = self
+            .listings
+            .lookup(&target.account.id(), &target.name, pass.now, max_age)?;
+        let plan = self.plan_for(
+            resource,
+            account,
+            Some(target),
+            listed.as_ref(),
+            None,
+            deleting,
+        );
+        if !plan.actions.is_empty() || plan.verdict != Verdict::Ready {
+            return None;
+        }
+        pass.record_observation(listed.as_ref());
+        pass.record_plan(&plan, target);
+        Some(pass.finish_verdict(&plan.verdict))
+    }
+
+    /// Polls the operation a previous reconcile started: the deployment it confirmed (when it
+    /// succeeded and left one), nothing (observe afresh), or the reconcile's end.
+    async fn resume_deployment(
+        &self,
+        arm: &ArmClient,
+        pass: &mut DeploymentPass<'_>,
+        gate: &Gate<'_>,
+        operation: &PendingOperation,
+    ) -> Result<Option<Deployment>, Box<DeploymentOutcome>> {
+        if outlived(operation, pass.now) {
+            tracing::warn!(kind = ?operation.kind, "pending deployment operation outlived its age limit: reading the deployment instead");
+            pass.status.pending_operation = None;
+            gate.leave();
+            return Ok(None);
+        }
+        let polled = arm.poll_deployment(operation).await;
+        match &polled {
+            Ok(PollStatus::Running { .. }) => gate.hold(pass.now),
+            Err(_) => {}
+            Ok(_) => gate.leave(),
+        }
+        match polled {
+            Ok(PollStatus::Running { retry_after }) => {
+                let plan = plan_deployment_waiting(operation);
+                Err(Box::new(pass.finish(
+                    Summary::from_verdict(&plan),
+                    Next::After(retry_after),
+                )))
+            }
+            Ok(PollStatus::Succeeded(deployment)) => {
+                pass.status.pending_operation = None;
+                Ok(deployment.map(|d| *d))
+            }
+            Ok(PollStatus::Unknown) => {
+                pass.status.pending_operation = None;
+                Ok(None)
+            }
+            Ok(PollStatus::Failed(error)) => {
+                pass.status.pending_operation = None;
+                Err(Box::new(pass.finish_error(&error)))
+            }
+            Err(error) => Err(Box::new(pass.finish_error(&error))),
+        }
+    }
+}
+
+fn plan_deployment_waiting(operation: &PendingOperation) -> Verdict {
+    Verdict::Progressing {
+        reason: match operation.kind {
+            crate::arm::OperationKind::Create => "Creating",
+            crate::arm::OperationKind::Delete => "Deleting",
+            _ => "Updating",
+        },
+        message: format!(
+            "ARM is working on the deployment ({:?}, operation started {})",
+            operation.kind, operation.started_at
+        ),
+    }
+}
+
+fn outlived(operation: &PendingOperation, now: Timestamp) -> bool {
+    operation
+        .started_at
+        .parse::<Timestamp>()
+        .map_or(true, |started| {
+            now.duration_since(started) > MAX_PENDING_AGE
+        })
+}
+
+/// This reconcile at its account's write gate.
+struct Gate<'a> {
+    engine: &'a Engine,
+    account_id: String,
+    writer: String,
+}
+
+impl Gate<'_> {
+    fn enter(&self, now: Timestamp) -> Result<(), String> {
+        self.engine
+            .gate
+            .try_enter(&self.account_id, &self.writer, now)
+    }
+
+    fn hold(&self, now: Timestamp) {
+        self.engine.gate.hold(&self.account_id, &self.writer, now)
+    }
+
+    fn leave(&self) {
+        self.engine.gate.leave(&self.account_id, &self.writer)
+    }
+}
+
+fn leaves_deployment_alone(resource: &CognitiveServicesDeployment) -> bool {
+    resource.spec.deletion_policy == DeploymentDeletionPolicy::Orphan
+        || resource.spec.reconcile_policy == ReconcilePolicy::Observe
+}
+
+async fn execute(
+    arm: &ArmClient,
+    target: &DeploymentRef,
+    action: &DeploymentAction,
+) -> Result<Option<PendingOperation>, ArmError> {
+    match action {
+        DeploymentAction::Create(body) => {
+            arm.put_deployment(target, body, crate::arm::OperationKind::Create)
+                .await
+        }
+        DeploymentAction::Update { body, .. } => {
+            arm.put_deployment(target, body, crate::arm::OperationKind::Update)
+                .await
+        }
+        DeploymentAction::Patch { body, .. } => arm.patch_deployment(target, body).await,
+        DeploymentAction::Delete => arm.delete_deployment(target).await,
+    }
+}
+
+/// The state of one deployment reconcile as it goes.
+struct DeploymentPass<'a> {
+    resource: &'a CognitiveServicesDeployment,
+    now: Timestamp,
+    status: CognitiveServicesDeploymentStatus,
+    writes: Vec<Write>,
+    deployment: Option<Deployment>,
+    deletion_finished: bool,
+}
+
+impl<'a> DeploymentPass<'a> {
+    fn new(resource: &'a CognitiveServicesDeployment, now: Timestamp) -> Self {
+        DeploymentPass {
+            resource,
+            now,
+            status: resource.status.clone().unwrap_or_default(),
+            writes: Vec::new(),
+            deployment: None,
+            deletion_finished: false,
+        }
+    }
+
+    fn record_observation(&mut self, observed: Option<&Deployment>) {
+        let status = &mut self.status;
+        let model = observed.and_then(|d| d.model());
+        let sku = observed.and_then(|d| d.sku.as_ref());
+        status.model_version = model.and_then(|m| m.version.clone());
+        status.sku_name = sku.map(|s| s.name.clone());
+        status.capacity = sku.and_then(|s| s.capacity);
+        status.provisioning_state =
+            observed.and_then(|d| d.provisioning_state().map(str::to_string));
+        status.rate_limits = observed
+            .and_then(|d| d.properties.as_ref())
+            .and_then(|p| p.rate_limits.as_ref())
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|r| RateLimit {
+                        key: r.key.clone(),
+                        renewal_period: r.renewal_period,
+                        count: r.count,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.deployment = observed.cloned();
+    }
+
+    fn record_plan(&mut self, plan: &DeploymentPlan, target: &DeploymentRef) {
+        self.status.drift = status::drift_entries(&plan.drift);
+        if plan.claims_deployment {
+            self.status.arm_id = Some(target.id());
+        } else if self.deployment.is_some() {
+            self.status.arm_id = None;
+        }
+    }
+
+    fn wrote(&mut self, action: &DeploymentAction, target: &DeploymentRef) {
+        if matches!(action, DeploymentAction::Create(_)) {
+            self.status.arm_id = Some(target.id());
+        }
+        self.writes.push(Write {
+            kind: action.kind(),
+            fields: action.fields(),
+            description: action.describe(),
+        });
+    }
+
+    fn finish_verdict(&mut self, verdict: &Verdict) -> DeploymentOutcome {
+        let next = match verdict {
+            Verdict::Deleted { .. } => {
+                self.deletion_finished = true;
+                Next::Done
+            }
+            Verdict::Paused => Next::Done,
+            Verdict::Progressing {
+                reason: "AccountNotReady",
+                ..
+            } => Next::Resync,
+            Verdict::Progressing { .. } => Next::After(PROVISIONING_POLL),
+            Verdict::Ready | Verdict::Observed { .. } | Verdict::Stalled { .. } => Next::Resync,
+        };
+        if !matches!(verdict, Verdict::Stalled { .. }) {
+            self.status.last_error = None;
+        }
+        let summary = match verdict {
+            Verdict::Ready => Summary::ready_with("the deployment matches the spec"),
+            other => Summary::from_verdict(other),
+        };
+        self.finish(summary, next)
+    }
+
+    fn finish_error(&mut self, error: &ArmError) -> DeploymentOutcome {
+        self.status.last_error = Some(LastError {
+            code: error.code().to_string(),
+            message: error.message(),
+        });
+        let (summary, next) = if error.is_retryable() {
+            let reason = if error.is_throttled() {
+                "Throttled"
+            } else {
+                error.code()
+            };
+            (
+                Summary::progressing(reason, &error.to_string()),
+                Next::Backoff {
+                    retry_after: error.retry_after(),
+                },
+            )
+        } else {
+            let next = if error.has_code("InsufficientQuota") {
+                Next::After(QUOTA_RECHECK)
+            } else {
+                Next::Resync
+            };
+            (Summary::stalled(error.code(), &explain(error)), next)
+        };
+        let mut outcome = self.finish(summary, next);
+        outcome.error = Some(error.to_string());
+        outcome
+    }
+
+    fn finish(&mut self, summary: Summary, next: Next) -> DeploymentOutcome {
+        let generation = self.resource.metadata.generation;
+        let now = self.now.to_string();
+        self.status.conditions =
+            status::conditions(&summary, generation, &self.status.conditions, &now);
+        self.status.observed_generation = generation;
+        DeploymentOutcome {
+            status: std::mem::take(&mut self.status),
+            next,
+            writes: std::mem::take(&mut self.writes),
+            deployment: self.deployment.take(),
+            deletion_finished: self.deletion_finished,
+            error: None,
+        }
+    }
+}
+
+/// ARM's refusal, with the spec field to change where the code tells which.
+fn explain(error: &ArmError) -> String {
+    let hint = match error.code() {
+        "InsufficientQuota" => {
+            "lower spec.sku.capacity or raise the quota; checked again every 5 minutes"
+        }
+        "DeploymentModelNotSupported" => {
+            "spec.model: this model or version is not offered for the account's kind and location"
+        }
+        "ServiceModelDeprecated" => {
+            "spec.model.version: this version is deprecated; choose a current one"
+        }
+        "InvalidResourceProperties" => "ARM refused a field of the spec (named in its message)",
+        _ => return error.to_string(),
+    };
+    format!("{hint}. {error}")
+}

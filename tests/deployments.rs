@@ -1,0 +1,460 @@
+//! Deployments through the engine against the emulator: minimal writes, one write at a time per
+//! account, the account's readiness, ARM's refusals, and an account deleted deployments first.
+
+mod common;
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+use std::time::Duration;
+
+use arm_emulator::{Emulator, Fault};
+use cognitive_operator::api::{
+    AccountReference, CognitiveServicesAccount, CognitiveServicesDeployment,
+    CognitiveServicesDeploymentSpec, DeletionPolicy, DeploymentSku, ModelSpec, OWNER_TAG,
+};
+use cognitive_operator::arm::{AccountRef, ArmClient};
+use cognitive_operator::cli::converge::{converge, converge_deployment};
+use cognitive_operator::engine::{DeploymentOutcome, Engine, Next, QUOTA_RECHECK};
+use common::*;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const PLACE: fixtures::Place = fixtures::Place {
+    subscription: SUB,
+    resource_group: RG,
+    location: LOCATION,
+    namespace: "team-docs",
+};
+
+fn deployment(name: &str, model: &str, sku: &str, capacity: i32) -> CognitiveServicesDeployment {
+    let spec = CognitiveServicesDeploymentSpec {
+        account_ref: AccountReference {
+            name: "docs-openai".into(),
+        },
+        model: ModelSpec {
+            format: "OpenAI".into(),
+            name: model.into(),
+            version: None,
+        },
+        sku: DeploymentSku {
+            name: sku.into(),
+            capacity: Some(capacity),
+        },
+        ..Default::default()
+    };
+    let mut resource = CognitiveServicesDeployment::new(name, spec);
+    resource.metadata.namespace = Some("team-docs".into());
+    resource.metadata.generation = Some(1);
+    resource
+}
+
+/// A Ready OpenAI account, created through the engine.
+async fn ready_account(engine: &Engine, client: &ArmClient) -> CognitiveServicesAccount {
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    let outcome = converge(engine, client, &mut account, false, TIMEOUT, |_| {}).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    account
+}
+
+async fn settle(
+    engine: &Engine,
+    client: &ArmClient,
+    account: &CognitiveServicesAccount,
+    resource: &mut CognitiveServicesDeployment,
+    deleting: bool,
+) -> DeploymentOutcome {
+    let context = engine.account_context(Some(account));
+    converge_deployment(
+        engine,
+        client,
+        resource,
+        &context,
+        deleting,
+        TIMEOUT,
+        |_| {},
+    )
+    .await
+}
+
+fn ready_reason(outcome: &DeploymentOutcome) -> String {
+    let ready = outcome
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    format!("{}/{}: {}", ready.status, ready.reason, ready.message)
+}
+
+fn deployment_path(name: &str) -> String {
+    format!(
+        "{}/deployments/{name}",
+        AccountRef::new(SUB, RG, "docs-openai").id()
+    )
+}
+
+async fn setup() -> (Emulator, ArmClient, Engine) {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    (emulator, client, Engine::default())
+}
+
+#[tokio::test]
+async fn ten_deployments_applied_at_once_on_one_account_converge_without_a_conflict() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.clear_requests();
+    let resources: Vec<_> = (0..10)
+        .map(|i| deployment(&format!("chat-{i}"), "gpt-4o", "GlobalStandard", 1))
+        .collect();
+    let outcomes = futures::future::join_all(resources.into_iter().map(|mut resource| {
+        let (engine, client, account) = (&engine, &client, &account);
+        async move { settle(engine, client, account, &mut resource, false).await }
+    }))
+    .await;
+    for outcome in &outcomes {
+        assert!(outcome.ready(), "{}", ready_reason(outcome));
+    }
+    let requests = emulator.requests();
+    let conflicts: Vec<_> = requests.iter().filter(|r| r.status == 409).collect();
+    assert!(conflicts.is_empty(), "409s: {conflicts:?}");
+    assert_eq!(count(&requests, "PUT"), 10, "{:?}", writes(&requests));
+}
+
+#[tokio::test]
+async fn a_capacity_change_is_one_patch_and_the_steady_state_writes_nothing() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    emulator.clear_requests();
+    chat.spec.sku.capacity = Some(20);
+    chat.metadata.generation = Some(2);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(outcome.status.capacity, Some(20));
+    let requests = emulator.requests();
+    assert_eq!(
+        writes(&requests),
+        [format!("PATCH {}", deployment_path("chat"))]
+    );
+    let patch = requests.iter().find(|r| r.method == "PATCH").unwrap();
+    assert_eq!(
+        patch.request_body,
+        Some(json!({"sku": {"name": "GlobalStandard", "capacity": 20}}))
+    );
+    emulator.clear_requests();
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn capacity_and_version_together_are_a_patch_then_a_put() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    chat.spec.model.version = Some("2024-11-20".into());
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    emulator.clear_requests();
+    chat.spec.sku.capacity = Some(30);
+    chat.spec.model.version = Some("2024-08-06".into());
+    chat.metadata.generation = Some(2);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(outcome.status.model_version.as_deref(), Some("2024-08-06"));
+    let methods: Vec<String> = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["PATCH", "PUT"]);
+}
+
+#[tokio::test]
+async fn an_auto_upgraded_version_is_not_drift() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    assert!(emulator.auto_upgrade(SUB, RG, "docs-openai", "chat", "2024-08-06"));
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(outcome.status.model_version.as_deref(), Some("2024-08-06"));
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_deployment_waits_for_its_account_without_calling_arm() {
+    let (emulator, client, engine) = setup().await;
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(
+        ready_reason(&outcome).starts_with("False/AccountNotReady"),
+        "{}",
+        ready_reason(&outcome)
+    );
+    assert_eq!(outcome.next, Next::Resync);
+    assert!(emulator.requests().is_empty());
+    // Once the account is Ready the deployment goes ahead.
+    converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+}
+
+#[tokio::test]
+async fn arm_refusals_are_stalled_with_what_to_change() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.set_quota(SUB, LOCATION, "gpt-4o", "GlobalStandard", 5);
+    let mut big = deployment("big", "gpt-4o", "GlobalStandard", 10);
+    let outcome = settle(&engine, &client, &account, &mut big, false).await;
+    let reason = ready_reason(&outcome);
+    assert!(reason.starts_with("False/InsufficientQuota"), "{reason}");
+    assert!(
+        reason.contains("spec.sku.capacity") && reason.contains('5'),
+        "{reason}"
+    );
+    assert_eq!(outcome.next, Next::After(QUOTA_RECHECK));
+    let mut unknown = deployment("unknown", "gpt-5-turbo-max", "GlobalStandard", 1);
+    let outcome = settle(&engine, &client, &account, &mut unknown, false).await;
+    let reason = ready_reason(&outcome);
+    assert!(
+        reason.starts_with("False/DeploymentModelNotSupported"),
+        "{reason}"
+    );
+    assert!(reason.contains("spec.model"), "{reason}");
+    // No resource was claimed by a refused create.
+    assert!(outcome.status.arm_id.is_none());
+}
+
+#[tokio::test]
+async fn a_conflict_caused_by_another_tool_is_retried_not_stalled() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/deployments/chat".into()),
+        status: Some(409),
+        code: Some("RequestConflict".into()),
+        message: Some("Another operation is being performed on the parent resource".into()),
+        ..Fault::default()
+    });
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let mut reasons = Vec::new();
+    let context = engine.account_context(Some(&account));
+    let outcome = converge_deployment(&engine, &client, &mut chat, &context, false, TIMEOUT, |o| {
+        reasons.push(ready_reason(o))
+    })
+    .await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert!(
+        reasons[0].starts_with("False/RequestConflict"),
+        "{reasons:?}"
+    );
+    assert!(
+        !outcome
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    );
+}
+
+#[tokio::test]
+async fn someone_elses_deployment_is_left_alone_until_adopted() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.seed_deployment(
+        SUB,
+        RG,
+        "docs-openai",
+        "chat",
+        json!({"sku": {"name": "GlobalStandard", "capacity": 10},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+    emulator.clear_requests();
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(
+        ready_reason(&outcome).starts_with("False/AlreadyExists"),
+        "{}",
+        ready_reason(&outcome)
+    );
+    // Deleting the resource does not delete what it never managed.
+    let outcome = settle(&engine, &client, &account, &mut chat, true).await;
+    assert!(outcome.deletion_finished);
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+    chat.spec.adoption_policy = cognitive_operator::api::AdoptionPolicy::Adopt;
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    let tagged = &emulator.state()["deployments"];
+    assert!(tagged.to_string().contains(OWNER_TAG), "{tagged}");
+}
+
+#[tokio::test]
+async fn deleting_an_account_deletes_every_deployment_first_so_nothing_bills() {
+    let (emulator, client, engine) = setup().await;
+    let mut account = ready_account(&engine, &client).await;
+    account.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    let mut provisioned = deployment("ptu", "gpt-4o", "ProvisionedManaged", 100);
+    assert!(
+        settle(&engine, &client, &account, &mut provisioned, false)
+            .await
+            .ready()
+    );
+    // One no resource manages: it goes with the account all the same.
+    emulator.seed_deployment(
+        SUB,
+        RG,
+        "docs-openai",
+        "by-hand",
+        json!({"sku": {"name": "Standard", "capacity": 1},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o-mini"}}}),
+    );
+    // The account's status lists both, with who manages each.
+    let outcome = converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    let seen: Vec<_> = outcome
+        .status
+        .deployments
+        .iter()
+        .map(|d| (d.name.as_str(), d.managed_by.is_some()))
+        .collect();
+    assert_eq!(seen, [("by-hand", false), ("ptu", true)]);
+    emulator.advance_clock(Duration::from_secs(3600));
+    assert!(emulator.billing()["billingCapacity"].as_f64().unwrap() > 0.0);
+    emulator.clear_requests();
+    let outcome = converge(&engine, &client, &mut account, true, TIMEOUT, |_| {}).await;
+    assert!(outcome.deletion_finished, "{:?}", outcome.status.conditions);
+    let order: Vec<String> = writes(&emulator.requests());
+    let account_id = AccountRef::new(SUB, RG, "docs-openai").id();
+    let position = |needle: &str| order.iter().position(|w| w.ends_with(needle)).unwrap();
+    assert!(
+        position("/deployments/by-hand") < position(&account_id),
+        "{order:?}"
+    );
+    assert!(
+        position("/deployments/ptu") < position(&account_id),
+        "{order:?}"
+    );
+    assert!(
+        order.last().unwrap().contains("/deletedAccounts/"),
+        "{order:?}"
+    );
+    let billing = emulator.billing();
+    assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
+    let accrued = billing["accruedCapacityHours"].as_f64().unwrap();
+    emulator.advance_clock(Duration::from_secs(3600));
+    assert_eq!(
+        emulator.billing()["accruedCapacityHours"].as_f64(),
+        Some(accrued)
+    );
+    // The deployment resource's own deletion then finds nothing left to do.
+    let outcome = settle(&engine, &client, &account, &mut provisioned, true).await;
+    assert!(outcome.deletion_finished);
+}
+
+#[tokio::test]
+async fn a_restored_account_brings_its_deployments_back_to_their_resources() {
+    let (emulator, client, engine) = setup().await;
+    let mut account = ready_account(&engine, &client).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    // Someone deletes the account by hand: its deployments stay with the soft-deleted copy.
+    let target = AccountRef::new(SUB, RG, "docs-openai");
+    if let Some(operation) = client.delete_account(&target).await.unwrap() {
+        client.wait(&operation, TIMEOUT).await.unwrap();
+    }
+    let outcome = converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert!(outcome.status.last_restore_time.is_some());
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn at_rest_one_list_of_the_account_serves_its_deployments_and_drift_is_read_again() {
+    let (emulator, client, engine) = setup().await;
+    let mut account = ready_account(&engine, &client).await;
+    let mut deployments: Vec<_> = (0..3)
+        .map(|i| deployment(&format!("chat-{i}"), "gpt-4o", "GlobalStandard", 5))
+        .collect();
+    for resource in &mut deployments {
+        assert!(
+            settle(&engine, &client, &account, resource, false)
+                .await
+                .ready()
+        );
+    }
+    // The account's resync lists its deployments; theirs then need no ARM call.
+    converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    emulator.clear_requests();
+    for resource in &mut deployments {
+        assert!(
+            settle(&engine, &client, &account, resource, false)
+                .await
+                .ready()
+        );
+    }
+    assert_eq!(emulator.requests(), Vec::new());
+    // Someone scales one by hand: the list shows it, and the deployment is read afresh
+    // before it is patched back.
+    let drifted = cognitive_operator::arm::DeploymentRef::new(
+        &AccountRef::new(SUB, RG, "docs-openai"),
+        "chat-1",
+    );
+    let operation = client
+        .patch_deployment(
+            &drifted,
+            &json!({"sku": {"name": "GlobalStandard", "capacity": 7}}),
+        )
+        .await
+        .unwrap();
+    if let Some(operation) = operation {
+        client.wait_deployment(&operation, TIMEOUT).await.unwrap();
+    }
+    converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut deployments[1], false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    let requests = emulator.requests();
+    let calls: Vec<String> = requests
+        .iter()
+        .take(2)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            format!("GET {}", deployment_path("chat-1")),
+            format!("PATCH {}", deployment_path("chat-1"))
+        ]
+    );
+}
