@@ -257,13 +257,16 @@ fn argocd_cm_carries_the_script_verbatim() {
     let cm: ConfigMap = serde_saphyr::from_str(&text).expect("argocd-cm.yaml is a ConfigMap");
     assert_eq!(cm.metadata.name.as_deref(), Some("argocd-cm"));
     let data = cm.data.expect("data");
+    let deployment_key = KEY.replace("CognitiveServicesAccount", "CognitiveServicesDeployment");
     assert_eq!(
         data.keys().collect::<Vec<_>>(),
-        [KEY],
-        "the one health customization key"
+        [KEY, deployment_key.as_str()],
+        "one health customization per kind"
     );
-    assert!(
-        data[KEY] == script(),
-        "argocd-cm.yaml differs from health.lua; regenerate it"
-    );
+    for key in [KEY, deployment_key.as_str()] {
+        assert!(
+            data[key] == script(),
+            "argocd-cm.yaml's {key} differs from health.lua; regenerate it"
+        );
+    }
 }

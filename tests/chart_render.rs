@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 const RELEASE: &str = "cognitive-operator";
 const NAMESPACE: &str = "cognitive-operator";
 const CRD_NAME: &str = "cognitiveservicesaccounts.cognitive-operator.dev";
+const DEPLOYMENT_CRD_NAME: &str = "cognitiveservicesdeployments.cognitive-operator.dev";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1471,23 +1472,23 @@ fn kustomize_base_matches_the_chart_defaults() {
     let helm = objects(&chart.render(&json!({})).unwrap());
     let mut expected = helm.ids.clone();
     expected.insert(("Namespace".into(), String::new(), NAMESPACE.into()));
-    expected.insert((
-        "CustomResourceDefinition".into(),
-        String::new(),
-        CRD_NAME.into(),
-    ));
+    for crd in [CRD_NAME, DEPLOYMENT_CRD_NAME] {
+        expected.insert(("CustomResourceDefinition".into(), String::new(), crd.into()));
+    }
     assert_eq!(
         base.ids, expected,
-        "deploy/ holds the chart's default objects plus the Namespace and the CRD"
+        "deploy/ holds the chart's default objects plus the Namespace and the CRDs"
     );
 
-    // The same CRD bytes in both places make the same object.
-    let chart_crd = read(&chart_dir().join("crds").join(format!("{CRD_NAME}.yaml")));
-    let chart_crd = objects(&split_documents(&chart_crd, "chart crd"));
-    assert_eq!(
-        serde_json::to_value(only(&base.crds, "CRD")).unwrap(),
-        serde_json::to_value(only(&chart_crd.crds, "CRD")).unwrap()
-    );
+    // The same CRD bytes in both places make the same objects.
+    for (i, crd) in [CRD_NAME, DEPLOYMENT_CRD_NAME].iter().enumerate() {
+        let chart_crd = read(&chart_dir().join("crds").join(format!("{crd}.yaml")));
+        let chart_crd = objects(&split_documents(&chart_crd, "chart crd"));
+        assert_eq!(
+            serde_json::to_value(&base.crds[i]).unwrap(),
+            serde_json::to_value(only(&chart_crd.crds, "CRD")).unwrap()
+        );
+    }
 
     // Same workload and permissions; only metadata labels may differ (no Helm labels).
     let spec = |d: &Deployment| serde_json::to_value(d.spec.as_ref().unwrap()).unwrap();

@@ -458,3 +458,40 @@ async fn at_rest_one_list_of_the_account_serves_its_deployments_and_drift_is_rea
         ]
     );
 }
+
+#[tokio::test]
+async fn a_deployment_whose_create_failed_is_deleted_and_created_again() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/deployments/chat".into()),
+        operation_error: Some(arm_emulator::ArmErrorBody {
+            code: "InternalServerError".into(),
+            message: "provisioning failed".into(),
+        }),
+        ..Fault::default()
+    });
+    emulator.clear_requests();
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let mut reasons = Vec::new();
+    let context = engine.account_context(Some(&account));
+    let outcome = converge_deployment(&engine, &client, &mut chat, &context, false, TIMEOUT, |o| {
+        reasons.push(ready_reason(o))
+    })
+    .await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert!(
+        reasons.iter().any(|r| r.contains("Recreating")),
+        "{reasons:?}"
+    );
+    let path = deployment_path("chat");
+    assert_eq!(
+        writes(&emulator.requests()),
+        [
+            format!("PUT {path}"),
+            format!("DELETE {path}"),
+            format!("PUT {path}")
+        ]
+    );
+}

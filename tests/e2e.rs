@@ -92,9 +92,17 @@ async fn every_example_applies_and_reaches_the_verdict_its_spec_implies() {
         ("platform", "legacy-speech"),
         ("team-docs", "docs-openai"),
         ("team-docs", "translator-scratch"),
+        ("team-docs", "chat-openai"),
     ] {
         cluster.wait_ready(namespace, name);
     }
+    cluster.wait_deployments_ready("team-docs");
+    let deployments = cluster.kstatus("team-docs", "csd");
+    assert_eq!(deployments.len(), 2, "{deployments:?}");
+    assert!(
+        deployments.iter().all(|v| v.contains(" Current")),
+        "{deployments:?}"
+    );
     // The per-namespace identity asks Entra ID for a token, and Entra ID is not reachable
     // here: a token endpoint that does not answer may answer later, so the resource says so
     // and is retried with backoff (it would be Stalled CredentialsInvalid if Entra ID refused
@@ -124,6 +132,7 @@ async fn every_example_applies_and_reaches_the_verdict_its_spec_implies() {
     assert_eq!(verdict("legacy-speech"), "Current", "{verdicts:?}");
     assert_eq!(verdict("docs-openai"), "Current", "{verdicts:?}");
     assert_eq!(verdict("translator-scratch"), "Current", "{verdicts:?}");
+    assert_eq!(verdict("chat-openai"), "Current", "{verdicts:?}");
     assert_eq!(verdict("billing-ai"), "InProgress", "{verdicts:?}");
 }
 

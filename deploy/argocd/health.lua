@@ -1,4 +1,4 @@
--- Argo CD health check for cognitive-operator.dev/CognitiveServicesAccount.
+-- Argo CD health check for cognitive-operator.dev/CognitiveServicesAccount and CognitiveServicesDeployment.
 -- The operator reports kstatus conditions (Ready, Reconciling, Stalled) and status.observedGeneration.
 -- Order, as in kstatus: paused, then not yet observed, then Stalled, Reconciling, Ready.
 local hs = {}

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::arm::lro::PendingOperation;
 use crate::arm::models::{AccountWritableProperties, Identity, Sku};
 
-/// The Azure tag that marks an account as managed by one resource; its value is
-/// `{namespace}/{name}`. It survives soft-delete and restore, so ownership is known even without
-/// the resource's status (after a backup restore, or from the `plan` CLI).
+/// The Azure tag that marks an account (or a deployment) as managed by one resource; its value
+/// is `{cluster}/{namespace}/{name}` (`{namespace}/{name}` without a cluster id). It survives
+/// soft-delete and restore, so ownership is known even without the resource's status (after a
+/// backup restore, or from the `plan` CLI).
 pub const OWNER_TAG: &str = "cognitive-operator-owner";
 
 /// The finalizer that runs the deletion policy before the resource goes away.

@@ -139,6 +139,14 @@ impl ArmError {
         }
     }
 
+    /// The request field ARM's error names (`target`), e.g. `sku.capacity`.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            ArmError::Api(e) | ArmError::OperationFailed { error: e, .. } => e.target.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn is_throttled(&self) -> bool {
         self.status() == Some(429)
     }

@@ -31,14 +31,15 @@ pub enum Command {
     /// Print the CustomResourceDefinitions (the source of crds/): all of them, or with
     /// `--out-dir` write each to its file there.
     Crd(CrdArgs),
-    /// Show what apply would do to the accounts in the manifests, writing nothing. Exit 0: no
-    /// changes; 2: changes; 1: error or a resource that cannot progress.
+    /// Show what apply would do to the accounts and deployments in the manifests, writing
+    /// nothing. Exit 0: no changes; 2: changes; 1: error or a resource that cannot progress.
     Plan(plan::PlanArgs),
-    /// Bring the accounts in the manifests to their spec, waiting for ARM, and print the
-    /// resulting resources. Exit 0: all Ready; 3: some not Ready; 1: invalid input or error.
+    /// Bring the accounts, then the deployments, in the manifests to their spec, waiting for
+    /// ARM, and print the resulting resources. Exit 0: all Ready; 3: some not Ready; 1: invalid
+    /// input or error.
     Apply(apply::ApplyArgs),
     /// Run the deletion policy of every resource in the manifests, deployments before their
-    /// account, as the controller does when they are deleted; print every ARM call. Exit 0:
+    /// account, as the controller does when they are deleted; print every ARM write. Exit 0:
     /// all done; 3: some could not be (e.g. PurgeForbidden); 1: invalid input or error.
     Delete(delete::DeleteArgs),
     /// Run the whole job on an embedded ARM emulator: create, restore, purge, steady state, delete.

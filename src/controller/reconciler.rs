@@ -903,13 +903,18 @@ pub fn status_patch(previous: &Value, status: &CognitiveServicesAccountStatus) -
     })
 }
 
-/// Adds `null` to `desired` for each object field of `previous` it lacks, recursively.
+/// Adds `null` to `desired` for each object field of `previous` it lacks, recursively — `[]`
+/// for a list: the API server validates the applied object with the null still in it, and a
+/// list field (unlike an optional one, which the schema marks nullable) must be a list.
 pub fn null_removed_fields(previous: &Value, desired: &mut Value) {
     let (Value::Object(old), Value::Object(new)) = (previous, desired) else {
         return;
     };
     for (key, old_value) in old {
         match new.get_mut(key) {
+            None if old_value.is_array() => {
+                new.insert(key.clone(), Value::Array(Vec::new()));
+            }
             None => {
                 new.insert(key.clone(), Value::Null);
             }
@@ -995,7 +1000,8 @@ mod tests {
         let previous = json!({
             "endpoint": "https://x/",
             "pendingOperation": {"kind": "Create", "retryAfterSeconds": 1},
-            "conditions": [{"type": "Ready"}]
+            "conditions": [{"type": "Ready"}],
+            "drift": [{"field": "tags"}]
         });
         let mut desired = json!({
             "pendingOperation": {"kind": "Update"},
@@ -1007,7 +1013,8 @@ mod tests {
             json!({
                 "endpoint": null,
                 "pendingOperation": {"kind": "Update", "retryAfterSeconds": null},
-                "conditions": []
+                "conditions": [],
+                "drift": []
             })
         );
     }

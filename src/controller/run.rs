@@ -366,7 +366,9 @@ async fn run_deployment_controller(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         );
-    let account_changes = watcher(accounts, scope).default_backoff().touched_objects();
+    let account_changes = resilient_watch::fresh_after_error(accounts, scope)
+        .default_backoff()
+        .touched_objects();
     let by_account = store.clone();
     let by_gate = store.clone();
     let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
@@ -456,7 +458,9 @@ fn is_waiting_for(deployment: &CognitiveServicesDeployment, account_id: Option<&
         .is_some_and(|c| c.reason == "WaitingForAccountWrite");
     let on_account = match (account_id, &status.arm_id) {
         (None, _) => true,
-        (Some(account), Some(id)) => id.to_ascii_lowercase().starts_with(account),
+        (Some(account), Some(id)) => id
+            .to_ascii_lowercase()
+            .starts_with(&format!("{account}/deployments/")),
         // Not created yet: its account is not recorded, so any freed gate may be its own.
         (Some(_), None) => true,
     };

@@ -189,57 +189,22 @@ impl Engine {
         now: Timestamp,
     ) -> DeploymentOutcome {
         let mut pass = DeploymentPass::new(resource, now);
-        let name = resource.metadata.name.as_deref().unwrap_or_default();
-        if let Err(e) = resource.spec.validate(name) {
-            pass.deletion_finished = deleting;
-            return pass.finish(
-                Summary::stalled("InvalidSpec", &e.to_string()),
-                Next::Resync,
-            );
-        }
-        if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
-            pass.deletion_finished = deleting;
-            return pass.finish_verdict(&Verdict::Paused);
-        }
-        if deleting && leaves_deployment_alone(resource) {
-            return pass.finish_verdict(&Verdict::Deleted {
-                message: "the deployment is left in Azure (deletionPolicy Orphan or reconcilePolicy Observe)".into(),
-            });
-        }
-        let Some(target) = self.deployment_target(resource, account) else {
-            if deleting {
-                // Deleting the account resource deleted its deployments first (or, with
-                // Orphan, left them with the account): nothing is left that this may touch.
-                return pass.finish_verdict(&Verdict::Deleted {
-                    message: format!(
-                        "CognitiveServicesAccount {} is gone: its deletion policy took care of its deployments; no ARM call",
-                        resource.spec.account_ref.name
-                    ),
-                });
-            }
-            let plan = self.plan_for(resource, account, None, None, None, deleting);
-            return pass.finish_verdict(&plan.verdict);
+        let target = match self.before_arm(resource, account, deleting, &mut pass) {
+            Ok(target) => target,
+            Err(outcome) => return *outcome,
         };
-        if !deleting
-            && account.state != AccountState::Ready
-            && resource
-                .status
-                .as_ref()
-                .is_none_or(|s| s.pending_operation.is_none())
-        {
-            // Nothing to do in ARM until the account is Ready: no call at all.
-            let plan = self.plan_for(resource, account, Some(&target), None, None, deleting);
-            return pass.finish_verdict(&plan.verdict);
-        }
-        let writer = format!(
-            "CognitiveServicesDeployment {}",
-            owner_id_of(&resource.metadata)
-        );
         let gate = Gate {
             engine: self,
             account_id: target.account.id(),
-            writer,
+            writer: format!(
+                "CognitiveServicesDeployment {}",
+                owner_id_of(&resource.metadata)
+            ),
         };
+        if pass.status.pending_operation.is_none() {
+            // Started by a reconcile whose status write this (cached) object predates.
+            pass.status.pending_operation = gate.operation();
+        }
         let mut known: Option<Option<Deployment>> = None;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
@@ -294,6 +259,7 @@ impl Engine {
             match executed {
                 Ok(Some(operation)) => {
                     pass.wrote(action, &target);
+                    gate.started(&operation);
                     let next = Next::After(operation.poll_interval());
                     pass.status.pending_operation = Some(operation);
                     return pass.finish(Summary::from_verdict(&plan.verdict), next);
@@ -306,6 +272,66 @@ impl Engine {
             Summary::progressing("Reconciling", "more work to do"),
             Next::After(Duration::from_secs(1)),
         )
+    }
+
+    /// Where the deployment is, or the answer that needs no ARM call: an invalid spec, Pause,
+    /// a deletion that leaves Azure alone or whose account resource is gone, an account that
+    /// is not Ready (or missing).
+    fn before_arm(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        deleting: bool,
+        pass: &mut DeploymentPass<'_>,
+    ) -> Result<DeploymentRef, Box<DeploymentOutcome>> {
+        let name = resource.metadata.name.as_deref().unwrap_or_default();
+        if let Err(e) = resource.spec.validate(name) {
+            pass.deletion_finished = deleting;
+            let summary = Summary::stalled("InvalidSpec", &e.to_string());
+            return Err(Box::new(pass.finish(summary, Next::Resync)));
+        }
+        if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
+            pass.deletion_finished = deleting;
+            return Err(Box::new(pass.finish_verdict(&Verdict::Paused)));
+        }
+        if deleting && leaves_deployment_alone(resource) {
+            let message = "the deployment is left in Azure (deletionPolicy Orphan or reconcilePolicy Observe)";
+            return Err(Box::new(pass.finish_verdict(&Verdict::Deleted {
+                message: message.into(),
+            })));
+        }
+        let target = self.deployment_target(resource, account);
+        let waiting = resource
+            .status
+            .as_ref()
+            .is_none_or(|s| s.pending_operation.is_none());
+        match target {
+            // Deleting the account resource deleted its deployments first (or, with Orphan,
+            // left them with the account): nothing is left that this may touch.
+            None if deleting => Err(Box::new(pass.finish_verdict(&Verdict::Deleted {
+                message: format!(
+                    "CognitiveServicesAccount {} is gone: its deletion policy took care of its deployments; no ARM call",
+                    resource.spec.account_ref.name
+                ),
+            }))),
+            // Nothing to do in ARM until the account is Ready: no call at all.
+            None => Err(Box::new(self.verdict_only(resource, account, None, pass))),
+            Some(target) if !deleting && waiting && account.state != AccountState::Ready => Err(
+                Box::new(self.verdict_only(resource, account, Some(&target), pass)),
+            ),
+            Some(target) => Ok(target),
+        }
+    }
+
+    fn verdict_only(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        target: Option<&DeploymentRef>,
+        pass: &mut DeploymentPass<'_>,
+    ) -> DeploymentOutcome {
+        let plan = self.plan_for(resource, account, target, None, None, false);
+        pass.finish_verdict(&plan.verdict)
     }
 
     /// A resync of a settled deployment answered by its account's latest list of deployments
@@ -364,7 +390,7 @@ impl Engine {
         }
         let polled = arm.poll_deployment(operation).await;
         match &polled {
-            Ok(PollStatus::Running { .. }) => gate.hold(pass.now),
+            Ok(PollStatus::Running { .. }) => gate.hold(operation, pass.now),
             Err(_) => {}
             Ok(_) => gate.leave(),
         }
@@ -430,8 +456,22 @@ impl Gate<'_> {
             .try_enter(&self.account_id, &self.writer, now)
     }
 
-    fn hold(&self, now: Timestamp) {
-        self.engine.gate.hold(&self.account_id, &self.writer, now)
+    fn hold(&self, operation: &PendingOperation, now: Timestamp) {
+        self.engine
+            .gate
+            .hold(&self.account_id, &self.writer, operation, now)
+    }
+
+    fn started(&self, operation: &PendingOperation) {
+        self.engine
+            .gate
+            .started(&self.account_id, &self.writer, operation)
+    }
+
+    fn operation(&self) -> Option<PendingOperation> {
+        self.engine
+            .gate
+            .operation_of(&self.account_id, &self.writer)
     }
 
     fn leave(&self) {
@@ -602,20 +642,80 @@ impl<'a> DeploymentPass<'a> {
     }
 }
 
-/// ARM's refusal, with the spec field to change where the code tells which.
+/// ARM's refusal, with the spec field to change: the one ARM's error names, or the one its
+/// code implies.
 fn explain(error: &ArmError) -> String {
+    let implied = match error.code() {
+        "InsufficientQuota" => Some("spec.sku.capacity"),
+        "DeploymentModelNotSupported" => Some("spec.model"),
+        "ServiceModelDeprecated" => Some("spec.model.version"),
+        _ => None,
+    };
+    let field = error
+        .target()
+        .map(spec_field)
+        .or(implied.map(str::to_string));
     let hint = match error.code() {
         "InsufficientQuota" => {
-            "lower spec.sku.capacity or raise the quota; checked again every 5 minutes"
+            "not enough quota: lower spec.sku.capacity or raise the quota; checked again every 5 minutes"
         }
         "DeploymentModelNotSupported" => {
-            "spec.model: this model or version is not offered for the account's kind and location"
+            "this model or version is not offered for the account's kind and location"
         }
-        "ServiceModelDeprecated" => {
-            "spec.model.version: this version is deprecated; choose a current one"
-        }
-        "InvalidResourceProperties" => "ARM refused a field of the spec (named in its message)",
+        "ServiceModelDeprecated" => "this model version is deprecated: choose a current one",
+        "InvalidResourceProperties" => "ARM refused a value of the spec",
         _ => return error.to_string(),
     };
-    format!("{hint}. {error}")
+    match field {
+        Some(field) => format!("{field}: {hint}. {error}"),
+        None => format!("{hint}. {error}"),
+    }
+}
+
+/// The spec field of a deployment request field (`properties.model.version` → `spec.model.version`).
+fn spec_field(target: &str) -> String {
+    format!(
+        "spec.{}",
+        target.strip_prefix("properties.").unwrap_or(target)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arm::error::api_error_from_response;
+
+    fn refusal(code: &str, target: Option<&str>) -> ArmError {
+        let body =
+            serde_json::json!({"error": {"code": code, "message": "refused", "target": target}});
+        ArmError::Api(Box::new(api_error_from_response(
+            400,
+            body.to_string().as_bytes(),
+            None,
+            None,
+        )))
+    }
+
+    #[test]
+    fn a_refusal_names_the_spec_field_to_change() {
+        let message = explain(&refusal("InvalidResourceProperties", Some("sku.name")));
+        assert!(
+            message.starts_with("spec.sku.name: ARM refused"),
+            "{message}"
+        );
+        let message = explain(&refusal(
+            "ServiceModelDeprecated",
+            Some("properties.model.version"),
+        ));
+        assert!(message.starts_with("spec.model.version: "), "{message}");
+        let message = explain(&refusal("InsufficientQuota", None));
+        assert!(
+            message.starts_with("spec.sku.capacity: not enough quota"),
+            "{message}"
+        );
+        assert_eq!(
+            explain(&refusal("Other", None)),
+            refusal("Other", None).to_string()
+        );
+    }
 }

@@ -285,6 +285,12 @@ impl Engine {
         }
         // What the next round already knows (the account read back to confirm an operation, or
         // a copy found after a refused create), so that it need not read it again.
+        if pass.status.pending_operation.is_none() {
+            // Started by a reconcile whose status write this (cached) object predates.
+            pass.status.pending_operation = self
+                .gate
+                .operation_of(&subject.target.id(), &subject.writer);
+        }
         let mut known: Option<Observation> = None;
         let mut searched_elsewhere = false;
         for _ in 0..MAX_ROUNDS {
@@ -415,7 +421,11 @@ async fn resume(
     let account_id = subject.target.id();
     let polled = arm.poll(operation).await;
     match &polled {
-        Ok(PollStatus::Running { .. }) => subject.gate.hold(&account_id, &subject.writer, pass.now),
+        Ok(PollStatus::Running { .. }) => {
+            subject
+                .gate
+                .hold(&account_id, &subject.writer, operation, pass.now)
+        }
         Err(_) => {}
         Ok(_) => subject.gate.leave(&account_id, &subject.writer),
     }
@@ -483,6 +493,9 @@ async fn act(
     }
     match executed {
         Ok(Some(operation)) => {
+            subject
+                .gate
+                .started(&account_id, &subject.writer, &operation);
             pass.wrote_to(action, &subject.target);
             let next = Next::After(operation.poll_interval());
             pass.status.pending_operation = Some(operation);
@@ -565,9 +578,11 @@ fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
     let has_deployments = ["OpenAI", "AIServices"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(kind));
-    let provisioned = account
-        .provisioning_state()
-        .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
+    // Deleting lists them whatever the state: a Failed account's deployments bill too.
+    let provisioned = subject.deleting
+        || account
+            .provisioning_state()
+            .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
     has_deployments
         && provisioned
         && subject.resource.spec.reconcile_policy != ReconcilePolicy::Pause

@@ -298,7 +298,16 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
 
 /// A Failed deployment of ours is deleted and then created again; someone else's is reported.
 fn failed(input: &DeploymentPlanInput, deployment: &Deployment, observing: bool) -> DeploymentPlan {
-    if observing || ownership(input, deployment) != Ownership::Ours {
+    if observing {
+        return DeploymentPlan::verdict(Verdict::Observed {
+            reason: "DeploymentFailed",
+            message: format!(
+                "deployment {} is in provisioningState Failed (reconcilePolicy Observe: not changing it)",
+                input.target.name
+            ),
+        });
+    }
+    if ownership(input, deployment) != Ownership::Ours {
         return DeploymentPlan::stalled(
             "DeploymentFailed",
             format!(

@@ -10,11 +10,11 @@ use serde_json::json;
 
 use super::{
     FINALIZER, Reconciled, Reconciler, ScopeCheck, apply_params, done, null_removed_fields,
-    write_reason,
 };
 use crate::api::{
     CognitiveServicesAccount, CognitiveServicesDeployment, CognitiveServicesDeploymentStatus,
 };
+use crate::arm::OperationKind;
 use crate::controller::error::Error;
 use crate::controller::metrics::ReconcileResult;
 use crate::controller::requeue::{Requeue, requeue_for};
@@ -82,7 +82,16 @@ impl Reconciler {
             self.backoffs.reset(&key);
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
-        let account = self.account_of(resource).await?;
+        let account = match self.account_of(resource).await? {
+            Ok(account) => account,
+            Err(message) => {
+                // Neither its scope nor its credentials can be known: no ARM call, and a
+                // deletion waits (the deployment may still exist in Azure).
+                return self
+                    .stall_deployment(resource, "AccountInvalid", &message, deleting)
+                    .await;
+            }
+        };
         let context = self.engine.account_context(account.as_ref());
         let arm = match &account {
             Some(account) => match self.deployment_gates(resource, account, deleting).await? {
@@ -120,20 +129,20 @@ impl Reconciler {
         Ok(done(requeue, classify(&outcome.status)))
     }
 
-    /// The account resource named by `spec.accountRef`; `None` when there is none. One that
-    /// does not deserialize counts as not ready (its own reconcile reports why).
+    /// The account resource named by `spec.accountRef`; `None` when there is none, and the
+    /// inner `Err` when it does not match its schema (its own status says where).
     async fn account_of(
         &self,
         resource: &CognitiveServicesDeployment,
-    ) -> Result<Option<CognitiveServicesAccount>, Error> {
+    ) -> Result<Result<Option<CognitiveServicesAccount>, String>, Error> {
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
         let accounts: Api<CognitiveServicesAccount> =
             Api::namespaced(self.client.clone(), &namespace);
-        match accounts.get_opt(&resource.spec.account_ref.name).await {
-            Ok(account) => Ok(account),
-            Err(kube::Error::SerdeError(_)) => Ok(Some(CognitiveServicesAccount::new(
-                &resource.spec.account_ref.name,
-                Default::default(),
+        let name = &resource.spec.account_ref.name;
+        match accounts.get_opt(name).await {
+            Ok(account) => Ok(Ok(account)),
+            Err(kube::Error::SerdeError(e)) => Ok(Err(format!(
+                "CognitiveServicesAccount {name} (spec.accountRef) does not match its schema ({e}); fix it, then this deployment goes on"
             ))),
             Err(e) => Err(e.into()),
         }
@@ -300,7 +309,7 @@ impl Reconciler {
     ) {
         let reference = resource.object_ref(&());
         for write in &outcome.writes {
-            let (reason, action) = write_reason(write.kind);
+            let (reason, action) = deployment_write_reason(write.kind);
             self.publish_to(
                 &reference,
                 EventType::Normal,
@@ -376,5 +385,14 @@ fn classify(status: &CognitiveServicesDeploymentStatus) -> ReconcileResult {
         ReconcileResult::Progressing
     } else {
         ReconcileResult::Idle
+    }
+}
+
+/// The event's reason and action for a deployment write.
+fn deployment_write_reason(kind: OperationKind) -> (&'static str, &'static str) {
+    match kind {
+        OperationKind::Create => ("Created", "CreateDeployment"),
+        OperationKind::Delete => ("Deleted", "DeleteDeployment"),
+        _ => ("Updated", "UpdateDeployment"),
     }
 }
