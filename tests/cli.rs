@@ -71,16 +71,17 @@ fn the_demo_runs_the_whole_job_and_exits_zero() {
         text.contains("Ready=False Drifted"),
         "the Observe example reports drift:\n{text}"
     );
-    // Accounts: one GET, and a list of deployments for the OpenAI and AIServices kinds; their
-    // deployments: none (the list answers).
+    // Accounts: one GET, and a list of deployments for the one that has deployments and the
+    // one just restored (a restore brings deployments back); their deployments: none (the
+    // list answers).
     assert_eq!(
         text.matches("    1 GET, 0 writes").count(),
-        2,
+        3,
         "steady state:\n{text}"
     );
     assert_eq!(
         text.matches("    2 GET, 0 writes").count(),
-        3,
+        2,
         "steady state:\n{text}"
     );
     assert_eq!(text.matches("    0 GET, 0 writes").count(), 2, "{text}");

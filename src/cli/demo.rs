@@ -113,7 +113,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     }
 
     println!(
-        "== 2. Steady state: a drift check costs one GET (and a list of deployments for OpenAI and AIServices accounts) and no write\n"
+        "== 2. Steady state: a drift check costs one GET (and, for an account with deployments, a list of them, which answers theirs) and no write\n"
     );
     let mut steady_writes = 0;
     for resource in &mut resources {

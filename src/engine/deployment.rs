@@ -205,11 +205,60 @@ impl Engine {
             // Started by a reconcile whose status write this (cached) object predates.
             pass.status.pending_operation = gate.operation();
         }
+        let outcome = match self.queue_for_the_gate(resource, &gate, &mut pass) {
+            Some(waiting) => waiting,
+            None => {
+                let job = Job {
+                    resource,
+                    account,
+                    target: &target,
+                    deleting,
+                };
+                self.rounds(arm, &job, &gate, pass).await
+            }
+        };
+        // Whatever happened, an account whose write here is not in flight is free for others.
+        if outcome.status.pending_operation.is_none() {
+            gate.leave();
+        }
+        outcome
+    }
+
+    /// A deployment that is likely to write (not settled, nothing in flight) takes its place
+    /// at the account's gate before reading anything: while another write runs, it waits
+    /// without spending ARM reads on an observation it could not act on.
+    fn queue_for_the_gate(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        gate: &Gate<'_>,
+        pass: &mut DeploymentPass<'_>,
+    ) -> Option<DeploymentOutcome> {
+        if pass.status.pending_operation.is_some() || is_settled(resource) {
+            return None;
+        }
+        let holder = gate.enter(pass.now).err()?;
+        Some(waiting_for_the_gate(pass, &holder))
+    }
+
+    /// Observe-plan-act rounds with the gate's bookkeeping.
+    async fn rounds(
+        &self,
+        arm: &ArmClient,
+        job: &Job<'_>,
+        gate: &Gate<'_>,
+        mut pass: DeploymentPass<'_>,
+    ) -> DeploymentOutcome {
+        let Job {
+            resource,
+            account,
+            target,
+            deleting,
+        } = *job;
         let mut known: Option<Option<Deployment>> = None;
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
                 match self
-                    .resume_deployment(arm, &mut pass, &gate, &operation)
+                    .resume_deployment(arm, &mut pass, gate, &operation)
                     .await
                 {
                     Ok(Some(confirmed)) => known = Some(Some(confirmed)),
@@ -219,13 +268,13 @@ impl Engine {
             }
             if known.is_none()
                 && let Some(settled) =
-                    self.settled_by_listing(resource, account, &target, deleting, &mut pass)
+                    self.settled_by_listing(resource, account, target, deleting, &mut pass)
             {
                 return settled;
             }
             let observed = match known.take() {
                 Some(observed) => observed,
-                None => match arm.get_deployment(&target).await {
+                None => match arm.get_deployment(target).await {
                     Ok(observed) => observed,
                     Err(error) => return pass.finish_error(&error),
                 },
@@ -234,37 +283,33 @@ impl Engine {
             let plan = self.plan_for(
                 resource,
                 account,
-                Some(&target),
+                Some(target),
                 observed.as_ref(),
                 None,
                 deleting,
             );
-            pass.record_plan(&plan, &target);
+            pass.record_plan(&plan, target);
             let Some(action) = plan.actions.first() else {
                 return pass.finish_verdict(&plan.verdict);
             };
             if let Err(holder) = gate.enter(pass.now) {
-                return pass.finish(
-                    Summary::progressing(
-                        "WaitingForAccountWrite",
-                        &format!("another write on the account is in flight ({holder}); this one follows it"),
-                    ),
-                    Next::After(GATE_WAIT),
-                );
+                return waiting_for_the_gate(&mut pass, &holder);
             }
-            let executed = execute(arm, &target, action).await;
-            if !matches!(executed, Ok(Some(_))) {
-                gate.leave();
+            let executed = execute(arm, target, action).await;
+            if executed.is_ok() {
+                // The account's list no longer says what is there: its next reconcile lists
+                // again rather than serve a resync from it.
+                self.listings.forget(&target.account.id());
             }
             match executed {
                 Ok(Some(operation)) => {
-                    pass.wrote(action, &target);
+                    pass.wrote(action, target);
                     gate.started(&operation);
                     let next = Next::After(operation.poll_interval());
                     pass.status.pending_operation = Some(operation);
                     return pass.finish(Summary::from_verdict(&plan.verdict), next);
                 }
-                Ok(None) => pass.wrote(action, &target),
+                Ok(None) => pass.wrote(action, target),
                 Err(error) => return pass.finish_error(&error),
             }
         }
@@ -345,15 +390,10 @@ impl Engine {
         deleting: bool,
         pass: &mut DeploymentPass<'_>,
     ) -> Option<DeploymentOutcome> {
-        let status = resource.status.as_ref()?;
-        let settled = !deleting
-            && status.pending_operation.is_none()
-            && status.observed_generation == resource.metadata.generation
-            && status::find(&status.conditions, status::READY).is_some_and(|c| c.status == "True");
-        let max_age = jiff::SignedDuration::try_from(resource.spec.resync()?).ok()?;
-        if !settled {
+        if deleting || !is_settled(resource) {
             return None;
         }
+        let max_age = jiff::SignedDuration::try_from(resource.spec.resync()?).ok()?;
         let listed = self
             .listings
             .lookup(&target.account.id(), &target.name, pass.now, max_age)?;
@@ -419,6 +459,24 @@ impl Engine {
     }
 }
 
+fn waiting_for_the_gate(pass: &mut DeploymentPass<'_>, holder: &str) -> DeploymentOutcome {
+    let message =
+        format!("another write on the account is in flight ({holder}); this one follows it");
+    pass.finish(
+        Summary::progressing("WaitingForAccountWrite", &message),
+        Next::After(GATE_WAIT),
+    )
+}
+
+/// Ready for its current generation, with nothing in flight: a resync, not a change.
+fn is_settled(resource: &CognitiveServicesDeployment) -> bool {
+    resource.status.as_ref().is_some_and(|status| {
+        status.pending_operation.is_none()
+            && status.observed_generation == resource.metadata.generation
+            && status::find(&status.conditions, status::READY).is_some_and(|c| c.status == "True")
+    })
+}
+
 fn plan_deployment_waiting(operation: &PendingOperation) -> Verdict {
     Verdict::Progressing {
         reason: match operation.kind {
@@ -440,6 +498,15 @@ fn outlived(operation: &PendingOperation, now: Timestamp) -> bool {
         .map_or(true, |started| {
             now.duration_since(started) > MAX_PENDING_AGE
         })
+}
+
+/// What one deployment reconcile works on.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    resource: &'a CognitiveServicesDeployment,
+    account: &'a AccountContext,
+    target: &'a DeploymentRef,
+    deleting: bool,
 }
 
 /// This reconcile at its account's write gate.

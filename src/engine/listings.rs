@@ -32,6 +32,18 @@ impl Listings {
         self.lock().insert(account_id.to_ascii_lowercase(), listing);
     }
 
+    /// Whether the account was listed no longer than `max_age` before `now`.
+    pub(super) fn listed_within(
+        &self,
+        account_id: &str,
+        now: Timestamp,
+        max_age: SignedDuration,
+    ) -> bool {
+        self.lock()
+            .get(&account_id.to_ascii_lowercase())
+            .is_some_and(|l| l.at <= now && now.duration_since(l.at) <= max_age)
+    }
+
     pub(super) fn forget(&self, account_id: &str) {
         self.lock().remove(&account_id.to_ascii_lowercase());
     }

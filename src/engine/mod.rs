@@ -277,7 +277,8 @@ impl Engine {
             pass.deletion_finished = deleting;
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
-        let subject = self.subject(resource, target, deleting);
+        let mut subject = self.subject(resource, target, deleting);
+        subject.deployments_due = self.deployments_due(&subject, now);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
             let plan = subject.plan(&Observation::default(), None);
@@ -349,10 +350,30 @@ impl Engine {
             owner: self.owner(resource),
             deleting,
             gate: &self.gate,
+            listings: &self.listings,
             writer: format!("CognitiveServicesAccount {}", owner_id(resource)),
+            deployments_due: true,
         }
     }
+
+    /// Whether this reconcile lists the account's deployments (see [`lists_deployments`]):
+    /// when the status shows some (the list serves their resyncs, one read for all), and
+    /// otherwise at most every [`DEPLOYMENT_DISCOVERY`], to find ones made outside.
+    fn deployments_due(&self, subject: &Subject<'_>, now: Timestamp) -> bool {
+        let shown = subject
+            .resource
+            .status
+            .as_ref()
+            .is_some_and(|s| !s.deployments.is_empty());
+        shown
+            || !self
+                .listings
+                .listed_within(&subject.target.id(), now, DEPLOYMENT_DISCOVERY)
+    }
 }
+
+/// How often an account without deployments is listed for new ones made outside the operator.
+pub const DEPLOYMENT_DISCOVERY: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
 /// The resource being reconciled, with what every planning call needs.
 struct Subject<'a> {
@@ -361,8 +382,11 @@ struct Subject<'a> {
     owner: String,
     deleting: bool,
     gate: &'a WriteGate,
+    listings: &'a Listings,
     /// Who this reconcile is at the account's write gate.
     writer: String,
+    /// Whether its deployments are to be listed unless deleting (which always lists them).
+    deployments_due: bool,
 }
 
 impl<'a> Subject<'a> {
@@ -439,6 +463,14 @@ async fn resume(
         }
         Ok(PollStatus::Succeeded(account)) => {
             pass.operation_succeeded(operation);
+            if operation.kind == OperationKind::Create
+                && !operation.resource_id.contains("/deployments/")
+            {
+                // A new account has no deployments: as good as a list, and no read.
+                subject
+                    .listings
+                    .remember(&subject.target.id(), &[], pass.now);
+            }
             // Confirming a deletion's step leaves nothing to go on: observe afresh.
             Step::Continue(account.map(|a| {
                 Box::new(Observation {
@@ -568,8 +600,9 @@ async fn observe(
     })
 }
 
-/// Accounts of the kinds that hold model deployments list them once provisioned: to show
-/// them in the status, and to delete them before the account.
+/// Accounts of the kinds that hold model deployments list them once provisioned: to delete
+/// them before the account (always), and to show them in the status and serve their resyncs
+/// (when due).
 fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
     let kind = account
         .kind
@@ -585,6 +618,7 @@ fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
             .is_none_or(|s| s.eq_ignore_ascii_case("Succeeded"));
     has_deployments
         && provisioned
+        && (subject.deleting || subject.deployments_due)
         && subject.resource.spec.reconcile_policy != ReconcilePolicy::Pause
 }
 
@@ -699,8 +733,10 @@ impl<'a> Pass<'a> {
                     .as_ref()
                     .and_then(|p| p.endpoints.clone());
                 status.provisioning_state = account.provisioning_state().map(str::to_string);
-                status.deployments = observed.deployments.iter().map(deployment_seen).collect();
-                status.deployments.sort_by(|a, b| a.name.cmp(&b.name));
+                if observed.listed {
+                    status.deployments = observed.deployments.iter().map(deployment_seen).collect();
+                    status.deployments.sort_by(|a, b| a.name.cmp(&b.name));
+                }
             }
             None => {
                 status.endpoint = None;
