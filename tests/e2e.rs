@@ -62,6 +62,36 @@ async fn the_crd_installs_with_its_documentation_and_printer_columns() {
     for column in ["NAME", "READY", "REASON", "ENDPOINT", "AGE"] {
         assert!(header.contains(column), "printer column {column}: {table}");
     }
+
+    // The deployments' CRD too, and the fields Azure cannot change are refused at admission
+    // with what to do instead.
+    let explained = cluster.plane.kubectl(&["explain", "csd.spec.sku.capacity"]);
+    assert!(
+        explained.contains("Capacity in the SKU's units"),
+        "{explained}"
+    );
+    let chat = deployment_manifest("team-a", "chat", "docs", 10);
+    cluster.apply(&chat.to_string()).unwrap();
+    let table = cluster
+        .plane
+        .kubectl(&["get", "csd", "--namespace", "team-a"]);
+    let header = table.lines().next().unwrap();
+    for column in [
+        "NAME", "READY", "MODEL", "VERSION", "SKU", "CAPACITY", "ACCOUNT", "AGE",
+    ] {
+        assert!(header.contains(column), "printer column {column}: {table}");
+    }
+    let mut other_model = chat.clone();
+    other_model["spec"]["model"]["name"] = json!("gpt-4o-mini");
+    let refused = cluster.apply(&other_model.to_string()).unwrap_err();
+    assert!(
+        refused.contains("spec.model.name is immutable")
+            && refused.contains("create a new deployment resource"),
+        "{refused}"
+    );
+    let mut bigger = chat.clone();
+    bigger["spec"]["sku"]["capacity"] = json!(20);
+    cluster.apply(&bigger.to_string()).unwrap();
 }
 
 #[tokio::test]

@@ -402,11 +402,7 @@ impl CognitiveServicesAccountSpec {
 
     /// The drift-check period; `None` when periodic checks are off.
     pub fn resync(&self) -> Option<Duration> {
-        let interval = match &self.resync_interval {
-            None => DEFAULT_RESYNC,
-            Some(text) => parse_duration(text).unwrap_or(DEFAULT_RESYNC),
-        };
-        (!interval.is_zero()).then_some(interval)
+        resync_period(self.resync_interval.as_deref())
     }
 
     /// Checks what the CRD schema checks (for manifests that never met an API server, and for
@@ -421,21 +417,7 @@ impl CognitiveServicesAccountSpec {
 
     /// The account name: `spec.azureName`, or `metadata.name` when it is not set.
     fn validate_name(&self, metadata_name: &str) -> Result<(), FieldError> {
-        let name = self.azure_name(metadata_name);
-        if !valid_account_name(name) {
-            let field = if self.azure_name.is_some() {
-                "spec.azureName"
-            } else {
-                "metadata.name"
-            };
-            return Err(field_error(
-                field,
-                format!(
-                    "{name:?} is not a valid account name: 2-64 characters, letters, digits, '_', '.' and '-', starting with a letter or digit"
-                ),
-            ));
-        }
-        Ok(())
+        check_azure_name("account", self.azure_name.as_deref(), metadata_name)
     }
 
     /// Fields without which nothing can be planned.
@@ -493,14 +475,7 @@ impl CognitiveServicesAccountSpec {
 
     /// Enums and durations.
     fn validate_settings(&self) -> Result<(), FieldError> {
-        if let Some(text) = &self.resync_interval
-            && parse_duration(text).is_none()
-        {
-            return Err(field_error(
-                "spec.resyncInterval",
-                format!("{text:?} is not a duration like 10m, 1h, 90s or 0"),
-            ));
-        }
+        check_resync_interval(self.resync_interval.as_deref())?;
         check_enum(
             "spec.sku.tier",
             self.sku.tier.as_deref(),
@@ -544,6 +519,49 @@ impl CognitiveServicesAccountSpec {
         }
         Ok(())
     }
+}
+
+/// The drift-check period `spec.resyncInterval` asks for (default [`DEFAULT_RESYNC`]); `None`
+/// when periodic checks are off.
+pub(super) fn resync_period(interval: Option<&str>) -> Option<Duration> {
+    let interval = interval.map_or(DEFAULT_RESYNC, |text| {
+        parse_duration(text).unwrap_or(DEFAULT_RESYNC)
+    });
+    (!interval.is_zero()).then_some(interval)
+}
+
+pub(super) fn check_resync_interval(interval: Option<&str>) -> Result<(), FieldError> {
+    match interval {
+        Some(text) if parse_duration(text).is_none() => Err(field_error(
+            "spec.resyncInterval",
+            format!("{text:?} is not a duration like 10m, 1h, 90s or 0"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The Azure name of a resource (`what`: account or deployment): `spec.azureName`, or
+/// `metadata.name` when it is not set, against ARM's naming rule.
+pub(super) fn check_azure_name(
+    what: &str,
+    azure_name: Option<&str>,
+    metadata_name: &str,
+) -> Result<(), FieldError> {
+    let name = azure_name.unwrap_or(metadata_name);
+    if valid_account_name(name) {
+        return Ok(());
+    }
+    let field = if azure_name.is_some() {
+        "spec.azureName"
+    } else {
+        "metadata.name"
+    };
+    Err(field_error(
+        field,
+        format!(
+            "{name:?} is not a valid {what} name: 2-64 characters, letters, digits, '_', '.' and '-', starting with a letter or digit"
+        ),
+    ))
 }
 
 /// A GUID in its usual 8-4-4-4-12 hexadecimal form.

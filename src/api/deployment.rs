@@ -9,11 +9,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::account::{check_enum, field_error, valid_dns_subdomain};
-use super::{
-    AdoptionPolicy, Condition, DEFAULT_RESYNC, FieldDrift, FieldError, LastError, ReconcilePolicy,
-    parse_duration,
+use super::account::{
+    check_azure_name, check_enum, check_resync_interval, field_error, resync_period,
+    valid_dns_subdomain,
 };
+use super::{AdoptionPolicy, Condition, FieldDrift, FieldError, LastError, ReconcilePolicy};
 use crate::arm::lro::PendingOperation;
 
 /// Desired state of a model deployment (e.g. `gpt-4o`) of a `CognitiveServicesAccount`.
@@ -214,29 +214,12 @@ impl CognitiveServicesDeploymentSpec {
 
     /// The drift-check period; `None` when periodic checks are off.
     pub fn resync(&self) -> Option<Duration> {
-        let interval = match &self.resync_interval {
-            None => DEFAULT_RESYNC,
-            Some(text) => parse_duration(text).unwrap_or(DEFAULT_RESYNC),
-        };
-        (!interval.is_zero()).then_some(interval)
+        resync_period(self.resync_interval.as_deref())
     }
 
     /// Checks what the CRD schema checks, naming the first bad field.
     pub fn validate(&self, metadata_name: &str) -> Result<(), FieldError> {
-        let name = self.azure_name(metadata_name);
-        if !super::valid_account_name(name) {
-            let field = if self.azure_name.is_some() {
-                "spec.azureName"
-            } else {
-                "metadata.name"
-            };
-            return Err(field_error(
-                field,
-                format!(
-                    "{name:?} is not a valid deployment name: 2-64 characters, letters, digits, '_', '.' and '-', starting with a letter or digit"
-                ),
-            ));
-        }
+        check_azure_name("deployment", self.azure_name.as_deref(), metadata_name)?;
         if !valid_dns_subdomain(&self.account_ref.name) {
             return Err(field_error(
                 "spec.accountRef.name",
@@ -272,15 +255,7 @@ impl CognitiveServicesDeploymentSpec {
                 "NoAutoUpgrade",
             ],
         )?;
-        if let Some(text) = &self.resync_interval
-            && parse_duration(text).is_none()
-        {
-            return Err(field_error(
-                "spec.resyncInterval",
-                format!("{text:?} is not a duration like 10m, 1h, 90s or 0"),
-            ));
-        }
-        Ok(())
+        check_resync_interval(self.resync_interval.as_deref())
     }
 }
 
@@ -289,21 +264,7 @@ mod tests {
     use super::*;
 
     fn spec() -> CognitiveServicesDeploymentSpec {
-        CognitiveServicesDeploymentSpec {
-            account_ref: AccountReference {
-                name: "docs-openai".into(),
-            },
-            model: ModelSpec {
-                format: "OpenAI".into(),
-                name: "gpt-4o".into(),
-                version: Some("2024-11-20".into()),
-            },
-            sku: DeploymentSku {
-                name: "GlobalStandard".into(),
-                capacity: Some(10),
-            },
-            ..Default::default()
-        }
+        crate::test_fixtures::gpt4o_deployment_spec()
     }
 
     #[test]

@@ -958,11 +958,17 @@ fn ready_reason(status: &CognitiveServicesAccountStatus) -> Option<String> {
 }
 
 fn classify(status: &CognitiveServicesAccountStatus) -> ReconcileResult {
-    if condition_is_true(status, status::STALLED) {
+    classify_conditions(&status.conditions)
+}
+
+/// The metrics' result of a reconcile, from the conditions it left.
+fn classify_conditions(conditions: &[crate::api::Condition]) -> ReconcileResult {
+    let is_true = |type_| status::find(conditions, type_).is_some_and(|c| c.status == "True");
+    if is_true(status::STALLED) {
         ReconcileResult::Stalled
-    } else if condition_is_true(status, status::READY) {
+    } else if is_true(status::READY) {
         ReconcileResult::Ready
-    } else if condition_is_true(status, status::RECONCILING) {
+    } else if is_true(status::RECONCILING) {
         ReconcileResult::Progressing
     } else {
         ReconcileResult::Idle

@@ -1,14 +1,18 @@
 //! The executor for deployments: observe the deployment, ask the deployment planner, run the
-//! first write through the account's write gate, report the status.
+//! first write through the account's write gate, report the status ([`pass`]).
+
+mod pass;
+
+use pass::DeploymentPass;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::{Engine, MAX_PENDING_AGE, Next, Write, owner_id_of};
+use super::{Engine, Next, Write, outlived, owner_id_of};
 use crate::api::{
     CognitiveServicesAccount, CognitiveServicesDeployment, CognitiveServicesDeploymentStatus,
-    DeploymentDeletionPolicy, LastError, RateLimit, ReconcilePolicy,
+    DeploymentDeletionPolicy, ReconcilePolicy,
 };
 use crate::arm::ArmClient;
 use crate::arm::deployments::{Deployment, DeploymentRef};
@@ -18,6 +22,7 @@ use crate::arm::models::AccountRef;
 use crate::planner::Verdict;
 use crate::planner::deployment::{
     AccountState, DeploymentAction, DeploymentPlan, DeploymentPlanInput, plan_deployment,
+    waiting_for,
 };
 use crate::planner::status::{self, Summary};
 
@@ -436,9 +441,9 @@ impl Engine {
         }
         match polled {
             Ok(PollStatus::Running { retry_after }) => {
-                let plan = plan_deployment_waiting(operation);
+                let verdict = waiting_for(operation).verdict;
                 Err(Box::new(pass.finish(
-                    Summary::from_verdict(&plan),
+                    Summary::from_verdict(&verdict),
                     Next::After(retry_after),
                 )))
             }
@@ -475,29 +480,6 @@ fn is_settled(resource: &CognitiveServicesDeployment) -> bool {
             && status.observed_generation == resource.metadata.generation
             && status::find(&status.conditions, status::READY).is_some_and(|c| c.status == "True")
     })
-}
-
-fn plan_deployment_waiting(operation: &PendingOperation) -> Verdict {
-    Verdict::Progressing {
-        reason: match operation.kind {
-            crate::arm::OperationKind::Create => "Creating",
-            crate::arm::OperationKind::Delete => "Deleting",
-            _ => "Updating",
-        },
-        message: format!(
-            "ARM is working on the deployment ({:?}, operation started {})",
-            operation.kind, operation.started_at
-        ),
-    }
-}
-
-fn outlived(operation: &PendingOperation, now: Timestamp) -> bool {
-    operation
-        .started_at
-        .parse::<Timestamp>()
-        .map_or(true, |started| {
-            now.duration_since(started) > MAX_PENDING_AGE
-        })
 }
 
 /// What one deployment reconcile works on.
@@ -567,222 +549,5 @@ async fn execute(
         }
         DeploymentAction::Patch { body, .. } => arm.patch_deployment(target, body).await,
         DeploymentAction::Delete => arm.delete_deployment(target).await,
-    }
-}
-
-/// The state of one deployment reconcile as it goes.
-struct DeploymentPass<'a> {
-    resource: &'a CognitiveServicesDeployment,
-    now: Timestamp,
-    status: CognitiveServicesDeploymentStatus,
-    writes: Vec<Write>,
-    deployment: Option<Deployment>,
-    deletion_finished: bool,
-}
-
-impl<'a> DeploymentPass<'a> {
-    fn new(resource: &'a CognitiveServicesDeployment, now: Timestamp) -> Self {
-        DeploymentPass {
-            resource,
-            now,
-            status: resource.status.clone().unwrap_or_default(),
-            writes: Vec::new(),
-            deployment: None,
-            deletion_finished: false,
-        }
-    }
-
-    fn record_observation(&mut self, observed: Option<&Deployment>) {
-        let status = &mut self.status;
-        let model = observed.and_then(|d| d.model());
-        let sku = observed.and_then(|d| d.sku.as_ref());
-        status.model_version = model.and_then(|m| m.version.clone());
-        status.sku_name = sku.map(|s| s.name.clone());
-        status.capacity = sku.and_then(|s| s.capacity);
-        status.provisioning_state =
-            observed.and_then(|d| d.provisioning_state().map(str::to_string));
-        status.rate_limits = observed
-            .and_then(|d| d.properties.as_ref())
-            .and_then(|p| p.rate_limits.as_ref())
-            .map(|rules| {
-                rules
-                    .iter()
-                    .map(|r| RateLimit {
-                        key: r.key.clone(),
-                        renewal_period: r.renewal_period,
-                        count: r.count,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.deployment = observed.cloned();
-    }
-
-    fn record_plan(&mut self, plan: &DeploymentPlan, target: &DeploymentRef) {
-        self.status.drift = status::drift_entries(&plan.drift);
-        if plan.claims_deployment {
-            self.status.arm_id = Some(target.id());
-        } else if self.deployment.is_some() {
-            self.status.arm_id = None;
-        }
-    }
-
-    fn wrote(&mut self, action: &DeploymentAction, target: &DeploymentRef) {
-        if matches!(action, DeploymentAction::Create(_)) {
-            self.status.arm_id = Some(target.id());
-        }
-        self.writes.push(Write {
-            kind: action.kind(),
-            fields: action.fields(),
-            description: action.describe(),
-        });
-    }
-
-    fn finish_verdict(&mut self, verdict: &Verdict) -> DeploymentOutcome {
-        let next = match verdict {
-            Verdict::Deleted { .. } => {
-                self.deletion_finished = true;
-                Next::Done
-            }
-            Verdict::Paused => Next::Done,
-            Verdict::Progressing {
-                reason: "AccountNotReady",
-                ..
-            } => Next::Resync,
-            Verdict::Progressing { .. } => Next::After(PROVISIONING_POLL),
-            Verdict::Ready | Verdict::Observed { .. } | Verdict::Stalled { .. } => Next::Resync,
-        };
-        if !matches!(verdict, Verdict::Stalled { .. }) {
-            self.status.last_error = None;
-        }
-        let summary = match verdict {
-            Verdict::Ready => Summary::ready_with("the deployment matches the spec"),
-            other => Summary::from_verdict(other),
-        };
-        self.finish(summary, next)
-    }
-
-    fn finish_error(&mut self, error: &ArmError) -> DeploymentOutcome {
-        self.status.last_error = Some(LastError {
-            code: error.code().to_string(),
-            message: error.message(),
-        });
-        let (summary, next) = if error.is_retryable() {
-            let reason = if error.is_throttled() {
-                "Throttled"
-            } else {
-                error.code()
-            };
-            (
-                Summary::progressing(reason, &error.to_string()),
-                Next::Backoff {
-                    retry_after: error.retry_after(),
-                },
-            )
-        } else {
-            let next = if error.has_code("InsufficientQuota") {
-                Next::After(QUOTA_RECHECK)
-            } else {
-                Next::Resync
-            };
-            (Summary::stalled(error.code(), &explain(error)), next)
-        };
-        let mut outcome = self.finish(summary, next);
-        outcome.error = Some(error.to_string());
-        outcome
-    }
-
-    fn finish(&mut self, summary: Summary, next: Next) -> DeploymentOutcome {
-        let generation = self.resource.metadata.generation;
-        let now = self.now.to_string();
-        self.status.conditions =
-            status::conditions(&summary, generation, &self.status.conditions, &now);
-        self.status.observed_generation = generation;
-        DeploymentOutcome {
-            status: std::mem::take(&mut self.status),
-            next,
-            writes: std::mem::take(&mut self.writes),
-            deployment: self.deployment.take(),
-            deletion_finished: self.deletion_finished,
-            error: None,
-        }
-    }
-}
-
-/// ARM's refusal, with the spec field to change: the one ARM's error names, or the one its
-/// code implies.
-fn explain(error: &ArmError) -> String {
-    let implied = match error.code() {
-        "InsufficientQuota" => Some("spec.sku.capacity"),
-        "DeploymentModelNotSupported" => Some("spec.model"),
-        "ServiceModelDeprecated" => Some("spec.model.version"),
-        _ => None,
-    };
-    let field = error
-        .target()
-        .map(spec_field)
-        .or(implied.map(str::to_string));
-    let hint = match error.code() {
-        "InsufficientQuota" => {
-            "not enough quota: lower spec.sku.capacity or raise the quota; checked again every 5 minutes"
-        }
-        "DeploymentModelNotSupported" => {
-            "this model or version is not offered for the account's kind and location"
-        }
-        "ServiceModelDeprecated" => "this model version is deprecated: choose a current one",
-        "InvalidResourceProperties" => "ARM refused a value of the spec",
-        _ => return error.to_string(),
-    };
-    match field {
-        Some(field) => format!("{field}: {hint}. {error}"),
-        None => format!("{hint}. {error}"),
-    }
-}
-
-/// The spec field of a deployment request field (`properties.model.version` → `spec.model.version`).
-fn spec_field(target: &str) -> String {
-    format!(
-        "spec.{}",
-        target.strip_prefix("properties.").unwrap_or(target)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::arm::error::api_error_from_response;
-
-    fn refusal(code: &str, target: Option<&str>) -> ArmError {
-        let body =
-            serde_json::json!({"error": {"code": code, "message": "refused", "target": target}});
-        ArmError::Api(Box::new(api_error_from_response(
-            400,
-            body.to_string().as_bytes(),
-            None,
-            None,
-        )))
-    }
-
-    #[test]
-    fn a_refusal_names_the_spec_field_to_change() {
-        let message = explain(&refusal("InvalidResourceProperties", Some("sku.name")));
-        assert!(
-            message.starts_with("spec.sku.name: ARM refused"),
-            "{message}"
-        );
-        let message = explain(&refusal(
-            "ServiceModelDeprecated",
-            Some("properties.model.version"),
-        ));
-        assert!(message.starts_with("spec.model.version: "), "{message}");
-        let message = explain(&refusal("InsufficientQuota", None));
-        assert!(
-            message.starts_with("spec.sku.capacity: not enough quota"),
-            "{message}"
-        );
-        assert_eq!(
-            explain(&refusal("Other", None)),
-            refusal("Other", None).to_string()
-        );
     }
 }

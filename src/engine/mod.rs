@@ -810,10 +810,7 @@ impl<'a> Pass<'a> {
     }
 
     fn finish_error(&mut self, error: &ArmError, during: Option<OperationKind>) -> Outcome {
-        self.status.last_error = Some(LastError {
-            code: error.code().to_string(),
-            message: error.message(),
-        });
+        self.status.last_error = Some(last_error(error));
         let purge_forbidden = during == Some(OperationKind::Purge)
             && (error.has_code(codes::AUTHORIZATION_FAILED) || error.status() == Some(403));
         let (summary, next) = if purge_forbidden {
@@ -823,17 +820,7 @@ impl<'a> Pass<'a> {
             );
             (Summary::stalled("PurgeForbidden", &message), Next::Resync)
         } else if error.is_retryable() {
-            let reason = if error.is_throttled() {
-                "Throttled"
-            } else {
-                error.code()
-            };
-            (
-                Summary::progressing(reason, &error.to_string()),
-                Next::Backoff {
-                    retry_after: error.retry_after(),
-                },
-            )
+            retrying(error)
         } else {
             (
                 Summary::stalled(error.code(), &error.to_string()),
@@ -874,4 +861,27 @@ fn deployment_seen(deployment: &Deployment) -> DeploymentSeen {
         capacity: sku.and_then(|s| s.capacity),
         managed_by: planner::deployment::owner_of(deployment).map(str::to_string),
     }
+}
+
+/// The status form of an ARM error.
+fn last_error(error: &ArmError) -> LastError {
+    LastError {
+        code: error.code().to_string(),
+        message: error.message(),
+    }
+}
+
+/// A retryable ARM error: Reconciling, with backoff (at least the server's Retry-After).
+fn retrying(error: &ArmError) -> (Summary, Next) {
+    let reason = if error.is_throttled() {
+        "Throttled"
+    } else {
+        error.code()
+    };
+    (
+        Summary::progressing(reason, &error.to_string()),
+        Next::Backoff {
+            retry_after: error.retry_after(),
+        },
+    )
 }

@@ -189,7 +189,8 @@ pub fn plan_deployment(input: &DeploymentPlanInput) -> DeploymentPlan {
     }
 }
 
-fn waiting_for(pending: &PendingOperation) -> DeploymentPlan {
+/// The plan while an operation is in flight: wait for it.
+pub fn waiting_for(pending: &PendingOperation) -> DeploymentPlan {
     let (reason, what) = match pending.kind {
         OperationKind::Create => ("Creating", "creating the deployment"),
         OperationKind::Delete => ("Deleting", "deleting the deployment"),

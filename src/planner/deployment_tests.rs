@@ -1,27 +1,12 @@
 //! The deployment planner's decisions, one behaviour per test.
 
 use super::*;
-use crate::api::{AccountReference, DeploymentSku, ModelSpec};
 use crate::arm::models::AccountRef;
 
 const OWNER: &str = "cluster-a/team-docs/chat";
 
 fn spec() -> CognitiveServicesDeploymentSpec {
-    CognitiveServicesDeploymentSpec {
-        account_ref: AccountReference {
-            name: "docs-openai".into(),
-        },
-        model: ModelSpec {
-            format: "OpenAI".into(),
-            name: "gpt-4o".into(),
-            version: Some("2024-11-20".into()),
-        },
-        sku: DeploymentSku {
-            name: "GlobalStandard".into(),
-            capacity: Some(10),
-        },
-        ..Default::default()
-    }
+    crate::test_fixtures::gpt4o_deployment_spec()
 }
 
 fn target() -> DeploymentRef {

@@ -9,7 +9,8 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{
-    FINALIZER, Reconciled, Reconciler, ScopeCheck, apply_params, done, null_removed_fields,
+    FINALIZER, Reconciled, Reconciler, ScopeCheck, apply_params, classify_conditions, done,
+    null_removed_fields,
 };
 use crate::api::{
     CognitiveServicesAccount, CognitiveServicesDeployment, CognitiveServicesDeploymentStatus,
@@ -126,7 +127,10 @@ impl Reconciler {
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
         let requeue = requeue_for(outcome.next, resource.spec.resync(), &key, &self.backoffs);
-        Ok(done(requeue, classify(&outcome.status)))
+        Ok(done(
+            requeue,
+            classify_conditions(&outcome.status.conditions),
+        ))
     }
 
     /// The account resource named by `spec.accountRef`; `None` when there is none, and the
@@ -372,20 +376,6 @@ fn deployment_key(resource: &CognitiveServicesDeployment) -> String {
         resource.metadata.namespace.as_deref().unwrap_or("default"),
         resource.metadata.name.as_deref().unwrap_or_default()
     )
-}
-
-fn classify(status: &CognitiveServicesDeploymentStatus) -> ReconcileResult {
-    let is_true =
-        |type_| status::find(&status.conditions, type_).is_some_and(|c| c.status == "True");
-    if is_true(status::STALLED) {
-        ReconcileResult::Stalled
-    } else if is_true(status::READY) {
-        ReconcileResult::Ready
-    } else if is_true(status::RECONCILING) {
-        ReconcileResult::Progressing
-    } else {
-        ReconcileResult::Idle
-    }
 }
 
 /// The event's reason and action for a deployment write.

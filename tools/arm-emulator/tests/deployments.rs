@@ -2,53 +2,19 @@
 //! sees them. Operations complete by polling (`polls_to_complete`), time moves only with
 //! `advance_clock`: no sleeps.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::time::Duration;
 
-use arm_emulator::{ArmErrorBody, Emulator, EmulatorConfig, Fault, ResourceGroupSeed};
+use arm_emulator::{ArmErrorBody, EmulatorConfig, Fault, ResourceGroupSeed};
 use reqwest::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use support::contract::{Doc, Swagger, spec_dir};
+use support::http::{Answer, Harness};
 
 const SUB: &str = "00000000-0000-0000-0000-00000000d001";
 const RG: &str = "rg-models";
-const API: &str = "api-version=2024-10-01";
 const ACCOUNT: &str = "acct";
-
-/// An emulator plus a client that sends a bearer token.
-struct Harness {
-    emulator: Emulator,
-    http: reqwest::Client,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    fn error_code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_default()
-    }
-
-    fn error_message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or_default()
-    }
-
-    fn error_target(&self) -> &str {
-        self.body["error"]["target"].as_str().unwrap_or_default()
-    }
-
-    fn provisioning_state(&self) -> &str {
-        self.body["properties"]["provisioningState"]
-            .as_str()
-            .unwrap_or_default()
-    }
-}
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
@@ -101,71 +67,21 @@ fn close(actual: &Value, expected: f64) -> bool {
 
 impl Harness {
     async fn start() -> Self {
-        Self::with(config()).await
+        Self::seeded(config()).await
     }
 
-    async fn with(config: EmulatorConfig) -> Self {
-        // In a workspace build reqwest has rustls without a provider; ring is the graph's one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let emulator = Emulator::start(config).await.expect("emulator starts");
-        emulator.seed_account(SUB, RG, ACCOUNT, openai_account());
-        Self {
-            emulator,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        format!("{}{path}{separator}{API}", self.emulator.base_url())
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
-        self.send(method, &self.url(path), body).await
-    }
-
-    async fn send(&self, method: Method, url: &str, body: Option<&Value>) -> Answer {
-        let mut request = self
-            .http
-            .request(method, url)
-            .header("Authorization", "Bearer test-token");
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("request reaches the emulator");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.call(Method::GET, path, None).await
+    /// An emulator with `config` and the OpenAI account ACCOUNT in it.
+    async fn seeded(config: EmulatorConfig) -> Self {
+        let harness = Self::with(config).await;
+        harness
+            .emulator
+            .seed_account(SUB, RG, ACCOUNT, openai_account());
+        harness
     }
 
     async fn put_deployment(&self, name: &str, body: &Value) -> Answer {
         self.call(Method::PUT, &deployment_path(ACCOUNT, name), Some(body))
             .await
-    }
-
-    /// Polls the operation an answer started until it ends; returns its final status document.
-    async fn finish(&self, started: &Answer) -> Value {
-        let url = started
-            .header("azure-asyncoperation")
-            .unwrap_or_else(|| panic!("no Azure-AsyncOperation header: {}", started.body))
-            .to_string();
-        for _ in 0..10 {
-            let status = self.send(Method::GET, &url, None).await;
-            if status.body["status"] != "InProgress" {
-                return status.body;
-            }
-        }
-        panic!("operation {url} did not finish in 10 polls");
     }
 
     /// Creates a deployment through the API and waits until it is Succeeded.
@@ -294,7 +210,7 @@ async fn names_are_case_insensitive_and_missing_things_answer_404() {
 
 #[tokio::test]
 async fn the_list_is_paged_with_next_links() {
-    let harness = Harness::with(EmulatorConfig {
+    let harness = Harness::seeded(EmulatorConfig {
         page_size: 2,
         ..config()
     })
@@ -1125,240 +1041,6 @@ async fn responses_validate_against_the_contract() {
         .put_deployment("x", &deployment("gpt-5", None, "Standard", 1))
         .await;
     swagger.assert_valid_common("ErrorResponse", &errors.body, "error");
-}
-
-// ---------------------------------------------------------------------------------------------
-// A small Swagger validator (as in the operator's conformance test; strict about undeclared
-// properties)
-// ---------------------------------------------------------------------------------------------
-
-fn spec_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/azure-spec/2024-10-01")
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Doc {
-    Provider,
-    Common,
-}
-
-struct Swagger {
-    provider: Value,
-    common: Value,
-}
-
-#[derive(Default)]
-struct ObjectShape<'a> {
-    properties: Vec<(String, Doc, &'a Value)>,
-    required: Vec<String>,
-    additional: Option<(Doc, &'a Value)>,
-}
-
-impl Swagger {
-    fn load(dir: &Path) -> Self {
-        let path = dir.join("cognitiveservices.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
-        Self {
-            provider: serde_json::from_str(&text).expect("the contract parses"),
-            common: common_types(),
-        }
-    }
-
-    fn assert_valid(&self, definition: &str, value: &Value, context: &str) {
-        self.assert_in(Doc::Provider, definition, value, context);
-    }
-
-    fn assert_valid_common(&self, definition: &str, value: &Value, context: &str) {
-        self.assert_in(Doc::Common, definition, value, context);
-    }
-
-    fn assert_in(&self, doc: Doc, definition: &str, value: &Value, context: &str) {
-        let schema = json!({"$ref": format!("#/definitions/{definition}")});
-        let mut errors = Vec::new();
-        self.validate(doc, &schema, value, "$", &mut errors);
-        assert!(
-            errors.is_empty(),
-            "{context}: not a valid {definition}:\n{}\nbody: {value:#}",
-            errors.join("\n")
-        );
-    }
-
-    fn doc(&self, doc: Doc) -> &Value {
-        match doc {
-            Doc::Provider => &self.provider,
-            Doc::Common => &self.common,
-        }
-    }
-
-    fn resolve(&self, from: Doc, reference: &str) -> (Doc, &Value) {
-        let (file, pointer) = reference
-            .split_once('#')
-            .unwrap_or_else(|| panic!("unsupported $ref {reference}"));
-        let doc = match file {
-            "" => from,
-            file if file.ends_with("cognitiveservices.json") => Doc::Provider,
-            _ => Doc::Common,
-        };
-        let target = self
-            .doc(doc)
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("unresolved $ref {reference}"));
-        (doc, target)
-    }
-
-    fn validate(
-        &self,
-        doc: Doc,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        errors: &mut Vec<String>,
-    ) {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let (doc, target) = self.resolve(doc, reference);
-            return self.validate(doc, target, value, path, errors);
-        }
-        let object = self.object_shape(doc, schema);
-        let declared_type = schema.get("type").and_then(Value::as_str);
-        let is_object = declared_type == Some("object")
-            || !object.properties.is_empty()
-            || object.additional.is_some();
-        if let Some(declared) = declared_type.or(is_object.then_some("object"))
-            && !has_type(value, declared)
-        {
-            errors.push(format!("{path}: expected {declared}, got {value}"));
-            return;
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value)
-        {
-            errors.push(format!("{path}: {value} is not one of {allowed:?}"));
-        }
-        if schema.get("format").and_then(Value::as_str) == Some("date-time")
-            && value
-                .as_str()
-                .is_none_or(|text| text.parse::<jiff::Timestamp>().is_err())
-        {
-            errors.push(format!("{path}: {value} is not a date-time"));
-        }
-        match value {
-            Value::Array(items) => {
-                let item_schema = schema.get("items").unwrap_or(&Value::Null);
-                for (index, item) in items.iter().enumerate() {
-                    self.validate(doc, item_schema, item, &format!("{path}[{index}]"), errors);
-                }
-            }
-            Value::Object(members) if is_object => {
-                self.validate_members(&object, members, path, errors)
-            }
-            _ => {}
-        }
-    }
-
-    fn validate_members(
-        &self,
-        shape: &ObjectShape,
-        members: &Map<String, Value>,
-        path: &str,
-        errors: &mut Vec<String>,
-    ) {
-        for required in &shape.required {
-            if !members.contains_key(required) {
-                errors.push(format!("{path}: required property '{required}' is missing"));
-            }
-        }
-        for (key, member) in members {
-            let member_path = format!("{path}.{key}");
-            match shape.properties.iter().find(|(name, _, _)| name == key) {
-                Some((_, doc, schema)) => self.validate(*doc, schema, member, &member_path, errors),
-                None => match shape.additional {
-                    Some((doc, schema)) => self.validate(doc, schema, member, &member_path, errors),
-                    None => errors.push(format!("{member_path}: not declared by the schema")),
-                },
-            }
-        }
-    }
-
-    fn object_shape<'a>(&'a self, doc: Doc, schema: &'a Value) -> ObjectShape<'a> {
-        let mut shape = ObjectShape::default();
-        self.collect_shape(doc, schema, &mut shape);
-        shape
-    }
-
-    fn collect_shape<'a>(&'a self, doc: Doc, schema: &'a Value, shape: &mut ObjectShape<'a>) {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let (doc, target) = self.resolve(doc, reference);
-            return self.collect_shape(doc, target, shape);
-        }
-        for parent in schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.collect_shape(doc, parent, shape);
-        }
-        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-            for (name, property) in properties {
-                shape.properties.push((name.clone(), doc, property));
-            }
-        }
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            shape.required.extend(
-                required
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string),
-            );
-        }
-        match schema.get("additionalProperties") {
-            Some(Value::Bool(true)) => shape.additional = Some((doc, &Value::Null)),
-            Some(additional @ Value::Object(_)) => shape.additional = Some((doc, additional)),
-            _ => {}
-        }
-    }
-}
-
-fn has_type(value: &Value, declared: &str) -> bool {
-    match declared {
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "array" => value.is_array(),
-        "object" => value.is_object(),
-        other => panic!("unknown swagger type {other}"),
-    }
-}
-
-/// The standard ARM shapes of `common-types/resource-management/v2` the contract refers to.
-fn common_types() -> Value {
-    let read_only_string = json!({"type": "string", "readOnly": true});
-    let identity_type =
-        json!({"type": "string", "enum": ["User", "Application", "ManagedIdentity", "Key"]});
-    json!({"definitions": {
-        "Resource": {"type": "object", "properties": {
-            "id": read_only_string, "name": read_only_string, "type": read_only_string,
-            "systemData": {"$ref": "#/definitions/systemData", "readOnly": true}
-        }},
-        "ProxyResource": {"type": "object", "allOf": [{"$ref": "#/definitions/Resource"}]},
-        "systemData": {"type": "object", "readOnly": true, "properties": {
-            "createdBy": {"type": "string"}, "createdByType": identity_type,
-            "createdAt": {"type": "string", "format": "date-time"},
-            "lastModifiedBy": {"type": "string"}, "lastModifiedByType": identity_type,
-            "lastModifiedAt": {"type": "string", "format": "date-time"}
-        }},
-        "ErrorResponse": {"type": "object", "properties": {"error": {"$ref": "#/definitions/ErrorDetail"}}},
-        "ErrorDetail": {"type": "object", "properties": {
-            "code": read_only_string, "message": read_only_string, "target": read_only_string,
-            "details": {"type": "array", "items": {"$ref": "#/definitions/ErrorDetail"}},
-            "additionalInfo": {"type": "array", "items": {"$ref": "#/definitions/ErrorAdditionalInfo"}}
-        }},
-        "ErrorAdditionalInfo": {"type": "object", "properties": {
-            "type": read_only_string, "info": {"type": "object", "additionalProperties": true}
-        }}
-    }})
 }
 
 #[test]

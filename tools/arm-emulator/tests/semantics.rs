@@ -1,50 +1,19 @@
 //! The emulator's Azure semantics, exercised through real HTTP like a client would see them.
 
+mod support;
+
 use std::time::Duration;
 
 use arm_emulator::{
-    ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, ResourceGroupSeed, ThrottleConfig,
+    ArmErrorBody, BucketConfig, EmulatorConfig, Fault, ResourceGroupSeed, ThrottleConfig,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use support::http::{API, Answer, Harness};
 
 const SUB: &str = "00000000-0000-0000-0000-000000000001";
 const OTHER_SUB: &str = "00000000-0000-0000-0000-000000000002";
 const RG: &str = "rg-one";
-const API: &str = "api-version=2024-10-01";
-
-/// An emulator plus a keep-alive client that sends a bearer token.
-struct Harness {
-    emulator: Emulator,
-    http: reqwest::Client,
-}
-
-/// What the tests look at in a response.
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    fn error_code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_default()
-    }
-
-    fn error_message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or_default()
-    }
-
-    fn provisioning_state(&self) -> &str {
-        self.body["properties"]["provisioningState"]
-            .as_str()
-            .unwrap_or_default()
-    }
-}
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
@@ -94,79 +63,6 @@ fn account_body(kind: &str, subdomain: Option<&str>) -> Value {
 impl Harness {
     async fn start() -> Self {
         Self::with(config()).await
-    }
-
-    async fn with(config: EmulatorConfig) -> Self {
-        cognitive_operator::install_crypto_provider();
-        let emulator = Emulator::start(config).await.expect("emulator starts");
-        Self {
-            emulator,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        format!("{}{path}{separator}{API}", self.emulator.base_url())
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
-        self.raw(method, &self.url(path), body, Some("Bearer test-token"))
-            .await
-    }
-
-    async fn raw(
-        &self,
-        method: Method,
-        url: &str,
-        body: Option<&Value>,
-        auth: Option<&str>,
-    ) -> Answer {
-        let mut request = self.http.request(method, url);
-        if let Some(auth) = auth {
-            request = request.header("Authorization", auth);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("request is answered");
-        let (status, headers) = (response.status(), response.headers().clone());
-        let bytes = response.bytes().await.expect("body is read");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get_url(&self, url: &str) -> Answer {
-        self.raw(Method::GET, url, None, Some("Bearer test-token"))
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.call(Method::GET, path, None).await
-    }
-
-    /// Polls the operation's Azure-AsyncOperation URL until it is no longer InProgress.
-    async fn finish(&self, started: &Answer) -> Value {
-        let url = started
-            .header("azure-asyncoperation")
-            .expect("Azure-AsyncOperation header")
-            .to_string();
-        for _ in 0..10 {
-            let status = self.get_url(&url).await;
-            assert_eq!(status.status, StatusCode::OK);
-            if status.body["status"] != "InProgress" {
-                return status.body;
-            }
-        }
-        panic!("operation did not finish after 10 polls");
     }
 
     async fn create(&self, name: &str, body: &Value) -> Answer {

@@ -1,252 +1,17 @@
 //! Replays every official 2024-10-01 example against the emulator and validates each response
 //! body against the swagger (cognitiveservices.json), plus the keys the example's response has.
 
-use std::path::{Path, PathBuf};
+mod support;
 
 use arm_emulator::{Emulator, EmulatorConfig};
 use reqwest::{Method, StatusCode};
-use serde_json::{Map, Value, json};
-
-fn spec_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/azure-spec/2024-10-01");
-    assert!(
-        dir.join("cognitiveservices.json").is_file() && dir.join("examples").is_dir(),
-        "the Azure contract is missing: expected cognitiveservices.json and examples/ in {}",
-        dir.display()
-    );
-    dir
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|error| panic!("parse {}: {error}", path.display()))
-}
+use serde_json::{Value, json};
+use support::contract::{Doc, Swagger, read_json, spec_dir};
+use support::http::{Answer, Harness};
 
 // ---------------------------------------------------------------------------------------------
-// Swagger validator
+// What the examples show beyond the swagger
 // ---------------------------------------------------------------------------------------------
-
-/// Which document a `$ref` resolves in.
-#[derive(Clone, Copy, Debug)]
-enum Doc {
-    Provider,
-    Common,
-}
-
-struct Swagger {
-    provider: Value,
-    common: Value,
-}
-
-/// The object view of a schema once `allOf` and `$ref`s are merged.
-#[derive(Default)]
-struct ObjectShape<'a> {
-    properties: Vec<(String, Doc, &'a Value)>,
-    required: Vec<String>,
-    additional: Option<(Doc, &'a Value)>,
-}
-
-impl Swagger {
-    fn load(dir: &Path) -> Self {
-        Self {
-            provider: read_json(&dir.join("cognitiveservices.json")),
-            common: common_types(),
-        }
-    }
-
-    fn doc(&self, doc: Doc) -> &Value {
-        match doc {
-            Doc::Provider => &self.provider,
-            Doc::Common => &self.common,
-        }
-    }
-
-    /// Resolves a local (`#/...`) or common-types (`../types.json#/...`) reference.
-    fn resolve(&self, from: Doc, reference: &str) -> (Doc, &Value) {
-        let (file, pointer) = reference
-            .split_once('#')
-            .unwrap_or_else(|| panic!("unsupported $ref {reference}"));
-        let doc = if file.is_empty() {
-            from
-        } else if file.ends_with("cognitiveservices.json") {
-            Doc::Provider
-        } else {
-            Doc::Common
-        };
-        let target = self
-            .doc(doc)
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("unresolved $ref {reference}"));
-        (doc, target)
-    }
-
-    fn definition(&self, name: &str) -> (Doc, &Value) {
-        self.resolve(Doc::Provider, &format!("#/definitions/{name}"))
-    }
-
-    /// Errors of `value` against `schema`, each naming the JSON path.
-    fn validate(
-        &self,
-        doc: Doc,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        errors: &mut Vec<String>,
-    ) {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let (doc, target) = self.resolve(doc, reference);
-            return self.validate(doc, target, value, path, errors);
-        }
-        let object = self.object_shape(doc, schema);
-        let declared_type = schema.get("type").and_then(Value::as_str);
-        let is_object = declared_type == Some("object")
-            || !object.properties.is_empty()
-            || object.additional.is_some();
-        if let Some(declared) = declared_type.or(is_object.then_some("object"))
-            && !has_type(value, declared)
-        {
-            errors.push(format!("{path}: expected {declared}, got {value}"));
-            return;
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value)
-        {
-            errors.push(format!("{path}: {value} is not one of {allowed:?}"));
-        }
-        if schema.get("format").and_then(Value::as_str) == Some("date-time")
-            && value
-                .as_str()
-                .is_none_or(|text| text.parse::<jiff::Timestamp>().is_err())
-        {
-            errors.push(format!("{path}: {value} is not a date-time"));
-        }
-        match value {
-            Value::Array(items) => {
-                let item_schema = schema.get("items").unwrap_or(&Value::Null);
-                for (index, item) in items.iter().enumerate() {
-                    self.validate(doc, item_schema, item, &format!("{path}[{index}]"), errors);
-                }
-            }
-            Value::Object(members) if is_object => {
-                self.validate_members(&object, members, path, errors)
-            }
-            _ => {}
-        }
-    }
-
-    fn validate_members(
-        &self,
-        shape: &ObjectShape,
-        members: &Map<String, Value>,
-        path: &str,
-        errors: &mut Vec<String>,
-    ) {
-        for required in &shape.required {
-            if !members.contains_key(required) {
-                errors.push(format!("{path}: required property '{required}' is missing"));
-            }
-        }
-        for (key, member) in members {
-            let member_path = format!("{path}.{key}");
-            match shape.properties.iter().find(|(name, _, _)| name == key) {
-                Some((_, doc, schema)) => self.validate(*doc, schema, member, &member_path, errors),
-                None => match shape.additional {
-                    Some((doc, schema)) => self.validate(doc, schema, member, &member_path, errors),
-                    // Strict: a property the contract does not declare is a fidelity bug.
-                    None => errors.push(format!("{member_path}: not declared by the schema")),
-                },
-            }
-        }
-    }
-
-    /// Merges `properties`, `required` and `additionalProperties` over `allOf` and `$ref`s.
-    fn object_shape<'a>(&'a self, doc: Doc, schema: &'a Value) -> ObjectShape<'a> {
-        let mut shape = ObjectShape::default();
-        self.collect_shape(doc, schema, &mut shape);
-        shape
-    }
-
-    fn collect_shape<'a>(&'a self, doc: Doc, schema: &'a Value, shape: &mut ObjectShape<'a>) {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let (doc, target) = self.resolve(doc, reference);
-            return self.collect_shape(doc, target, shape);
-        }
-        for parent in schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.collect_shape(doc, parent, shape);
-        }
-        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-            for (name, property) in properties {
-                shape.properties.push((name.clone(), doc, property));
-            }
-        }
-        if let Some(required) = schema.get("required").and_then(Value::as_array) {
-            shape.required.extend(
-                required
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string),
-            );
-        }
-        match schema.get("additionalProperties") {
-            Some(Value::Bool(true)) => shape.additional = Some((doc, &Value::Null)),
-            Some(additional @ Value::Object(_)) => shape.additional = Some((doc, additional)),
-            _ => {}
-        }
-    }
-}
-
-fn has_type(value: &Value, declared: &str) -> bool {
-    match declared {
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "array" => value.is_array(),
-        "object" => value.is_object(),
-        other => panic!("unknown swagger type {other}"),
-    }
-}
-
-/// The standard ARM shapes of `common-types/resource-management/v2` the contract refers to.
-fn common_types() -> Value {
-    let read_only_string = json!({"type": "string", "readOnly": true});
-    let identity_type =
-        json!({"type": "string", "enum": ["User", "Application", "ManagedIdentity", "Key"]});
-    json!({"definitions": {
-        "Resource": {"type": "object", "properties": {
-            "id": read_only_string, "name": read_only_string, "type": read_only_string,
-            "systemData": {"$ref": "#/definitions/systemData", "readOnly": true}
-        }},
-        "AzureEntityResource": {"type": "object", "allOf": [{"$ref": "#/definitions/Resource"}],
-            "properties": {"etag": read_only_string}},
-        "systemData": {"type": "object", "readOnly": true, "properties": {
-            "createdBy": {"type": "string"}, "createdByType": identity_type,
-            "createdAt": {"type": "string", "format": "date-time"},
-            "lastModifiedBy": {"type": "string"}, "lastModifiedByType": identity_type,
-            "lastModifiedAt": {"type": "string", "format": "date-time"}
-        }},
-        "ErrorResponse": {"type": "object", "properties": {"error": {"$ref": "#/definitions/ErrorDetail"}}},
-        "ErrorDetail": {"type": "object", "properties": {
-            "code": read_only_string, "message": read_only_string, "target": read_only_string,
-            "details": {"type": "array", "items": {"$ref": "#/definitions/ErrorDetail"}},
-            "additionalInfo": {"type": "array", "items": {"$ref": "#/definitions/ErrorAdditionalInfo"}}
-        }},
-        "ErrorAdditionalInfo": {"type": "object", "properties": {
-            "type": read_only_string, "info": {"type": "object", "additionalProperties": true}
-        }},
-        "PrivateEndpoint": {"type": "object", "properties": {"id": read_only_string}},
-        "PrivateLinkServiceConnectionState": {"type": "object", "properties": {
-            "status": {"type": "string"}, "description": {"type": "string"}, "actionsRequired": {"type": "string"}
-        }},
-        "PrivateEndpointConnectionProvisioningState": {"type": "string"}
-    }})
-}
 
 /// The ARM async status document (not part of the provider's swagger).
 fn operation_status_schema() -> Value {
@@ -257,16 +22,6 @@ fn operation_status_schema() -> Value {
         "endTime": {"type": "string", "format": "date-time"},
         "error": {"$ref": "#/definitions/ErrorDetail"}
     }})
-}
-
-fn assert_valid(swagger: &Swagger, doc: Doc, schema: &Value, value: &Value, context: &str) {
-    let mut errors = Vec::new();
-    swagger.validate(doc, schema, value, "$", &mut errors);
-    assert!(
-        errors.is_empty(),
-        "{context}: response does not match the swagger:\n{}\nbody: {value:#}",
-        errors.join("\n")
-    );
 }
 
 /// Every key of `expected` (recursively through objects and arrays) is present in `actual`.
@@ -470,62 +225,19 @@ fn operation_request_sku(example: &Value) -> String {
         .to_string()
 }
 
-struct Replay {
-    emulator: Emulator,
-    http: reqwest::Client,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-}
-
-impl Replay {
-    async fn start() -> Self {
-        cognitive_operator::install_crypto_provider();
-        let config = EmulatorConfig {
-            retry_after_secs: 0,
-            ..EmulatorConfig::default()
-        };
-        Self {
-            emulator: Emulator::start(config).await.expect("emulator starts"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, method: Method, url: &str, body: Option<&Value>) -> Answer {
-        let mut request = self.http.request(method, url).bearer_auth("conformance");
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("request is answered");
-        let (status, headers) = (response.status(), response.headers().clone());
-        let bytes = response.bytes().await.expect("body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-}
-
-fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
-    answer
-        .headers
-        .get(name)
-        .and_then(|value| value.to_str().ok())
+/// The emulator an example is replayed against: throttling as by default, no Retry-After wait.
+async fn replay_harness() -> Harness {
+    Harness::with(EmulatorConfig {
+        retry_after_secs: 0,
+        ..EmulatorConfig::default()
+    })
+    .await
 }
 
 async fn replay_example(swagger: &Swagger, file: &str, example: &Value) {
     let operation = operation_for(swagger, file);
     let context = format!("{file} ({})", operation.id);
-    let replay = Replay::start().await;
+    let replay = replay_harness().await;
     seed_for(&replay.emulator, &operation, example);
     let parameters = &example["parameters"];
     let url = operation.url(&replay.emulator.base_url(), parameters);
@@ -562,7 +274,7 @@ async fn replay_example(swagger: &Swagger, file: &str, example: &Value) {
             "{context}: header {name} missing"
         );
     }
-    if operation.is_long_running() && header(&answer, "azure-asyncoperation").is_some() {
+    if operation.is_long_running() && answer.header("azure-asyncoperation").is_some() {
         finish_operation(swagger, &replay, &operation, &answer, example, &context).await;
     }
 }
@@ -575,7 +287,7 @@ fn check_response(
     context: &str,
 ) {
     match operation.response_schema(answer.status) {
-        Some(schema) => assert_valid(swagger, Doc::Provider, schema, &answer.body, context),
+        Some(schema) => swagger.assert_schema(Doc::Provider, schema, &answer.body, context),
         None => assert!(
             answer.body.is_null(),
             "{context}: status {} has no body in the contract",
@@ -590,21 +302,21 @@ fn check_response(
 /// Polls the async-operation URL to success, then reads the Location URL's final answer.
 async fn finish_operation(
     swagger: &Swagger,
-    replay: &Replay,
+    replay: &Harness,
     operation: &Operation<'_>,
     started: &Answer,
     example: &Value,
     context: &str,
 ) {
-    let status_url = header(started, "azure-asyncoperation")
+    let status_url = started
+        .header("azure-asyncoperation")
         .expect("Azure-AsyncOperation")
         .to_string();
     let mut status = Value::Null;
     for _ in 0..10 {
         let polled = replay.send(Method::GET, &status_url, None).await;
         assert_eq!(polled.status, StatusCode::OK, "{context}: status poll");
-        assert_valid(
-            swagger,
+        swagger.assert_schema(
             Doc::Common,
             &operation_status_schema(),
             &polled.body,
@@ -619,7 +331,8 @@ async fn finish_operation(
         status["status"], "Succeeded",
         "{context}: operation did not succeed: {status}"
     );
-    let location = header(started, "location")
+    let location = started
+        .header("location")
         .expect("Location header")
         .to_string();
     let done = replay.send(Method::GET, &location, None).await;
@@ -679,7 +392,7 @@ async fn every_official_example_replays_against_the_emulator() {
 #[tokio::test]
 async fn deleted_accounts_list_and_errors_match_the_contract() {
     let swagger = Swagger::load(&spec_dir());
-    let replay = Replay::start().await;
+    let replay = replay_harness().await;
     let (subscription, group) = ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "myResourceGroup");
     replay
         .emulator
@@ -696,7 +409,7 @@ async fn deleted_accounts_list_and_errors_match_the_contract() {
         .send(Method::GET, &format!("{base}/providers/Microsoft.CognitiveServices/deletedAccounts?api-version=2024-10-01"), None)
         .await;
     let (doc, schema) = swagger.definition("AccountListResult");
-    assert_valid(&swagger, doc, schema, &listed.body, "DeletedAccounts_List");
+    swagger.assert_schema(doc, schema, &listed.body, "DeletedAccounts_List");
     assert_eq!(
         listed.body["value"][0]["id"],
         format!(
@@ -735,7 +448,7 @@ async fn deleted_accounts_list_and_errors_match_the_contract() {
     let (doc, schema) = swagger.resolve(Doc::Common, "#/definitions/ErrorResponse");
     for error in errors {
         assert!(error.status.is_client_error());
-        assert_valid(&swagger, doc, schema, &error.body, "ErrorResponse");
+        swagger.assert_schema(doc, schema, &error.body, "ErrorResponse");
         assert!(
             error.body["error"]["code"].is_string() && error.body["error"]["message"].is_string()
         );
