@@ -45,12 +45,8 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: ApplyArgs) -> i32 {
-    let (manifests, connection) = match args.inputs.open().await {
-        Ok(opened) => opened,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return FAILED;
-        }
+    let Some((manifests, connection)) = args.inputs.open_or_report().await else {
+        return FAILED;
     };
     let (engine, client) = (args.inputs.engine(&connection), connection.client.clone());
     let applied = apply_all(&engine, &client, &manifests, args.timeout).await;

@@ -43,12 +43,8 @@ struct Deleted {
 }
 
 pub async fn run(args: DeleteArgs) -> i32 {
-    let (manifests, connection) = match args.inputs.open().await {
-        Ok(opened) => opened,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return FAILED;
-        }
+    let Some((manifests, connection)) = args.inputs.open_or_report().await else {
+        return FAILED;
     };
     let (engine, client) = (args.inputs.engine(&connection), &connection.client);
     let text = args.output == OutputFormat::Text;

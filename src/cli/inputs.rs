@@ -47,6 +47,14 @@ pub struct Connection {
 }
 
 impl Inputs {
+    /// [`Inputs::open`], saying on stderr why it failed.
+    pub async fn open_or_report(&self) -> Option<(Manifests, Connection)> {
+        self.open()
+            .await
+            .inspect_err(|message| eprintln!("error: {message}"))
+            .ok()
+    }
+
     /// Reads and validates the manifests, then connects. The error is ready to print.
     pub async fn open(&self) -> Result<(Manifests, Connection), String> {
         let loaded = manifests::load(&self.files).map_err(|e| e.to_string())?;

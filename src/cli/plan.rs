@@ -64,12 +64,8 @@ impl Entry {
 }
 
 pub async fn run(args: PlanArgs) -> i32 {
-    let (manifests, connection) = match args.inputs.open().await {
-        Ok(opened) => opened,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return FAILED;
-        }
+    let Some((manifests, connection)) = args.inputs.open_or_report().await else {
+        return FAILED;
     };
     let (engine, client) = (args.inputs.engine(&connection), &connection.client);
     let mut entries = Vec::new();

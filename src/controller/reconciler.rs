@@ -635,7 +635,7 @@ impl Reconciler {
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, &api_resource);
         let previous = serde_json::to_value(&object.status).expect("status serializes");
-        let patch = status_patch(&previous, &status);
+        let patch = status_patch::<CognitiveServicesAccount>(&previous, &status);
         api.patch_status(&object.name_any(), &apply_params(), &Patch::Apply(&patch))
             .await?;
         if previous_reason.as_deref() != Some("InvalidResource") {
@@ -703,23 +703,18 @@ impl Reconciler {
             .await?)
     }
 
-    /// Server-side apply of the whole status on the status subresource, when it changed.
-    /// Returns the object as written (`None`: nothing to write).
     async fn write_status(
         &self,
         resource: &CognitiveServicesAccount,
         status: &CognitiveServicesAccountStatus,
     ) -> Result<Option<CognitiveServicesAccount>, Error> {
-        if resource.status.as_ref() == Some(status) {
-            return Ok(None);
-        }
-        let previous = serde_json::to_value(&resource.status).expect("status serializes");
-        let patch = status_patch(&previous, status);
-        let written = self
-            .accounts(resource)
-            .patch_status(&resource.name_any(), &apply_params(), &Patch::Apply(&patch))
-            .await?;
-        Ok(Some(written))
+        apply_status(
+            self.accounts(resource),
+            resource,
+            resource.status.as_ref(),
+            status,
+        )
+        .await
     }
 
     async fn publish_outcome_events(
@@ -893,14 +888,40 @@ fn apply_params() -> PatchParams {
 /// a real API server prunes nulls from custom resources (so this is the omission that makes
 /// server-side apply drop a field we own), and a merge-patch based server needs them to
 /// remove the field at all.
-pub fn status_patch(previous: &Value, status: &CognitiveServicesAccountStatus) -> Value {
+pub fn status_patch<K: Resource<DynamicType = ()>>(
+    previous: &Value,
+    status: &impl serde::Serialize,
+) -> Value {
     let mut desired = serde_json::to_value(status).expect("status serializes");
     null_removed_fields(previous, &mut desired);
     json!({
-        "apiVersion": CognitiveServicesAccount::api_version(&()),
-        "kind": CognitiveServicesAccount::kind(&()),
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": desired,
     })
+}
+
+/// Server-side apply of the whole status of `resource` (an account or a deployment) on the
+/// status subresource, when it changed. Returns the object as written (`None`: nothing to write).
+async fn apply_status<K, S>(
+    api: Api<K>,
+    resource: &K,
+    previous: Option<&S>,
+    status: &S,
+) -> Result<Option<K>, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize + PartialEq,
+{
+    if previous == Some(status) {
+        return Ok(None);
+    }
+    let previous = serde_json::to_value(previous).expect("status serializes");
+    let patch = status_patch::<K>(&previous, status);
+    let written = api
+        .patch_status(&resource.name_any(), &apply_params(), &Patch::Apply(&patch))
+        .await?;
+    Ok(Some(written))
 }
 
 /// Adds `null` to `desired` for each object field of `previous` it lacks, recursively — `[]`

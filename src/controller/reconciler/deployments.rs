@@ -9,8 +9,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 
 use super::{
-    FINALIZER, Reconciled, Reconciler, ScopeCheck, apply_params, classify_conditions, done,
-    null_removed_fields,
+    FINALIZER, Reconciled, Reconciler, ScopeCheck, apply_status, classify_conditions, done,
 };
 use crate::api::{
     CognitiveServicesAccount, CognitiveServicesDeployment, CognitiveServicesDeploymentStatus,
@@ -288,22 +287,13 @@ impl Reconciler {
         resource: &CognitiveServicesDeployment,
         status: &CognitiveServicesDeploymentStatus,
     ) -> Result<Option<CognitiveServicesDeployment>, Error> {
-        if resource.status.as_ref() == Some(status) {
-            return Ok(None);
-        }
-        let previous = serde_json::to_value(&resource.status).expect("status serializes");
-        let mut desired = serde_json::to_value(status).expect("status serializes");
-        null_removed_fields(&previous, &mut desired);
-        let patch = json!({
-            "apiVersion": CognitiveServicesDeployment::api_version(&()),
-            "kind": CognitiveServicesDeployment::kind(&()),
-            "status": desired,
-        });
-        let written = self
-            .deployments(resource)
-            .patch_status(&resource.name_any(), &apply_params(), &Patch::Apply(&patch))
-            .await?;
-        Ok(Some(written))
+        apply_status(
+            self.deployments(resource),
+            resource,
+            resource.status.as_ref(),
+            status,
+        )
+        .await
     }
 
     async fn publish_deployment_events(
