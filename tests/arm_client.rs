@@ -264,6 +264,55 @@ async fn patch_bodies_carry_exactly_the_requested_fields() {
 
 // ----- long-running operations ------------------------------------------------------------------
 
+/// The handle of a create as a client following its status URL would hold it (the client
+/// itself follows a create by reading the account).
+fn by_status_url(created: PendingOperation) -> PendingOperation {
+    PendingOperation {
+        poll: PollMethod::AzureAsyncOperation,
+        ..created
+    }
+}
+
+#[tokio::test]
+async fn a_create_is_followed_by_reading_the_account_and_a_failure_keeps_arm_s_error() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let started = client
+        .create_account(&target("watched"), &account_body(None))
+        .await
+        .unwrap();
+    emulator.clear_requests();
+    client
+        .wait(&started.operation.unwrap(), WAIT)
+        .await
+        .unwrap();
+    let reads: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        reads.iter().all(|r| r.ends_with("/accounts/watched")),
+        "only the account is read: {reads:?}"
+    );
+    emulator.add_fault(Fault {
+        operation_error: Some(ArmErrorBody {
+            code: "QuotaExceeded".into(),
+            message: "no more accounts of this kind".into(),
+        }),
+        ..fault("PUT", "/accounts/failing")
+    });
+    let started = client
+        .create_account(&target("failing"), &account_body(None))
+        .await
+        .unwrap();
+    let error = client
+        .wait(&started.operation.unwrap(), WAIT)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "QuotaExceeded", "{error}");
+}
+
 #[tokio::test]
 async fn the_location_protocol_is_followed_when_there_is_no_status_url() {
     let emulator = emulator().await;
@@ -272,8 +321,15 @@ async fn the_location_protocol_is_followed_when_there_is_no_status_url() {
         .create_account(&target("by-location"), &account_body(None))
         .await
         .unwrap();
-    let via_status = started.operation.unwrap();
-    assert_eq!(via_status.poll, PollMethod::AzureAsyncOperation);
+    // A create is followed by reading the account, and keeps the status URL for a failure.
+    let created = started.operation.unwrap();
+    assert_eq!(created.poll, PollMethod::ProvisioningState);
+    assert!(
+        created.url.contains("/operationStatuses/"),
+        "{}",
+        created.url
+    );
+    let via_status = by_status_url(created);
     // Azure sends both headers; a handle built from the Location header alone must work too.
     let location = emulator.state()["operations"]
         .as_array()
@@ -399,7 +455,7 @@ async fn an_expired_operation_url_falls_back_to_reading_the_account() {
         .create_account(&target("expired"), &account_body(None))
         .await
         .unwrap();
-    let handle = started.operation.unwrap();
+    let handle = by_status_url(started.operation.unwrap());
     emulator.advance_clock(Duration::from_secs(11));
     match client.poll(&handle).await.unwrap() {
         PollStatus::Succeeded(Some(account)) => {
@@ -429,7 +485,10 @@ async fn an_expired_operation_url_with_the_account_gone_says_the_outcome_is_unkn
         emulator.advance_clock(Duration::from_secs(11));
         client.wait(&deleting, WAIT).await.unwrap();
     }
-    let status = client.poll(&started.operation.unwrap()).await.unwrap();
+    let status = client
+        .poll(&by_status_url(started.operation.unwrap()))
+        .await
+        .unwrap();
     assert!(
         matches!(status, PollStatus::Unknown),
         "never a success without an account, never an error forever: {status:?}"
@@ -438,7 +497,8 @@ async fn an_expired_operation_url_with_the_account_gone_says_the_outcome_is_unkn
 
 #[tokio::test]
 async fn a_forbidden_operation_url_falls_back_to_reading_the_account() {
-    let emulator = emulator_with(1).await;
+    // Two looks end an operation: the refused status poll is none, the account's GET one.
+    let emulator = emulator_with(2).await;
     let client = client(&emulator);
     let started = client
         .create_account(&target("forbidden"), &account_body(None))
@@ -451,7 +511,10 @@ async fn a_forbidden_operation_url_falls_back_to_reading_the_account() {
     });
     emulator.clear_requests();
     // The account is still Creating: reading it says the operation runs on.
-    let status = client.poll(&started.operation.unwrap()).await.unwrap();
+    let status = client
+        .poll(&by_status_url(started.operation.unwrap()))
+        .await
+        .unwrap();
     assert!(matches!(status, PollStatus::Running { .. }), "{status:?}");
     let polled: Vec<String> = emulator
         .requests()

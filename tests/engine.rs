@@ -187,14 +187,17 @@ async fn restore_policy_brings_back_a_soft_deleted_account_and_applies_the_spec(
     let outcome = settle(&client, &mut r).await;
     assert!(outcome.ready(), "{:?}", outcome.status.conditions);
     assert!(outcome.status.last_restore_time.is_some());
-    let methods: Vec<String> = writes(&emulator.requests())
-        .into_iter()
-        .map(|w| w.split(' ').next().unwrap().to_string())
+    // The status knew of no copy: the create found it (ARM refused it), then the restore.
+    let methods: Vec<String> = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.status))
         .collect();
     assert_eq!(
         methods,
-        vec!["PUT", "PATCH"],
-        "restore, then patch the tags"
+        vec!["PUT 409", "PUT 201", "PATCH 200"],
+        "a refused create, the restore, then the tags"
     );
     assert_eq!(
         client
@@ -223,9 +226,14 @@ async fn purge_policy_purges_the_copy_then_creates_a_new_account() {
         "AlreadyExists",
         "a copy nobody claims is purged only by adoption"
     );
-    assert!(writes(&emulator.requests()).is_empty());
+    assert_eq!(
+        refused_writes(&emulator),
+        ["PUT 409"],
+        "only the create that found the copy, refused"
+    );
     r.spec.adoption_policy = AdoptionPolicy::Adopt;
     r.metadata.generation = Some(2);
+    emulator.clear_requests();
     let outcome = settle(&client, &mut r).await;
     assert!(outcome.ready(), "{:?}", outcome.status.conditions);
     assert!(outcome.status.last_purge_time.is_some());
@@ -258,7 +266,21 @@ async fn fail_policy_stalls_naming_the_copy_and_its_purge_date() {
         .clone()
         .unwrap();
     assert!(stalled_message(&outcome).contains(&purge_date));
-    assert!(writes(&emulator.requests()).is_empty(), "Fail never writes");
+    assert_eq!(
+        refused_writes(&emulator),
+        ["PUT 409"],
+        "Fail changes nothing: the create that found the copy was refused"
+    );
+}
+
+/// The writes and what ARM answered them.
+fn refused_writes(emulator: &Emulator) -> Vec<String> {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.status))
+        .collect()
 }
 
 #[tokio::test]

@@ -550,16 +550,38 @@ impl ArmClient {
                 Ok(PollStatus::Succeeded(Some(Box::new(resource))))
             }
             Some(s) if s.eq_ignore_ascii_case("Failed") => {
-                Ok(PollStatus::Failed(ArmError::OperationFailed {
-                    status: "Failed".into(),
-                    error: Box::new(api_error_from_value(&serde_json::json!({
+                let error = match self.operation_error(operation).await {
+                    Some(error) => error,
+                    None => api_error_from_value(&serde_json::json!({
                         "code": "ProvisioningFailed",
                         "message": format!("the {}'s provisioningState is Failed after the {:?} operation", T::WHAT, operation.kind),
-                    }))),
+                    })),
+                };
+                Ok(PollStatus::Failed(ArmError::OperationFailed {
+                    status: "Failed".into(),
+                    error: Box::new(error),
                 }))
             }
+            // Followed by reading the resource: at the pace ARM asked for. Confirming an
+            // operation that said it succeeded: ARM can show Accepted for a moment.
+            _ if operation.poll == PollMethod::ProvisioningState => Ok(running(None, operation)),
             _ => Ok(running(Some(Duration::from_secs(1)), operation)),
         }
+    }
+
+    /// The error of an operation followed by reading its resource, from its status URL (which
+    /// the handle keeps for that): only read when the resource shows it failed.
+    async fn operation_error(&self, operation: &PendingOperation) -> Option<ApiError> {
+        if operation.url == self.resource_url(&operation.resource_id).as_str() {
+            return None;
+        }
+        let url = self.same_origin_url(&operation.url).ok()?;
+        let response = self
+            .execute("GetOperationStatus", Method::GET, url, None)
+            .await
+            .ok()?;
+        let document: Value = response.json().ok()?;
+        document.get("error").map(api_error_from_value)
     }
 
     // ----- plumbing ---------------------------------------------------------------------------
@@ -575,6 +597,16 @@ impl ArmClient {
         let (account, operation) = self
             .write_to(&account.id(), operation, method, body, kind)
             .await?;
+        // A create is followed by reading the account (its provisioningState) instead of the
+        // status URL and then the account: one read a poll instead of two at the end, and the
+        // account as it is comes with the answer. The URL stays for a failure's error.
+        let operation = operation.map(|operation| match kind {
+            OperationKind::Create => PendingOperation {
+                poll: PollMethod::ProvisioningState,
+                ..operation
+            },
+            _ => operation,
+        });
         Ok(WriteOutcome { account, operation })
     }
 

@@ -542,7 +542,7 @@ async fn act(
         }
         Err(error) if !*searched_elsewhere && blocked_by_a_copy(action, &error) => {
             *searched_elsewhere = true;
-            match find_copy_elsewhere(arm, subject).await {
+            match find_copy(arm, subject).await {
                 Ok(Some(copy)) => Step::Continue(Some(Box::new(Observation {
                     soft_deleted: Some(copy),
                     ..Observation::default()
@@ -579,12 +579,13 @@ async fn observe(
             listed,
         });
     }
-    let here = DeletedAccountRef {
-        subscription_id: target.subscription_id.clone(),
-        location: location_slug(&subject.resource.spec.location),
-        resource_group: target.resource_group.clone(),
-        name: target.name.clone(),
-    };
+    let here = copy_place(subject);
+    // A copy is looked for only when the status remembers one (or when deleting, to purge
+    // it): otherwise ARM's refusal of the create says there is one (see `blocked_by_a_copy`),
+    // which costs less than a read on every create.
+    if !thorough && !subject.deleting {
+        return Ok(Observation::default());
+    }
     let soft_deleted = match arm.get_deleted_account(&here).await? {
         Some(copy) => Some(SoftDeleted {
             at: here,
@@ -620,6 +621,29 @@ fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
         && provisioned
         && (subject.deleting || subject.deployments_due)
         && subject.resource.spec.reconcile_policy != ReconcilePolicy::Pause
+}
+
+/// The copy that made ARM refuse a create: at the spec's place (one GET), else elsewhere.
+async fn find_copy(
+    arm: &ArmClient,
+    subject: &Subject<'_>,
+) -> Result<Option<SoftDeleted>, ArmError> {
+    let here = copy_place(subject);
+    match arm.get_deleted_account(&here).await? {
+        Some(account) => Ok(Some(SoftDeleted { at: here, account })),
+        None => find_copy_elsewhere(arm, subject).await,
+    }
+}
+
+/// Where the account's soft-deleted copy would be: the spec's location and resource group.
+fn copy_place(subject: &Subject<'_>) -> DeletedAccountRef {
+    let target = &subject.target;
+    DeletedAccountRef {
+        subscription_id: target.subscription_id.clone(),
+        location: location_slug(&subject.resource.spec.location),
+        resource_group: target.resource_group.clone(),
+        name: target.name.clone(),
+    }
 }
 
 /// A copy in another location or resource group, found by listing the subscription's

@@ -137,7 +137,7 @@ fn target_of(route: &Route) -> Option<Target<'_>> {
 /// Requests on one account: the account itself, its keys and SKUs, its soft-deleted copy.
 fn handle_one_account(state: &mut State, route: &Route, target: &Target, call: &Call) -> Answer {
     match (route, call.method.clone()) {
-        (Route::Account { .. }, Method::GET) => get_account(state, target),
+        (Route::Account { .. }, Method::GET) => get_account(state, target, call),
         (Route::Account { .. }, Method::PUT) => put_account(state, target, call),
         (Route::Account { .. }, Method::PATCH) => patch_account(state, target, call),
         (Route::Account { .. }, Method::DELETE) => delete_account(state, target, call),
@@ -263,7 +263,18 @@ fn ensure_idle(state: &State, target: &Target) -> Result<(), ArmError> {
     }
 }
 
-fn get_account(state: &State, target: &Target) -> Answer {
+/// A GET of an account whose own operation is running counts as a poll of that operation: a
+/// client may follow a write by reading the resource's provisioningState instead of the
+/// operation URL (ARM's async protocol allows both), and with `polls_to_complete` the
+/// emulator's operations advance by being looked at (on Azure they advance with time).
+fn get_account(state: &mut State, target: &Target, call: &Call) -> Answer {
+    let own_operation = state
+        .running_operation(&target.key())
+        .filter(|operation| operation.deployment.is_none())
+        .map(|operation| operation.id.clone());
+    if let Some(id) = own_operation {
+        state.poll(&id, call.now, call.settings.pacing);
+    }
     Ok(Reply::ok(render::account(existing(state, target)?)))
 }
 
