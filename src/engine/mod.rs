@@ -123,7 +123,9 @@ struct Observation {
     listed: bool,
 }
 
-/// The reconcile engine. Holds no per-resource state: everything lives in the status.
+/// The reconcile engine. A resource's state lives in its status; in memory the engine keeps
+/// only what serves several resources at once, and is safe to lose on a restart: the write gate
+/// of each account and each account's latest list of deployments.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     default_subscription: Option<String>,

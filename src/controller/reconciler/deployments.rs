@@ -120,6 +120,21 @@ impl Reconciler {
             .await?;
         self.publish_deployment_events(&resource, &outcome).await;
         if deleting && outcome.deletion_finished {
+            if resource.spec.reconcile_policy == crate::api::ReconcilePolicy::Pause {
+                let note = format!(
+                    "reconcilePolicy is Pause, which makes no ARM call: deletionPolicy {:?} was not run and the deployment is left in Azure",
+                    resource.spec.deletion_policy
+                );
+                let reference = resource.object_ref(&());
+                self.publish_to(
+                    &reference,
+                    EventType::Warning,
+                    "DeletionPolicySkipped",
+                    "Delete",
+                    &note,
+                )
+                .await;
+            }
             let latest = latest.as_ref().unwrap_or(&resource);
             self.remove_deployment_finalizer(latest).await?;
             self.backoffs.reset(&key);
