@@ -62,6 +62,12 @@ pub struct PendingOperation {
 }
 
 impl PendingOperation {
+    /// Whether it acts on one of an account's deployments (an account's deletion deletes
+    /// them first), rather than on the account.
+    pub fn on_a_deployment(&self) -> bool {
+        crate::arm::deployments::DeploymentRef::parse_id(&self.resource_id).is_some()
+    }
+
     /// The wait ARM asked for, or a default when it named none.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.retry_after_seconds.unwrap_or(DEFAULT_POLL_SECONDS))

@@ -465,9 +465,7 @@ async fn resume(
         }
         Ok(PollStatus::Succeeded(account)) => {
             pass.operation_succeeded(operation);
-            if operation.kind == OperationKind::Create
-                && !operation.resource_id.contains("/deployments/")
-            {
+            if operation.kind == OperationKind::Create && !operation.on_a_deployment() {
                 // A new account has no deployments: as good as a list, and no read.
                 subject
                     .listings

@@ -24,7 +24,7 @@ pub fn plan(input: &PlanInput) -> Plan {
 }
 
 pub(super) fn waiting_for(pending: &PendingOperation) -> Plan {
-    if pending.kind == OperationKind::Delete && pending.resource_id.contains("/deployments/") {
+    if pending.kind == OperationKind::Delete && pending.on_a_deployment() {
         return Plan::verdict(Verdict::Progressing {
             reason: "DeletingDeployments",
             message: format!(

@@ -659,6 +659,49 @@ fn d1_delete_policy_deletes_our_account() {
 }
 
 #[test]
+fn d14_deleting_an_account_deletes_every_deployment_first_one_at_a_time() {
+    let s = spec();
+    let account = account_for(&s, Some(OWNER));
+    let deployments: Vec<Deployment> = ["chat", "by-hand"]
+        .iter()
+        .map(|name| Deployment {
+            name: Some(name.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    let first = plan(&PlanInput {
+        deployments: &deployments,
+        ..deleting(&s, Some(&account), None)
+    });
+    assert_eq!(
+        first.actions,
+        vec![
+            Action::DeleteDeployment("chat".into()),
+            Action::DeleteDeployment("by-hand".into()),
+            Action::Delete
+        ]
+    );
+    // While one of them is being deleted, the account's status says so.
+    let pending = PendingOperation {
+        kind: OperationKind::Delete,
+        poll: crate::arm::lro::PollMethod::AzureAsyncOperation,
+        url: "http://127.0.0.1/op".into(),
+        resource_id: format!("{}/deployments/chat", target().id()),
+        started_at: "2026-11-21T00:00:00Z".into(),
+        retry_after_seconds: None,
+    };
+    let mut waiting = deleting(&s, Some(&account), None);
+    waiting.pending = Some(&pending);
+    assert!(matches!(
+        plan(&waiting).verdict,
+        Verdict::Progressing {
+            reason: "DeletingDeployments",
+            ..
+        }
+    ));
+}
+
+#[test]
 fn d2_d3_delete_and_purge_deletes_then_purges_our_copy_only_here() {
     let mut s = spec();
     s.deletion_policy = DeletionPolicy::DeleteAndPurge;
