@@ -388,6 +388,18 @@ fn replace_account(
             .insert("customSubDomainName".into(), json!(subdomain));
     }
     check_subdomain(state, &spec, Some(&target.key()))?;
+    // 201 like a create: both are asynchronous PUTs (Accounts_Create lists 200, 201 and 202).
+    start_update(state, target, spec, StatusCode::CREATED, call)
+}
+
+/// Starts an update of the account to `spec` as a long-running operation, answered `status`.
+fn start_update(
+    state: &mut State,
+    target: &Target,
+    spec: Spec,
+    status: StatusCode,
+    call: &Call,
+) -> Answer {
     let (location, body, rollback) = begin_update(state, target, spec, call.now);
     let headers = start_operation(
         state,
@@ -397,9 +409,8 @@ fn replace_account(
         Some(Rollback::Account(rollback)),
         call,
     );
-    // 201 like a create: both are asynchronous PUTs (Accounts_Create lists 200, 201 and 202).
     Ok(Reply {
-        status: StatusCode::CREATED,
+        status,
         body: Some(body),
         headers,
     })
@@ -426,20 +437,7 @@ fn patch_account(state: &mut State, target: &Target, call: &Call) -> Answer {
         account.set_spec(spec, call.now);
         return Ok(Reply::ok(render::account(account)));
     }
-    let (location, body, rollback) = begin_update(state, target, spec, call.now);
-    let headers = start_operation(
-        state,
-        OperationKind::Update,
-        target,
-        &location,
-        Some(Rollback::Account(rollback)),
-        call,
-    );
-    Ok(Reply {
-        status: StatusCode::ACCEPTED,
-        body: Some(body),
-        headers,
-    })
+    start_update(state, target, spec, StatusCode::ACCEPTED, call)
 }
 
 /// Applies an update's spec right away (GET shows the new values while `Accepted`) and returns
