@@ -1,7 +1,13 @@
 //! Converging N new accounts at ARM's throttling limit, and what the steady state costs.
 //!
-//! `cargo bench --bench converge -- --accounts 1000 [--concurrency 64] [--time-scale 10]
-//! [--latency-ms 30] [--resync-secs 30] [--timeout-secs 110] [--json]`
+//! `cargo bench --bench converge -- --accounts 1000 [--resource-groups 10] [--others-share 0.5]
+//! [--concurrency 64] [--time-scale 10] [--latency-ms 30] [--resync-secs 30]
+//! [--timeout-secs 110] [--json]`
+//!
+//! `--others-share F`: another client of the same principal and subscription spends the share
+//! F of every bucket while the accounts converge (F of each bucket at once, then F of each
+//! refill rate). The operator's limiter is still told Azure's whole numbers; it has to find out
+//! from ARM's answers what is left to it. The bound is then that of the budget left.
 //!
 //! The real engine runs with the controller's scheduling (bounded concurrency, requeue per the
 //! engine's answer through `controller::requeue`, jittered resync) against the in-process
@@ -24,6 +30,8 @@ use support::*;
 
 struct Settings {
     accounts: usize,
+    resource_groups: usize,
+    others_share: f64,
     concurrency: usize,
     scale: f64,
     latency: Duration,
@@ -36,6 +44,8 @@ fn main() {
     let args = Args::from_env();
     let settings = Settings {
         accounts: args.value("--accounts", 1000),
+        resource_groups: args.value("--resource-groups", 10).max(1),
+        others_share: args.value("--others-share", 0.0_f64).clamp(0.0, 0.95),
         concurrency: args.value("--concurrency", 64),
         scale: args.value("--time-scale", 10.0),
         latency: Duration::from_millis(args.value("--latency-ms", 30)),
@@ -51,6 +61,10 @@ fn main() {
         latency: settings.latency,
         ..EmulatorConfig::default()
     });
+    for group in 0..settings.resource_groups {
+        host.emulator
+            .seed_resource_group(SUB, &resource_group(group), LOCATION);
+    }
     let runtime = operator_runtime();
     let report = runtime.block_on(run(&settings, &host, throttling));
     drop(runtime);
@@ -65,12 +79,21 @@ fn main() {
     }
 }
 
+/// The resource groups the accounts are spread over, round robin.
+fn resource_group(index: usize) -> String {
+    format!("{RG}-{index}")
+}
+
 async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfig) -> Value {
     let emulator = &host.emulator;
     let n = settings.accounts;
     let resync = format!("{}s", settings.resync_secs);
     let resources = (0..n)
-        .map(|i| account(&format!("conv-{i:05}"), &resync, SoftDeletePolicy::Restore))
+        .map(|i| {
+            let group = resource_group(i % settings.resource_groups);
+            let name = format!("conv-{i:05}");
+            account_in(&group, &name, &resync, SoftDeletePolicy::Restore)
+        })
         .collect();
     let client = client(
         emulator,
@@ -86,15 +109,25 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
     );
     let deadline = Instant::now() + settings.timeout;
 
-    // Convergence: every account Ready.
+    // Convergence: every account Ready (with another client spending its share, if any).
+    let others = (settings.others_share > 0.0)
+        .then(|| OtherClient::start(emulator, throttling, settings.others_share));
     let cpu_start = Cpu::now();
     let started = Instant::now();
     let converged = queue.run_until(deadline, WorkQueue::all_ready).await;
+    let others = match others {
+        Some(others) => others.stop().await,
+        None => OthersReport::default(),
+    };
     let converge_time = started.elapsed().as_secs_f64();
     let cpu_converge = Cpu::now().since(cpu_start);
     let converge_reconciles = queue.reconciles;
     let converge_ops = operation_counts(&client);
-    let converge_requests = emulator.requests();
+    let converge_requests: Vec<_> = emulator
+        .requests()
+        .into_iter()
+        .filter(|r| !r.path.ends_with(OTHER_CLIENT_PATH))
+        .collect();
     let admitted = admitted_by_class(&converge_requests);
     let throttled_client = client.metrics().throttled.get();
     let throttled_emulator = emulator.throttled_count();
@@ -112,7 +145,12 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
             .run_until(deadline, |q| q.parked_count() == q.len())
             .await;
     let cpu_steady = Cpu::now().since(cpu_steady_start);
-    let steady_requests: Vec<_> = emulator.requests().split_off(steady_from);
+    let steady_requests: Vec<_> = emulator
+        .requests()
+        .split_off(steady_from)
+        .into_iter()
+        .filter(|r| !r.path.ends_with(OTHER_CLIENT_PATH))
+        .collect();
     let steady_reconciles = queue.reconciles - steady_reconciles_before;
     let steady_ops = subtract(&operation_counts(&client), &steady_ops_before);
     let resynced = queue.parked_count().max(1) as f64;
@@ -126,18 +164,22 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
         ("deletes", throttling.deletes),
     ];
     let mut bounds = BTreeMap::new();
+    // What the other client leaves of each bucket.
+    let left = 1.0 - settings.others_share;
     for (class, bucket) in classes {
         let calls = admitted[class] as f64;
-        let rate = bucket.refill_per_sec * throttling.time_scale;
-        bounds.insert(class, ((calls - bucket.capacity).max(0.0) / rate, calls));
+        let rate = bucket.refill_per_sec * throttling.time_scale * left;
+        let capacity = bucket.capacity * left;
+        bounds.insert(class, ((calls - capacity).max(0.0) / rate, calls));
     }
     let (binding, (bound, _)) = bounds
         .iter()
         .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
         .map(|(k, v)| (*k, *v))
         .expect("three classes");
-    let writes_bound = (n as f64 - throttling.writes.capacity).max(0.0)
-        / (throttling.writes.refill_per_sec * throttling.time_scale);
+    let writes_bound = (n as f64 - throttling.writes.capacity * left).max(0.0)
+        / (throttling.writes.refill_per_sec * throttling.time_scale * left);
+    let requests_made: u64 = converge_ops.values().sum();
     let per_account = |count: u64| round(count as f64 / n as f64, 3);
 
     json!({
@@ -145,6 +187,8 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
         "machine": machine(),
         "settings": {
             "accounts": n,
+            "resourceGroups": settings.resource_groups,
+            "othersShare": settings.others_share,
             "concurrency": settings.concurrency,
             "timeScale": settings.scale,
             "latencyMs": settings.latency.as_millis() as u64,
@@ -165,7 +209,16 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
         },
         "ratioToBound": if bound > 0.0 { json!(round(converge_time / bound, 3)) } else { Value::Null },
         "ratioToWritesBound": if writes_bound > 0.0 { json!(round(converge_time / writes_bound, 3)) } else { Value::Null },
-        "throttled429": {"receivedByClient": throttled_client, "sentByEmulator": throttled_emulator},
+        "throttled429": {
+            "receivedByClient": throttled_client,
+            "sentByEmulator": throttled_emulator,
+            "shareOfClientRequests": round(throttled_client as f64 / requests_made.max(1) as f64, 4),
+        },
+        "otherClient": {
+            "share": settings.others_share,
+            "requests": others.sent,
+            "throttled429": others.throttled,
+        },
         "clientThrottleWaits": client.metrics().throttle_waits.get(),
         "clientRetries": client.metrics().retries.get(),
         "callsPerAccount": converge_ops.iter().map(|(op, c)| (op.clone(), json!(per_account(*c)))).collect::<serde_json::Map<_, _>>(),
@@ -203,8 +256,9 @@ async fn run(settings: &Settings, host: &EmulatorHost, throttling: ThrottleConfi
 fn print_table(r: &Value) {
     let s = &r["settings"];
     println!(
-        "converge: {} accounts, concurrency {}, time scale {}×, latency {} ms, resync {} s ({})",
+        "converge: {} accounts in {} resource groups, concurrency {}, time scale {}×, latency {} ms, resync {} s ({})",
         s["accounts"],
+        s["resourceGroups"],
         s["concurrency"],
         s["timeScale"],
         s["latencyMs"],
@@ -233,11 +287,11 @@ fn print_table(r: &Value) {
         );
     }
     row(
-        "ratio to bound (target ≤ 1.15)",
+        "ratio to bound of the budget left (≤ 1.15)",
         format!("{}", r["ratioToBound"]),
     );
     row(
-        "writes-only bound max(0,N−200)/(10×scale)",
+        "writes-only bound of the budget left",
         format!("{} s", b["writesOnlySeconds"]),
     );
     row(
@@ -251,6 +305,17 @@ fn print_table(r: &Value) {
             r["throttled429"]["receivedByClient"], r["throttled429"]["sentByEmulator"]
         ),
     );
+    row(
+        "  share of the operator's requests (≤ 0.01)",
+        r["throttled429"]["shareOfClientRequests"].to_string(),
+    );
+    let o = &r["otherClient"];
+    if o["share"].as_f64().unwrap_or(0.0) > 0.0 {
+        row(
+            "other client: share spent, requests (429)",
+            format!("{}, {} ({})", o["share"], o["requests"], o["throttled429"]),
+        );
+    }
     row(
         "client throttle waits / retries",
         format!("{} / {}", r["clientThrottleWaits"], r["clientRetries"]),
@@ -282,7 +347,7 @@ fn print_table(r: &Value) {
         ),
     );
     row(
-        "  GETs per account per resync (target 1)",
+        "  reads per account per resync (target ≤ 0.05)",
         st["getsPerAccountPerResync"].to_string(),
     );
     row(
@@ -312,4 +377,96 @@ fn print_table(r: &Value) {
         "CPU s / 1000 steady reconciles (operator)",
         c["steadyOperatorSecondsPer1000Reconciles"].to_string(),
     );
+}
+
+/// The other client's requests are all about this account, which does not exist: each still
+/// takes its token before ARM answers 404.
+const OTHER_CLIENT_PATH: &str = "/accounts/other-client-of-the-principal";
+
+#[derive(Default)]
+struct OthersReport {
+    sent: u64,
+    throttled: u64,
+}
+
+/// Another client of the operator's principal: spends `share` of every bucket, at once and
+/// then of each refill, without looking at what is left.
+struct OtherClient {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<OthersReport>,
+}
+
+impl OtherClient {
+    fn start(emulator: &arm_emulator::Emulator, throttling: ThrottleConfig, share: f64) -> Self {
+        let http = reqwest::Client::new();
+        let url = format!(
+            "{}/subscriptions/{SUB}/resourceGroups/{RG}-0/providers/Microsoft.CognitiveServices{OTHER_CLIENT_PATH}?api-version=2024-10-01",
+            emulator.base_url()
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let classes = [
+            (reqwest::Method::GET, throttling.reads),
+            (reqwest::Method::PATCH, throttling.writes),
+            (reqwest::Method::DELETE, throttling.deletes),
+        ];
+        for (method, bucket) in classes {
+            let burst = (bucket.capacity * share).round() as u64;
+            let rate = bucket.refill_per_sec * throttling.time_scale * share;
+            let (http, url, stopped) = (http.clone(), url.clone(), stopped.clone());
+            tasks.spawn(spend(http, method, url, burst, rate, stopped));
+        }
+        OtherClient { stop, tasks }
+    }
+
+    async fn stop(mut self) -> OthersReport {
+        let _ = self.stop.send(true);
+        let mut report = OthersReport::default();
+        while let Some(Ok(part)) = self.tasks.join_next().await {
+            report.sent += part.sent;
+            report.throttled += part.throttled;
+        }
+        report
+    }
+}
+
+/// `burst` requests at once, then `rate` a second until stopped.
+async fn spend(
+    http: reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    burst: u64,
+    rate: f64,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> OthersReport {
+    let mut answers = tokio::task::JoinSet::new();
+    let send = |answers: &mut tokio::task::JoinSet<bool>| {
+        let request = http
+            .request(method.clone(), &url)
+            .bearer_auth("other-client")
+            .header("content-length", "0");
+        answers.spawn(async move {
+            request
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS)
+        });
+    };
+    for _ in 0..burst {
+        send(&mut answers);
+    }
+    let mut sent = burst;
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    ticks.tick().await;
+    while !*stopped.borrow() {
+        ticks.tick().await;
+        send(&mut answers);
+        sent += 1;
+    }
+    let mut throttled = 0;
+    while let Some(answer) = answers.join_next().await {
+        throttled += u64::from(answer.unwrap_or(false));
+    }
+    OthersReport { sent, throttled }
 }

@@ -386,7 +386,7 @@ async fn status_is_server_side_applied_and_left_alone_at_rest() {
     let patches = cluster.emulator.count("PATCH", "/accounts/docs").await;
     assert_eq!(patches, 1, "the tag change is one PATCH");
 
-    // Three resyncs at rest: one GET each, and no write to the object.
+    // Three resyncs at rest: one read each, and no write to the object.
     let version = ready.resource_version();
     cluster.emulator.wait_for_resyncs("docs", 3).await;
     let now = cluster.accounts("team-a").get("docs").await.unwrap();

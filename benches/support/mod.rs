@@ -83,9 +83,19 @@ pub fn account(
     resync: &str,
     soft_delete_policy: SoftDeletePolicy,
 ) -> CognitiveServicesAccount {
+    account_in(RG, name, resync, soft_delete_policy)
+}
+
+/// [`account`] in resource group `resource_group` (which the emulator must have).
+pub fn account_in(
+    resource_group: &str,
+    name: &str,
+    resync: &str,
+    soft_delete_policy: SoftDeletePolicy,
+) -> CognitiveServicesAccount {
     let place = fixtures::Place {
         subscription: SUB,
-        resource_group: RG,
+        resource_group,
         location: LOCATION,
         namespace: NAMESPACE,
     };

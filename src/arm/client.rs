@@ -18,7 +18,7 @@ use super::credentials::{Credential, validate_endpoint};
 use super::error::{ApiError, ArmError, api_error_from_response, api_error_from_value};
 use super::lro::{OperationKind, PendingOperation, PollMethod, PollStatus, Provisioned};
 use super::models::{Account, AccountRef, ApiKeys, DeletedAccountRef, KeyName, Page};
-use super::ratelimit::{RateLimiter, RateLimits, RequestClass};
+use super::ratelimit::{Booking, Permit, RateLimiter, RateLimits, RequestClass};
 use crate::API_VERSION;
 
 /// Retries inside one call: for throttling, server errors and lost connections.
@@ -184,6 +184,8 @@ pub struct ArmClient {
 }
 
 struct Inner {
+    /// Tells this client (and its clones) apart from clients with other credentials.
+    id: u64,
     http: reqwest::Client,
     endpoint: Url,
     credential: Arc<Credential>,
@@ -211,8 +213,10 @@ impl ArmClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ArmError::Config(format!("cannot build HTTP client: {e}")))?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(ArmClient {
             inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 http,
                 endpoint,
                 credential,
@@ -227,8 +231,36 @@ impl ArmClient {
         &self.inner.metrics
     }
 
+    /// The same for every clone of this client, and for no other client: what one client has
+    /// read may be shown only to reconciles using the same credential.
+    pub fn instance_id(&self) -> u64 {
+        self.inner.id
+    }
+
     pub fn endpoint(&self) -> &Url {
         &self.inner.endpoint
+    }
+
+    /// How many writes to `subscription` are waiting for a token (0 without a limiter).
+    pub fn writes_queued(&self, subscription: &str) -> f64 {
+        self.inner
+            .limiter
+            .as_ref()
+            .map_or(0.0, |l| l.queued(subscription, RequestClass::Write))
+    }
+
+    /// Books a write token for a request to be sent later inside
+    /// [`crate::arm::ratelimit::with_booked_token`], and says how long until it is due. `None`
+    /// without a limiter (nothing to wait for).
+    pub fn book_write(&self, subscription: &str) -> Option<(Booking, Duration)> {
+        let limiter = self.inner.limiter.as_ref()?;
+        Some(limiter.book(subscription, RequestClass::Write))
+    }
+
+    /// How long until `booking` is due now; `None` when it was given up.
+    pub fn write_booking_due(&self, subscription: &str, booking: Booking) -> Option<Duration> {
+        let limiter = self.inner.limiter.as_ref()?;
+        limiter.booking_due(subscription, RequestClass::Write, booking)
     }
 
     // ----- accounts -------------------------------------------------------------------------
@@ -742,10 +774,8 @@ impl ArmClient {
         let retry = self.inner.retry;
         let mut attempt = 1;
         let result = loop {
-            self.wait_for_token(&subscription, class).await;
-            let outcome = self
-                .send_once(operation, &method, &url, body, &subscription, class)
-                .await;
+            let permit = self.wait_for_token(&subscription, class).await;
+            let outcome = self.send_once(operation, &method, &url, body, permit).await;
             let error = match outcome {
                 Ok(response) => break Ok(response),
                 Err(error) => error,
@@ -781,13 +811,17 @@ impl ArmClient {
         result
     }
 
-    async fn wait_for_token(&self, subscription: &str, class: RequestClass) {
-        if let Some(limiter) = &self.inner.limiter {
-            let waited = limiter.acquire(subscription, class).await;
-            if !waited.is_zero() {
-                self.inner.metrics.throttle_waits.inc();
-            }
+    async fn wait_for_token<'a>(
+        &'a self,
+        subscription: &'a str,
+        class: RequestClass,
+    ) -> Option<Permit<'a>> {
+        let limiter = self.inner.limiter.as_ref()?;
+        let permit = limiter.acquire(subscription, class).await;
+        if !permit.waited.is_zero() {
+            self.inner.metrics.throttle_waits.inc();
         }
+        Some(permit)
     }
 
     async fn send_once(
@@ -796,8 +830,7 @@ impl ArmClient {
         method: &Method,
         url: &Url,
         body: Option<&Value>,
-        subscription: &str,
-        class: RequestClass,
+        permit: Option<Permit<'_>>,
     ) -> Result<Response, ArmError> {
         let token = self.inner.credential.token().await?;
         let mut request = self
@@ -829,7 +862,9 @@ impl ArmClient {
         if let Some(request_id) = &request_id {
             tracing::Span::current().record("request_id", request_id.as_str());
         }
-        self.observe_rate_limit_headers(&headers, subscription, class);
+        if let Some(permit) = permit {
+            self.answered(permit, status, &headers);
+        }
         let body = response
             .bytes()
             .await
@@ -844,10 +879,6 @@ impl ArmClient {
         let server_retry_after = retry_after(&headers);
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.inner.metrics.throttled.inc();
-            if let Some(limiter) = &self.inner.limiter {
-                let wait = server_retry_after.unwrap_or(Duration::from_secs(10));
-                limiter.observe_throttled(subscription, class, wait);
-            }
         }
         Err(ArmError::Api(Box::new(api_error_from_response(
             status.as_u16(),
@@ -857,22 +888,20 @@ impl ArmClient {
         ))))
     }
 
-    fn observe_rate_limit_headers(
-        &self,
-        headers: &HeaderMap,
-        subscription: &str,
-        class: RequestClass,
-    ) {
-        let Some(limiter) = &self.inner.limiter else {
-            return;
-        };
+    /// Tells the limiter what the answer said of ARM's bucket: its count, and after a 429 how
+    /// long nobody is to send.
+    fn answered(&self, permit: Permit<'_>, status: StatusCode, headers: &HeaderMap) {
         let remaining = headers
-            .get(class.remaining_header())
+            .get(permit.class.remaining_header())
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok());
-        if let Some(remaining) = remaining {
-            limiter.observe_remaining(subscription, class, remaining);
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(limiter) = &self.inner.limiter
+        {
+            let wait = retry_after(headers).unwrap_or(Duration::from_secs(10));
+            limiter.observe_throttled(permit.subscription, permit.class, wait);
         }
+        permit.answered(remaining);
     }
 
     fn count(&self, operation: &str, status: &str) {

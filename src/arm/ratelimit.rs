@@ -2,14 +2,24 @@
 //! being sent into a 429.
 //!
 //! ARM keeps one bucket per principal, subscription and class (read, write, delete). We keep the
-//! same buckets with the same numbers, let each waiter reserve its token up front (so concurrent
-//! callers queue fairly without polling), and correct our count from the
-//! `x-ms-ratelimit-remaining-subscription-*` headers and from any 429 that still happens.
+//! same buckets, starting from Azure's published numbers, and let each waiter take its token up
+//! front (so concurrent callers queue fairly without polling). Other clients of the principal
+//! spend the same buckets, so every answer's `x-ms-ratelimit-remaining-subscription-*` count
+//! corrects ours (moving every waiter by the difference), the corrections teach us the refill
+//! rate that is left to us, and a 429's Retry-After holds everyone back. A new bucket sends one
+//! request and waits for its answer before it believes a full bucket.
+//!
+//! A caller that would rather not wait in line (a reconcile holding one of the controller's
+//! workers) can book its token instead ([`RateLimiter::book`]): the token is taken from the
+//! bucket at once, due when a waiter would have got it, and the request sent later inside
+//! [`with_booked_token`] uses it without queueing again.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// ARM's request classes, each with its own bucket.
@@ -90,22 +100,220 @@ impl RateLimits {
     }
 }
 
+/// A booked token whose booker has not asked after it for this long is given up (the booker
+/// is gone).
+const BOOKING_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Tokens left aside in the server's count, besides what the others spend while one of our
+/// requests is on its way (which the count cannot show yet).
+const RESERVE: f64 = 1.0;
+
+/// The share of the refill never assumed to be taken by others, however busy they look.
+const MIN_SHARE: f64 = 0.05;
+
+/// How long requests of a new bucket wait for the first answer at most.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// Responses, and tokens of the published refill, that one estimate of the others' rate spans
+/// at least (so the estimate is as quick, and as noisy, at any rate).
+const WINDOW_RESPONSES: u32 = 10;
+const WINDOW_TOKENS: f64 = 20.0;
+
+/// While the server's bucket is nearly full, the others' rate cannot be seen; what was learnt
+/// of it fades by this share per window.
+const FADE: f64 = 0.1;
+
+tokio::task_local! {
+    /// Set by [`with_booked_token`]: the next request of the task uses this booked token.
+    static BOOKED: Cell<Option<Promise>>;
+}
+
+/// Runs `request` so that its first request of the booked class uses the token `booking`
+/// ([`RateLimiter::book`]) instead of queueing for a new one.
+pub async fn with_booked_token<F: std::future::Future>(booking: Booking, request: F) -> F::Output {
+    BOOKED.scope(Cell::new(Some(booking.0)), request).await
+}
+
+/// A token booked for a request to be sent later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Booking(Promise);
+
+/// A token promised to a waiter or a booking: its place in line, counting every promise made
+/// by the bucket.
+type Promise = u64;
+
 #[derive(Debug)]
 struct Bucket {
-    /// May go negative: each waiter reserves its token and sleeps off the deficit.
+    /// Our count of the server's tokens: refilled at `rate`, less what we sent, corrected by
+    /// every answer's count.
     tokens: f64,
     refilled_at: Instant,
+    /// The refill rate left to us: the published one, less what the server's counts show that
+    /// other clients of the principal spend.
+    rate: f64,
     /// After a 429, nobody sends before this instant.
     blocked_until: Option<Instant>,
+    /// Promises made, and promises settled (kept, or given up by their caller); the ones in
+    /// between wait in line, in order.
+    promised: u64,
+    settled: u64,
+    /// Booked promises, with when their booker last asked after them.
+    bookings: HashMap<Promise, Instant>,
+    /// Sent and not yet answered: the server's count may not show them yet.
+    in_flight: u32,
+    /// Requests sent (each answer knows its number), and the latest one answered: an answer
+    /// overtaken by a later request's is stale, and only ever lowers our count.
+    sent: u64,
+    latest_answered: u64,
+    /// A request's usual time from sent to answered, in seconds.
+    round_trip: f64,
+    /// Whether a request has been answered; until then (for a moment at most) one request at a
+    /// time goes, so that a count others have spent is learnt before a burst is sent into it.
+    known: bool,
+    created: Instant,
+    /// Net tokens the corrections took away since `window_start`, over `window_responses`.
+    window_start: Instant,
+    window_taken: f64,
+    window_responses: u32,
+    /// Wakes waiters when a correction gives tokens back, or the first answer comes.
+    earlier: Arc<Notify>,
 }
 
 impl Bucket {
+    fn new(shape: BucketShape, now: Instant) -> Self {
+        Bucket {
+            tokens: shape.capacity,
+            refilled_at: now,
+            rate: shape.refill_per_sec,
+            blocked_until: None,
+            promised: 0,
+            settled: 0,
+            bookings: HashMap::new(),
+            in_flight: 0,
+            sent: 0,
+            latest_answered: 0,
+            round_trip: 0.0,
+            known: false,
+            created: now,
+            window_start: now,
+            window_taken: 0.0,
+            window_responses: 0,
+            earlier: Arc::new(Notify::new()),
+        }
+    }
+
     fn refill(&mut self, shape: BucketShape, now: Instant) {
         let elapsed = now
             .saturating_duration_since(self.refilled_at)
             .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * shape.refill_per_sec).min(shape.capacity);
+        self.tokens = (self.tokens + elapsed * self.rate).min(shape.capacity);
         self.refilled_at = now;
+    }
+
+    fn promise(&mut self) -> Promise {
+        self.promised += 1;
+        self.promised - 1
+    }
+
+    /// Promises waiting beyond the tokens there are.
+    fn queued(&self) -> f64 {
+        ((self.promised - self.settled) as f64 - self.tokens).max(0.0)
+    }
+
+    /// When `promise` can be kept: once the tokens cover its place in line, and no 429 holds.
+    fn due(&self, promise: Promise, now: Instant) -> Instant {
+        let place = promise.saturating_sub(self.settled) as f64 + 1.0;
+        let short = place - self.tokens;
+        let due = if short > 0.0 {
+            now + Duration::from_secs_f64(short / self.rate.max(f64::MIN_POSITIVE))
+        } else {
+            now
+        };
+        self.blocked_until.map_or(due, |blocked| due.max(blocked))
+    }
+
+    /// The request is sent; returns its number.
+    fn keep(&mut self) -> u64 {
+        self.tokens -= 1.0;
+        self.settled += 1;
+        self.in_flight += 1;
+        self.sent += 1;
+        self.sent
+    }
+
+    /// Holding requests back until the first answer (see `known`).
+    fn holding(&self, now: Instant) -> bool {
+        !self.known && self.in_flight > 0 && now < self.created + FIRST_ANSWER_WAIT
+    }
+
+    /// An answer (or a failure) came: let the others go, if it was the first.
+    ///
+    /// Request `number` was answered after `round_trip` (`None`: it failed on its way).
+    fn answered(&mut self, number: u64, round_trip: Option<Duration>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.latest_answered = self.latest_answered.max(number);
+        if let Some(round_trip) = round_trip {
+            self.round_trip = 0.8 * self.round_trip + 0.2 * round_trip.as_secs_f64();
+        }
+        if !self.known {
+            self.known = true;
+            self.earlier.notify_waiters();
+        }
+    }
+
+    /// Makes our count agree with the server's `remaining`, and learns from the corrections
+    /// how much the others spend.
+    fn correct(&mut self, shape: BucketShape, remaining: f64, stale: bool, now: Instant) {
+        self.refill(shape, now);
+        let others = shape.refill_per_sec - self.rate;
+        // Not floored at 0: a count at 0 still says by how much ours ran ahead.
+        let remaining = remaining - RESERVE - others * self.round_trip;
+        // Requests in flight may not have reached the server: its count can be higher by that
+        // many without ours being wrong.
+        let correction = if remaining < self.tokens {
+            remaining - self.tokens
+        } else if stale {
+            0.0
+        } else {
+            (remaining - self.tokens - f64::from(self.in_flight)).max(0.0)
+        };
+        self.tokens += correction;
+        if correction > 0.0 {
+            self.earlier.notify_waiters();
+        }
+        self.learn_rate(shape, correction, remaining, now);
+    }
+
+    /// Corrections that keep taking tokens away mean others spend them: lower our rate by
+    /// what they take per second (and raise it by what the corrections give back). A nearly
+    /// full bucket shows nothing of the others: what was learnt fades slowly instead, since
+    /// they are likely still there when our next burst comes.
+    fn learn_rate(&mut self, shape: BucketShape, correction: f64, remaining: f64, now: Instant) {
+        self.window_taken -= correction;
+        self.window_responses += 1;
+        let full = shape.refill_per_sec;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        let window = Duration::from_secs_f64(WINDOW_TOKENS / full.max(f64::MIN_POSITIVE));
+        if self.window_responses < WINDOW_RESPONSES || elapsed < window {
+            return;
+        }
+        self.rate = if remaining >= shape.capacity * 0.9 {
+            self.rate + (full - self.rate) * FADE
+        } else {
+            let taken_per_sec = self.window_taken / elapsed.as_secs_f64();
+            // At most halved per window: one large correction is more likely a burst of the
+            // others than their rate.
+            (self.rate - 0.7 * taken_per_sec)
+                .max(self.rate / 2.0)
+                .clamp(full * MIN_SHARE, full)
+        };
+        self.restart_window(now);
+    }
+
+    fn restart_window(&mut self, now: Instant) {
+        self.window_start = now;
+        self.window_taken = 0.0;
+        self.window_responses = 0;
     }
 }
 
@@ -116,6 +324,74 @@ pub struct RateLimiter {
     buckets: Mutex<HashMap<(String, RequestClass), Bucket>>,
 }
 
+/// A token taken: the request is on its way. Tell the limiter what the answer said of the
+/// server's count with [`Permit::answered`]; dropping it unanswered (a transport error) only
+/// stops counting it in flight.
+#[must_use = "a permit says when its request is answered"]
+pub struct Permit<'a> {
+    limiter: &'a RateLimiter,
+    pub subscription: &'a str,
+    pub class: RequestClass,
+    /// How long the request waited for its token.
+    pub waited: Duration,
+    number: u64,
+    sent_at: Instant,
+    answered: bool,
+}
+
+impl Permit<'_> {
+    /// The request was answered; `remaining` is the server's count from its
+    /// `x-ms-ratelimit-remaining-*` header, if it sent one.
+    pub fn answered(mut self, remaining: Option<f64>) {
+        self.answered = true;
+        let (number, round_trip) = (self.number, self.sent_at.elapsed());
+        self.limiter
+            .with_bucket(self.subscription, self.class, |bucket, shape, now| {
+                let stale = number < bucket.latest_answered;
+                let first = !bucket.known;
+                bucket.answered(number, Some(round_trip));
+                if let Some(remaining) = remaining {
+                    bucket.correct(shape, remaining, stale, now);
+                }
+                if first {
+                    // What the others spent before we came says nothing of their rate.
+                    bucket.restart_window(now);
+                }
+            });
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.limiter
+                .with_bucket(self.subscription, self.class, |bucket, _, _| {
+                    bucket.answered(0, None)
+                });
+        }
+    }
+}
+
+/// A promise being waited for; dropped before it is kept (the caller gave up), it stops
+/// counting as unsent.
+struct Waiting<'a> {
+    limiter: &'a RateLimiter,
+    subscription: &'a str,
+    class: RequestClass,
+    kept: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.limiter
+                .with_bucket(self.subscription, self.class, |bucket, _, _| {
+                    bucket.settled += 1;
+                });
+        }
+    }
+}
+
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         RateLimiter {
@@ -124,74 +400,128 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a token, waiting for one if the bucket is empty. Returns how long it waited.
-    pub async fn acquire(&self, subscription: &str, class: RequestClass) -> Duration {
-        let wait = self.reserve(subscription, class, Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+    /// Takes a token, waiting for one if the bucket is empty; inside [`with_booked_token`],
+    /// the token booked earlier.
+    pub async fn acquire<'a>(&'a self, subscription: &'a str, class: RequestClass) -> Permit<'a> {
+        let started = Instant::now();
+        let booked = BOOKED.try_with(Cell::get).ok().flatten();
+        let redeemed = booked.filter(|promise| {
+            self.with_bucket(subscription, class, |b, _, _| b.bookings.remove(promise))
+                .is_some()
+        });
+        if redeemed.is_some() {
+            BOOKED.with(|b| b.set(None));
         }
-        wait
-    }
-
-    /// Reserves a token now and says how long the caller must wait before using it.
-    fn reserve(&self, subscription: &str, class: RequestClass, now: Instant) -> Duration {
-        let shape = self.limits.shape(class);
-        let mut buckets = self.buckets.lock().expect("rate limiter lock");
-        let bucket = buckets
-            .entry((subscription.to_string(), class))
-            .or_insert_with(|| Bucket {
-                tokens: shape.capacity,
-                refilled_at: now,
-                blocked_until: None,
-            });
-        bucket.refill(shape, now);
-        bucket.tokens -= 1.0;
-        let deficit = if bucket.tokens < 0.0 {
-            Duration::from_secs_f64(-bucket.tokens / shape.refill_per_sec.max(f64::MIN_POSITIVE))
-        } else {
-            Duration::ZERO
+        let promise = redeemed
+            .unwrap_or_else(|| self.with_bucket(subscription, class, |b, _, _| b.promise()));
+        let mut waiting = Waiting {
+            limiter: self,
+            subscription,
+            class,
+            kept: false,
         };
-        let blocked = bucket
-            .blocked_until
-            .map(|until| until.saturating_duration_since(now))
-            .unwrap_or_default();
-        deficit.max(blocked)
+        self.wait_until_due(subscription, class, promise).await;
+        waiting.kept = true;
+        let number = self.with_bucket(subscription, class, |bucket, _, _| bucket.keep());
+        Permit {
+            limiter: self,
+            subscription,
+            class,
+            waited: started.elapsed(),
+            answered: false,
+            number,
+            sent_at: Instant::now(),
+        }
     }
 
-    /// Adopts the server's count when it is lower than ours (another client shares the bucket).
-    pub fn observe_remaining(&self, subscription: &str, class: RequestClass, remaining: f64) {
-        let shape = self.limits.shape(class);
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("rate limiter lock");
-        if let Some(bucket) = buckets.get_mut(&(subscription.to_string(), class)) {
-            bucket.refill(shape, now);
-            if remaining < bucket.tokens {
-                bucket.tokens = remaining;
+    async fn wait_until_due(&self, subscription: &str, class: RequestClass, promise: Promise) {
+        loop {
+            let earlier = self.with_bucket(subscription, class, |b, _, _| b.earlier.clone());
+            let notified = earlier.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = Instant::now();
+            let (due, holding) = self.with_bucket(subscription, class, |bucket, _, _| {
+                (bucket.due(promise, now), bucket.holding(now))
+            });
+            let until = if holding {
+                now + FIRST_ANSWER_WAIT
+            } else if due <= now {
+                return;
+            } else {
+                due
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = notified => {}
             }
         }
     }
 
-    /// The server said 429: the bucket is empty, and nobody sends before `retry_after` passes.
+    /// How many tokens are promised beyond what the bucket holds now: the requests a new one
+    /// would queue behind.
+    pub fn queued(&self, subscription: &str, class: RequestClass) -> f64 {
+        self.with_bucket(subscription, class, |bucket, _, _| bucket.queued())
+    }
+
+    /// Takes a token for a request to be sent later, inside [`with_booked_token`], and says
+    /// how long until it is due. A booking its booker stops asking after
+    /// ([`RateLimiter::booking_due`]) is given up after a minute.
+    pub fn book(&self, subscription: &str, class: RequestClass) -> (Booking, Duration) {
+        self.with_bucket(subscription, class, |bucket, _, now| {
+            let forgotten =
+                |asked: &Instant| now.saturating_duration_since(*asked) > BOOKING_LIFETIME;
+            let before = bucket.bookings.len();
+            bucket.bookings.retain(|_, asked| !forgotten(asked));
+            bucket.settled += (before - bucket.bookings.len()) as u64;
+            let promise = bucket.promise();
+            bucket.bookings.insert(promise, now);
+            let due = bucket.due(promise, now).saturating_duration_since(now);
+            (Booking(promise), due)
+        })
+    }
+
+    /// How long until `booking` is due, by the count and rate as they are now; `None` when it
+    /// was given up.
+    pub fn booking_due(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        booking: Booking,
+    ) -> Option<Duration> {
+        self.with_bucket(subscription, class, |bucket, _, now| {
+            *bucket.bookings.get_mut(&booking.0)? = now;
+            Some(bucket.due(booking.0, now).saturating_duration_since(now))
+        })
+    }
+
+    /// The server said 429: nobody sends before `retry_after` passes.
     pub fn observe_throttled(
         &self,
         subscription: &str,
         class: RequestClass,
         retry_after: Duration,
     ) {
+        self.with_bucket(subscription, class, |bucket, _, now| {
+            let until = now + retry_after;
+            bucket.blocked_until = Some(bucket.blocked_until.map_or(until, |b| b.max(until)));
+        });
+    }
+
+    fn with_bucket<T>(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        act: impl FnOnce(&mut Bucket, BucketShape, Instant) -> T,
+    ) -> T {
         let shape = self.limits.shape(class);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("rate limiter lock");
         let bucket = buckets
             .entry((subscription.to_string(), class))
-            .or_insert_with(|| Bucket {
-                tokens: 0.0,
-                refilled_at: now,
-                blocked_until: None,
-            });
+            .or_insert_with(|| Bucket::new(shape, now));
         bucket.refill(shape, now);
-        bucket.tokens = bucket.tokens.min(0.0);
-        let until = now + retry_after;
-        bucket.blocked_until = Some(bucket.blocked_until.map_or(until, |b| b.max(until)));
+        act(bucket, shape, now)
     }
 }
 
@@ -211,40 +541,173 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_full_bucket_lets_a_burst_through_then_paces_at_the_refill_rate() {
+    /// One request, answered at once with the server's count (if it sent one).
+    async fn send(limiter: &RateLimiter, remaining: Option<f64>) -> Duration {
+        let permit = limiter.acquire("s", RequestClass::Write).await;
+        let waited = permit.waited;
+        permit.answered(remaining);
+        waited
+    }
+
+    fn rate(limiter: &RateLimiter) -> f64 {
+        limiter.with_bucket("s", RequestClass::Write, |bucket, _, _| bucket.rate)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bucket_lets_a_burst_through_then_paces_at_the_refill_rate() {
         let limiter = limiter(3.0, 10.0);
-        let now = Instant::now();
-        let waits: Vec<Duration> = (0..5)
-            .map(|_| limiter.reserve("s", RequestClass::Write, now))
-            .collect();
+        let mut waits = Vec::new();
+        for _ in 0..5 {
+            waits.push(send(&limiter, None).await);
+        }
         assert_eq!(&waits[..3], &[Duration::ZERO; 3]);
         assert_eq!(waits[3], Duration::from_millis(100));
-        assert_eq!(waits[4], Duration::from_millis(200));
+        assert_eq!(waits[4], Duration::from_millis(100));
     }
 
-    #[test]
-    fn classes_and_subscriptions_have_separate_buckets() {
-        let limiter = limiter(1.0, 1.0);
-        let now = Instant::now();
-        assert!(limiter.reserve("s", RequestClass::Write, now).is_zero());
-        assert!(limiter.reserve("s", RequestClass::Read, now).is_zero());
-        assert!(limiter.reserve("other", RequestClass::Write, now).is_zero());
-        assert!(!limiter.reserve("s", RequestClass::Write, now).is_zero());
+    #[tokio::test(start_paused = true)]
+    async fn until_the_first_answer_one_request_goes_then_the_servers_count_decides() {
+        let limiter = limiter(200.0, 10.0);
+        let first = limiter.acquire("s", RequestClass::Write).await;
+        let second = limiter.acquire("s", RequestClass::Write);
+        tokio::pin!(second);
+        // Held back while the first is unanswered, though our count says 199 are left.
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        // The server had only 3 (others spent the rest): two more go, then one per 100 ms.
+        first.answered(Some(3.0 + RESERVE));
+        let second = second.await;
+        assert!(second.waited < Duration::from_millis(10));
+        second.answered(None);
+        assert!(send(&limiter, None).await.is_zero());
+        assert!(send(&limiter, None).await.is_zero());
+        assert_eq!(send(&limiter, None).await, Duration::from_millis(100));
     }
 
-    #[test]
-    fn the_servers_lower_count_and_429s_hold_requests_back() {
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_count_corrects_ours_both_ways() {
         let limiter = limiter(100.0, 10.0);
-        let now = Instant::now();
-        limiter.reserve("s", RequestClass::Read, now);
-        limiter.observe_remaining("s", RequestClass::Read, 0.0);
+        // Fewer than we counted: the next request waits for a refill.
+        send(&limiter, Some(RESERVE)).await;
+        assert_eq!(send(&limiter, None).await, Duration::from_millis(100));
+        // More than we counted: requests go at once again.
+        send(&limiter, Some(50.0 + RESERVE)).await;
+        for _ in 0..40 {
+            assert!(send(&limiter, None).await.is_zero());
+        }
+    }
+
+    /// ARM's bucket for one class, from which another client takes `others` tokens a second.
+    struct Server {
+        tokens: f64,
+        refill: f64,
+        others: f64,
+        at: Instant,
+        throttled: u32,
+    }
+
+    impl Server {
+        /// Receives one request: admitted (the count left) or 429.
+        fn receive(&mut self, limiter: &RateLimiter, permit: Permit<'_>) {
+            let now = Instant::now();
+            let gained = (self.refill - self.others) * (now - self.at).as_secs_f64();
+            self.tokens = (self.tokens + gained).clamp(0.0, 100.0);
+            self.at = now;
+            if self.tokens >= 1.0 {
+                self.tokens -= 1.0;
+            } else {
+                self.throttled += 1;
+                limiter.observe_throttled("s", RequestClass::Write, Duration::from_secs(1));
+            }
+            permit.answered(Some(self.tokens.floor()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn others_spending_the_refill_lower_our_rate_and_a_full_bucket_restores_it() {
+        let limiter = limiter(100.0, 10.0);
+        let mut server = Server {
+            tokens: 100.0,
+            refill: 10.0,
+            others: 6.0,
+            at: Instant::now(),
+            throttled: 0,
+        };
+        for _ in 0..300 {
+            let permit = limiter.acquire("s", RequestClass::Write).await;
+            server.receive(&limiter, permit);
+        }
+        let learnt = rate(&limiter);
         assert!(
-            limiter.reserve("s", RequestClass::Read, Instant::now()) > Duration::from_millis(50)
+            (3.0..=5.0).contains(&learnt),
+            "learnt {learnt}/s of the 4/s left"
         );
-        limiter.observe_throttled("s", RequestClass::Delete, Duration::from_secs(7));
         assert!(
-            limiter.reserve("s", RequestClass::Delete, Instant::now()) > Duration::from_secs(6)
+            server.throttled <= 3,
+            "{} of 300 answered 429",
+            server.throttled
         );
+        // The others stop and the bucket stays full: the whole rate is ours again, slowly.
+        for _ in 0..60 {
+            tokio::time::advance(Duration::from_secs(2)).await;
+            for _ in 0..WINDOW_RESPONSES {
+                send(&limiter, Some(100.0)).await;
+            }
+        }
+        assert!(rate(&limiter) > 9.9, "{}", rate(&limiter));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_booked_token_is_due_in_line_and_its_request_does_not_queue_again() {
+        let limiter = limiter(1.0, 10.0);
+        let (first, due) = limiter.book("s", RequestClass::Write);
+        assert!(due.is_zero());
+        let (second, due) = limiter.book("s", RequestClass::Write);
+        assert_eq!(due, Duration::from_millis(100));
+        assert_eq!(limiter.queued("s", RequestClass::Write), 1.0);
+        let due = limiter.booking_due("s", RequestClass::Write, second);
+        assert_eq!(due, Some(Duration::from_millis(100)));
+        // The booked ones take theirs: the first at once, the second when due.
+        assert!(
+            with_booked_token(first, send(&limiter, None))
+                .await
+                .is_zero()
+        );
+        let waited = with_booked_token(second, async {
+            // A read inside the same scope neither uses nor spends the write's booking.
+            let read = limiter.acquire("s", RequestClass::Read).await;
+            read.answered(None);
+            send(&limiter, None).await
+        })
+        .await;
+        assert_eq!(waited, Duration::from_millis(100));
+        // A booking used up: its scope queues like anyone.
+        let late = with_booked_token(second, send(&limiter, None)).await;
+        assert_eq!(late, Duration::from_millis(100));
+        assert_eq!(limiter.booking_due("s", RequestClass::Write, second), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn classes_and_subscriptions_have_separate_buckets() {
+        let limiter = limiter(1.0, 1.0);
+        send(&limiter, None).await;
+        let read = limiter.acquire("s", RequestClass::Read).await;
+        assert!(read.waited.is_zero());
+        let other = limiter.acquire("other", RequestClass::Write).await;
+        assert!(other.waited.is_zero());
+        assert!(!send(&limiter, None).await.is_zero());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_holds_requests_back_and_a_caller_that_gives_up_leaves_nothing_behind() {
+        let limiter = limiter(100.0, 10.0);
+        send(&limiter, None).await;
+        limiter.observe_throttled("s", RequestClass::Write, Duration::from_secs(7));
+        let mut waiting = Box::pin(limiter.acquire("s", RequestClass::Write));
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        drop(waiting);
+        let waiting =
+            limiter.with_bucket("s", RequestClass::Write, |b, _, _| b.promised - b.settled);
+        assert_eq!(waiting, 0);
+        assert!(send(&limiter, None).await >= Duration::from_secs(6));
     }
 }

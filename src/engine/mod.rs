@@ -13,15 +13,20 @@ use crate::arm::deployments::{Deployment, DeploymentRef};
 use crate::arm::error::codes;
 use crate::arm::lro::{OperationKind, PendingOperation, PollStatus};
 use crate::arm::models::{Account, AccountRef, DeletedAccountRef, location_slug, same_location};
+use crate::arm::ratelimit::with_booked_token;
 use crate::arm::{ArmClient, ArmError};
 use crate::planner::status::{self, Summary};
 use crate::planner::{self, Action, Plan, PlanInput, SoftDeleted, Verdict};
 
 mod deployment;
+mod group_listings;
 mod listings;
 mod write_gate;
+mod write_turns;
 
+use group_listings::GroupListings;
 use listings::Listings;
+use write_turns::{Turn, WriteTurns};
 
 pub use deployment::{AccountContext, DeploymentOutcome, DeploymentPreview, QUOTA_RECHECK};
 pub use write_gate::WriteGate;
@@ -125,7 +130,8 @@ struct Observation {
 
 /// The reconcile engine. A resource's state lives in its status; in memory the engine keeps
 /// only what serves several resources at once, and is safe to lose on a restart: the write gate
-/// of each account and each account's latest list of deployments.
+/// of each account, each account's latest list of deployments and each resource group's latest
+/// list of accounts.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     default_subscription: Option<String>,
@@ -136,6 +142,10 @@ pub struct Engine {
     gate: WriteGate,
     /// Each account's latest list of deployments, which serves its deployments' resyncs.
     listings: Listings,
+    /// Each resource group's latest list of accounts, which serves the resyncs of its accounts.
+    group_listings: GroupListings,
+    /// Write tokens booked by reconciles that came back later rather than wait in line.
+    turns: WriteTurns,
 }
 
 /// `{namespace}/{name}`: a resource's key, and the owner tag's value without a cluster id.
@@ -165,6 +175,8 @@ impl Engine {
             cluster_id: None,
             gate: WriteGate::default(),
             listings: Listings::default(),
+            group_listings: GroupListings::default(),
+            turns: WriteTurns::default(),
         }
     }
 
@@ -265,6 +277,17 @@ impl Engine {
         deleting: bool,
         now: Timestamp,
     ) -> Outcome {
+        // Boxed: the rounds' state is large, and would otherwise sit in every caller's future.
+        Box::pin(self.reconcile_rounds(arm, resource, deleting, now)).await
+    }
+
+    async fn reconcile_rounds(
+        &self,
+        arm: &ArmClient,
+        resource: &CognitiveServicesAccount,
+        deleting: bool,
+        now: Timestamp,
+    ) -> Outcome {
         let mut pass = Pass::new(resource, now);
         let target = match self.target(resource) {
             Ok(target) => target,
@@ -293,6 +316,16 @@ impl Engine {
             pass.status.pending_operation = self
                 .gate
                 .operation_of(&subject.target.id(), &subject.writer);
+        }
+        if let Some(outcome) = self.resync_from_listing(arm, &mut pass, &subject).await {
+            return outcome;
+        }
+        // A create waits for its turn before reading anything, so that coming back later
+        // costs no second read.
+        if likely_to_create(&subject, &pass.status)
+            && let Some(outcome) = wait_for_turn(arm, &mut pass, &subject)
+        {
+            return outcome;
         }
         let mut known: Option<Observation> = None;
         let mut searched_elsewhere = false;
@@ -353,6 +386,8 @@ impl Engine {
             deleting,
             gate: &self.gate,
             listings: &self.listings,
+            group_listings: &self.group_listings,
+            turns: &self.turns,
             writer: format!("CognitiveServicesAccount {}", owner_id(resource)),
             deployments_due: true,
         }
@@ -374,6 +409,104 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// A resync of an account at rest, answered from its resource group's list when that shows
+    /// nothing to do. `None`: the list lacks the account, shows something to do or failed, or
+    /// the resource is not at rest; the reconcile then reads the account itself.
+    async fn resync_from_listing(
+        &self,
+        arm: &ArmClient,
+        pass: &mut Pass<'_>,
+        subject: &Subject<'_>,
+    ) -> Option<Outcome> {
+        if !at_rest(subject, &pass.status) {
+            return None;
+        }
+        let max_age = listing_freshness(subject.resource);
+        let listed = self
+            .group_listings
+            .take(arm, &subject.target, pass.now, max_age)
+            .await;
+        let account = match listed {
+            Ok(account) => account?,
+            Err(error) => {
+                tracing::debug!(%error, "listing the resource group failed: reading the account itself");
+                return None;
+            }
+        };
+        let observed = observe_deployments(arm, subject, account).await.ok()?;
+        let plan = subject.plan(&observed, None);
+        let nothing_to_do = plan.actions.is_empty()
+            && plan.drift.is_empty()
+            && matches!(plan.verdict, Verdict::Ready | Verdict::Observed { .. });
+        if !nothing_to_do {
+            return None;
+        }
+        pass.record_observation(&observed);
+        if observed.listed {
+            self.listings
+                .remember(&subject.target.id(), &observed.deployments, pass.now);
+        }
+        pass.record_plan(&plan, &subject.target);
+        Some(pass.finish_verdict(&plan.verdict))
+    }
+}
+
+/// How old a resource group's list may be to answer a resync: half the resource's resync
+/// interval (the default's when periodic checks are off), so that a change made in Azure is
+/// seen within one and a half intervals, and each group is listed about twice per interval.
+fn listing_freshness(resource: &CognitiveServicesAccount) -> jiff::SignedDuration {
+    let interval = resource.spec.resync().unwrap_or(crate::api::DEFAULT_RESYNC);
+    jiff::SignedDuration::try_from(interval / 2).unwrap_or(jiff::SignedDuration::ZERO)
+}
+
+/// Nothing is expected to need doing: the status says the spec of this generation was met,
+/// with no operation, copy, error or drift outstanding. Only such a reconcile (a resync) may be
+/// answered from a list; every other one reads the account first.
+fn at_rest(subject: &Subject<'_>, status: &CognitiveServicesAccountStatus) -> bool {
+    let resource = subject.resource;
+    let ours = managed_before(resource, &subject.target)
+        || resource.spec.reconcile_policy == ReconcilePolicy::Observe;
+    !subject.deleting
+        && ours
+        && resource.metadata.generation.is_some()
+        && status.observed_generation == resource.metadata.generation
+        && status.pending_operation.is_none()
+        && status.soft_deleted_copy.is_none()
+        && status.last_error.is_none()
+        && status.drift.is_empty()
+        && condition_is_true(status, status::READY)
+}
+
+/// The status says nothing of an account in Azure yet: this reconcile will most likely create
+/// it (or restore a copy), a write.
+fn likely_to_create(subject: &Subject<'_>, status: &CognitiveServicesAccountStatus) -> bool {
+    !subject.deleting
+        && subject.resource.spec.reconcile_policy == ReconcilePolicy::Manage
+        && status.arm_id.is_none()
+        && status.pending_operation.is_none()
+}
+
+/// Takes this reconcile's turn in ARM's write budget; when it is not yet due, the outcome that
+/// says so and brings the reconcile back then (see `engine/write_turns.rs`).
+fn wait_for_turn(arm: &ArmClient, pass: &mut Pass<'_>, subject: &Subject<'_>) -> Option<Outcome> {
+    let subscription = &subject.target.subscription_id;
+    match subject.turns.take(arm, subscription, &subject.writer) {
+        Turn::Later(wait) => {
+            // The same words every time it comes back, so that waiting writes no status.
+            let message = format!(
+                "many writes to subscription {subscription} wait for ARM's write budget (per principal and subscription); this one has booked its turn"
+            );
+            let summary = Summary::progressing("WaitingForWriteTurn", &message);
+            Some(pass.finish(summary, Next::After(wait)))
+        }
+        turn => {
+            pass.turn = Some(turn);
+            None
+        }
+    }
+}
+
 /// How often an account without deployments is listed for new ones made outside the operator.
 pub const DEPLOYMENT_DISCOVERY: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
@@ -385,6 +518,8 @@ struct Subject<'a> {
     deleting: bool,
     gate: &'a WriteGate,
     listings: &'a Listings,
+    group_listings: &'a GroupListings,
+    turns: &'a WriteTurns,
     /// Who this reconcile is at the account's write gate.
     writer: String,
     /// Whether its deployments are to be listed unless deleting (which always lists them).
@@ -505,6 +640,16 @@ async fn act(
         return Step::done(pass.finish_verdict(&plan.verdict));
     };
     let account_id = subject.target.id();
+    let a_write = matches!(
+        action,
+        Action::Create(_) | Action::Restore { .. } | Action::Patch { .. }
+    );
+    if a_write
+        && pass.turn.is_none()
+        && let Some(outcome) = wait_for_turn(arm, pass, subject)
+    {
+        return Step::done(outcome);
+    }
     if let Err(holder) = subject
         .gate
         .try_enter(&account_id, &subject.writer, pass.now)
@@ -519,7 +664,16 @@ async fn act(
             Next::After(GATE_WAIT),
         ));
     }
-    let executed = execute(arm, &subject.target, action).await;
+    // Only the first write uses a booked token; any later one in this reconcile queues.
+    let booked = match pass.turn.replace(Turn::Now) {
+        Some(Turn::Booked(booking)) if a_write => Some(booking),
+        _ => None,
+    };
+    let executed = match booked {
+        Some(booking) => with_booked_token(booking, execute(arm, &subject.target, action)).await,
+        None => execute(arm, &subject.target, action).await,
+    };
+    subject.group_listings.forget(arm, &subject.target);
     if !matches!(executed, Ok(Some(_))) {
         subject.gate.leave(&account_id, &subject.writer);
     }
@@ -564,20 +718,8 @@ async fn observe(
     thorough: bool,
 ) -> Result<Observation, ArmError> {
     let target = &subject.target;
-    let account = arm.get_account(target).await?;
-    if let Some(account) = account {
-        let listed = lists_deployments(subject, &account);
-        let deployments = if listed {
-            arm.list_deployments(target).await?
-        } else {
-            Vec::new()
-        };
-        return Ok(Observation {
-            account: Some(account),
-            soft_deleted: None,
-            deployments,
-            listed,
-        });
+    if let Some(account) = arm.get_account(target).await? {
+        return observe_deployments(arm, subject, account).await;
     }
     let here = copy_place(subject);
     // A copy is looked for only when the status remembers one (or when deleting, to purge
@@ -598,6 +740,26 @@ async fn observe(
         account: None,
         soft_deleted,
         ..Observation::default()
+    })
+}
+
+/// The observation of an existing account: with its deployments when they are due.
+async fn observe_deployments(
+    arm: &ArmClient,
+    subject: &Subject<'_>,
+    account: Account,
+) -> Result<Observation, ArmError> {
+    let listed = lists_deployments(subject, &account);
+    let deployments = if listed {
+        arm.list_deployments(&subject.target).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Observation {
+        account: Some(account),
+        soft_deleted: None,
+        deployments,
+        listed,
     })
 }
 
@@ -713,6 +875,8 @@ struct Pass<'a> {
     writes: Vec<Write>,
     account: Option<Account>,
     deletion_finished: bool,
+    /// This reconcile's turn in the write budget, once asked for.
+    turn: Option<Turn>,
 }
 
 impl<'a> Pass<'a> {
@@ -724,6 +888,7 @@ impl<'a> Pass<'a> {
             writes: Vec::new(),
             account: None,
             deletion_finished: false,
+            turn: None,
         }
     }
 

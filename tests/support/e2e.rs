@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 
 use super::control_plane::{ControlPlane, Process, kubectl_stdin, pipe};
 
+/// The path of a resource group's list of accounts.
+const RESOURCE_GROUP_LIST: &str = "/providers/Microsoft.CognitiveServices/accounts";
+
 pub const BINARY: &str = env!("CARGO_BIN_EXE_cognitive-operator");
 pub const SUB: &str = "00000000-0000-0000-0000-0000000000e2";
 pub const RG: &str = "rg-ai";
@@ -155,12 +158,14 @@ impl EmulatorProcess {
     }
 
     /// Waits for `resyncs` more reads of the account `name` from now (a resync at rest is one
-    /// GET of the account).
+    /// read: a GET of the account, or the list of its resource group, here the only account in
+    /// it).
     pub async fn wait_for_resyncs(&self, name: &str, resyncs: usize) {
         let path = format!("/accounts/{name}");
         let reads = |log: &[RecordedRequest]| {
             log.iter()
-                .filter(|r| r.method == "GET" && r.path.ends_with(&path))
+                .filter(|r| r.method == "GET")
+                .filter(|r| r.path.ends_with(&path) || r.path.ends_with(RESOURCE_GROUP_LIST))
                 .count()
         };
         let before = reads(&self.requests().await);
