@@ -34,7 +34,7 @@ use cognitive_operator::controller::reconciler::{
 };
 use cognitive_operator::controller::{cache_event, cache_object};
 
-const TARGET_MIB: f64 = 64.0;
+const TARGET_MIB: f64 = 48.0;
 
 /// Counts the bytes live on the heap (requested sizes, without the allocator's own overhead),
 /// to tell the objects' size apart from what the allocator adds on top in RSS.

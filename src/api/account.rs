@@ -2,13 +2,13 @@
 //!
 //! Doc comments here are the CRD's descriptions, which `kubectl explain` shows.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::StringMap;
 use crate::arm::lro::PendingOperation;
 use crate::arm::models::{AccountWritableProperties, Identity, Sku};
 
@@ -86,7 +86,7 @@ pub struct CognitiveServicesAccountSpec {
     /// Azure tags. When set, they are managed as a whole: tags added in Azure by hand are removed.
     /// The operator adds its own tag `cognitive-operator-owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<BTreeMap<String, String>>,
+    pub tags: Option<StringMap>,
 
     /// Managed identity of the account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,16 +207,16 @@ pub struct CognitiveServicesAccountStatus {
     pub endpoint: Option<String>,
     /// All endpoints of the account, by API name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoints: Option<BTreeMap<String, String>>,
+    pub endpoints: Option<StringMap>,
     /// The account's provisioningState in Azure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_state: Option<String>,
     /// A long-running ARM operation in flight, resumed by the next reconcile (even after a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_operation: Option<PendingOperation>,
+    pub pending_operation: Option<Box<PendingOperation>>,
     /// A soft-deleted copy of the account, when one is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub soft_deleted_copy: Option<SoftDeletedCopy>,
+    pub soft_deleted_copy: Option<Box<SoftDeletedCopy>>,
     /// When the operator last restored the account from a soft-deleted copy (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restore_time: Option<String>,
@@ -228,7 +228,7 @@ pub struct CognitiveServicesAccountStatus {
     pub drift: Vec<FieldDrift>,
     /// The last ARM error, cleared when a reconcile succeeds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
     /// The model deployments Azure has in the account (kinds OpenAI and AIServices), and which
     /// CognitiveServicesDeployment manages each, so that unmanaged ones show.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

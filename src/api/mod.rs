@@ -4,9 +4,11 @@
 
 mod account;
 mod deployment;
+mod string_map;
 
 pub use account::*;
 pub use deployment::*;
+pub use string_map::StringMap;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

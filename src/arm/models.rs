@@ -135,25 +135,25 @@ pub struct AccountWritableProperties {
     pub allowed_fqdn_list: Option<Vec<String>>,
     /// Encryption at rest: service-managed or customer-managed keys in Key Vault.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<Encryption>,
+    pub encryption: Option<Box<Encryption>>,
     /// Storage accounts owned by you that the service uses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_owned_storage: Option<Vec<UserOwnedStorage>>,
     /// Properties for special APIs (QnA Maker, Bing, Personalizer, Metrics Advisor).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_properties: Option<ApiProperties>,
+    pub api_properties: Option<Box<ApiProperties>>,
     /// Enable dynamic throttling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dynamic_throttling_enabled: Option<bool>,
     /// An Azure Machine Learning workspace owned by you.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aml_workspace: Option<UserOwnedAmlWorkspace>,
+    pub aml_workspace: Option<Box<UserOwnedAmlWorkspace>>,
     /// Multi-region routing settings.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub locations: Option<MultiRegionSettings>,
+    pub locations: Option<Box<MultiRegionSettings>>,
     /// Responsible-AI monitoring storage.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rai_monitor_config: Option<RaiMonitorConfig>,
+    pub rai_monitor_config: Option<Box<RaiMonitorConfig>>,
     /// Resource migration token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migration_token: Option<String>,

@@ -259,7 +259,7 @@ impl Engine {
         let pending = resource
             .status
             .as_ref()
-            .and_then(|s| s.pending_operation.as_ref());
+            .and_then(|s| s.pending_operation.as_deref());
         let plan = subject.plan(&observed, pending);
         Ok(Preview {
             target: subject.target,
@@ -315,7 +315,8 @@ impl Engine {
             // Started by a reconcile whose status write this (cached) object predates.
             pass.status.pending_operation = self
                 .gate
-                .operation_of(&subject.target.id(), &subject.writer);
+                .operation_of(&subject.target.id(), &subject.writer)
+                .map(Box::new);
         }
         if let Some(outcome) = self.resync_from_listing(arm, &mut pass, &subject).await {
             return outcome;
@@ -684,7 +685,7 @@ async fn act(
                 .started(&account_id, &subject.writer, &operation);
             pass.wrote_to(action, &subject.target);
             let next = Next::After(operation.poll_interval());
-            pass.status.pending_operation = Some(operation);
+            pass.status.pending_operation = Some(Box::new(operation));
             Step::done(pass.finish(Summary::from_verdict(&plan.verdict), next))
         }
         Ok(None) => {
@@ -920,7 +921,8 @@ impl<'a> Pass<'a> {
                 status.endpoints = account
                     .properties
                     .as_ref()
-                    .and_then(|p| p.endpoints.clone());
+                    .and_then(|p| p.endpoints.clone())
+                    .map(crate::api::StringMap::from);
                 status.provisioning_state = account.provisioning_state().map(str::to_string);
                 if observed.listed {
                     status.deployments = observed.deployments.iter().map(deployment_seen).collect();
@@ -936,12 +938,12 @@ impl<'a> Pass<'a> {
         }
         status.soft_deleted_copy = observed.soft_deleted.as_ref().map(|copy| {
             let properties = copy.account.properties.as_ref();
-            SoftDeletedCopy {
+            Box::new(SoftDeletedCopy {
                 location: copy.at.location.clone(),
                 resource_group: copy.at.resource_group.clone(),
                 deletion_date: properties.and_then(|p| p.deletion_date.clone()),
                 scheduled_purge_date: properties.and_then(|p| p.scheduled_purge_date.clone()),
-            }
+            })
         });
         self.account = observed.account.clone();
     }
@@ -999,7 +1001,7 @@ impl<'a> Pass<'a> {
     }
 
     fn finish_error(&mut self, error: &ArmError, during: Option<OperationKind>) -> Outcome {
-        self.status.last_error = Some(last_error(error));
+        self.status.last_error = Some(Box::new(last_error(error)));
         let purge_forbidden = during == Some(OperationKind::Purge)
             && (error.has_code(codes::AUTHORIZATION_FAILED) || error.status() == Some(403));
         let (summary, next) = if purge_forbidden {

@@ -1,11 +1,16 @@
 //! The account as the spec wants it, and the minimal PATCH from what is observed.
 
 use super::*;
+use crate::api::StringMap;
 
 /// The account to PUT on create: the spec plus the owner tag.
 pub fn desired_account(input: &PlanInput) -> Account {
     let spec = input.spec;
-    let mut tags = spec.tags.clone().unwrap_or_default();
+    let mut tags = spec
+        .tags
+        .as_ref()
+        .map(StringMap::to_btree)
+        .unwrap_or_default();
     tags.insert(OWNER_TAG.to_string(), input.owner.to_string());
     Account {
         location: Some(spec.location.clone()),
@@ -26,7 +31,7 @@ pub fn desired_account(input: &PlanInput) -> Account {
 pub(super) fn desired_document(input: &PlanInput, observed: &Account) -> Value {
     let mut document = desired_document_without_owner(input);
     let mut tags: BTreeMap<String, String> = match &input.spec.tags {
-        Some(tags) => tags.clone(),
+        Some(tags) => tags.to_btree(),
         None => observed.tags.clone().unwrap_or_default(),
     };
     tags.insert(OWNER_TAG.to_string(), input.owner.to_string());

@@ -812,7 +812,7 @@ fn arb_spec() -> impl Strategy<Value = CognitiveServicesAccountSpec> {
     )
         .prop_map(|(tags, access, ips, action, local, sku, kind)| {
             let mut s = spec();
-            s.tags = tags;
+            s.tags = tags.map(crate::api::StringMap::from);
             s.kind = kind.into();
             s.sku = Sku {
                 name: sku.into(),
