@@ -181,7 +181,7 @@ async fn a_create_behind_a_long_line_of_writes_books_its_turn_and_reads_only_whe
         requests.filter(|q| q.path.ends_with("/late")).collect()
     };
     assert!(of_late(&emulator).is_empty(), "no ARM call while it waits");
-    r.status = Some(outcome.status);
+    r.status = Some(outcome.status.clone());
 
     // Coming back early (another event) keeps its turn and still calls nothing.
     let early = engine
@@ -189,6 +189,10 @@ async fn a_create_behind_a_long_line_of_writes_books_its_turn_and_reads_only_whe
         .await;
     assert_eq!(reason(&early, "Reconciling"), "WaitingForWriteTurn");
     assert!(of_late(&emulator).is_empty());
+    assert_eq!(
+        early.status, outcome.status,
+        "waiting again writes no new status"
+    );
     r.status = Some(early.status);
 
     // At its turn it reads once, creates, and reads the account to see it done.

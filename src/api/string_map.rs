@@ -35,9 +35,16 @@ impl StringMap {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        let keys: Vec<&str> = (0..self.len()).map(|i| self.part(2 * i)).collect();
-        let i = keys.binary_search(&key).ok()?;
-        Some(self.part(2 * i + 1))
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let middle = (low + high) / 2;
+            match self.part(2 * middle).cmp(key) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some(self.part(2 * middle + 1)),
+            }
+        }
+        None
     }
 
     pub fn contains_key(&self, key: &str) -> bool {

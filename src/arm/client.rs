@@ -257,6 +257,13 @@ impl ArmClient {
         Some(limiter.book(subscription, RequestClass::Write))
     }
 
+    /// Gives `booking` up: the reconcile that booked it will not write after all.
+    pub fn release_write_booking(&self, subscription: &str, booking: Booking) {
+        if let Some(limiter) = &self.inner.limiter {
+            limiter.release(subscription, RequestClass::Write, booking);
+        }
+    }
+
     /// How long until `booking` is due now; `None` when it was given up.
     pub fn write_booking_due(&self, subscription: &str, booking: Booking) -> Option<Duration> {
         let limiter = self.inner.limiter.as_ref()?;

@@ -10,9 +10,9 @@
 //! request and waits for its answer before it believes a full bucket.
 //!
 //! A caller that would rather not wait in line (a reconcile holding one of the controller's
-//! workers) can book its token instead ([`RateLimiter::book`]): the token is taken from the
-//! bucket at once, due when a waiter would have got it, and the request sent later inside
-//! [`with_booked_token`] uses it without queueing again.
+//! workers) can book its token instead ([`RateLimiter::book`]): it takes its place in line at
+//! once, due when a waiter there would get its token, and the request sent later inside
+//! [`with_booked_token`] uses that place without queueing again.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -125,18 +125,24 @@ const FADE: f64 = 0.1;
 
 tokio::task_local! {
     /// Set by [`with_booked_token`]: the next request of the task uses this booked token.
-    static BOOKED: Cell<Option<Promise>>;
+    static BOOKED: Cell<Option<Booking>>;
 }
 
 /// Runs `request` so that its first request of the booked class uses the token `booking`
 /// ([`RateLimiter::book`]) instead of queueing for a new one.
 pub async fn with_booked_token<F: std::future::Future>(booking: Booking, request: F) -> F::Output {
-    BOOKED.scope(Cell::new(Some(booking.0)), request).await
+    BOOKED.scope(Cell::new(Some(booking)), request).await
 }
 
-/// A token booked for a request to be sent later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Booking(Promise);
+/// A token booked for a request to be sent later: which limiter and bucket, and its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Booking {
+    limiter: u64,
+    /// The bucket's subscription, hashed (so that a booking stays small and `Copy`).
+    subscription: u64,
+    class: RequestClass,
+    promise: Promise,
+}
 
 /// A token promised to a waiter or a booking: its place in line, counting every promise made
 /// by the bucket.
@@ -170,7 +176,10 @@ struct Bucket {
     /// Whether a request has been answered; until then (for a moment at most) one request at a
     /// time goes, so that a count others have spent is learnt before a burst is sent into it.
     known: bool,
-    created: Instant,
+    /// When the first request went.
+    first_sent: Option<Instant>,
+    /// When given-up bookings were last looked for.
+    swept: Instant,
     /// Net tokens the corrections took away since `window_start`, over `window_responses`.
     window_start: Instant,
     window_taken: f64,
@@ -194,7 +203,8 @@ impl Bucket {
             latest_answered: 0,
             round_trip: 0.0,
             known: false,
-            created: now,
+            first_sent: None,
+            swept: now,
             window_start: now,
             window_taken: 0.0,
             window_responses: 0,
@@ -208,6 +218,23 @@ impl Bucket {
             .as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(shape.capacity);
         self.refilled_at = now;
+    }
+
+    /// Bookings nobody asked after for [`BOOKING_LIFETIME`] leave the line (looked for at
+    /// most once a second).
+    fn give_up_forgotten_bookings(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.swept) < Duration::from_secs(1) {
+            return;
+        }
+        self.swept = now;
+        let before = self.bookings.len();
+        self.bookings
+            .retain(|_, asked| now.saturating_duration_since(*asked) <= BOOKING_LIFETIME);
+        let given_up = before - self.bookings.len();
+        if given_up > 0 {
+            self.settled += given_up as u64;
+            self.earlier.notify_waiters();
+        }
     }
 
     fn promise(&mut self) -> Promise {
@@ -233,7 +260,8 @@ impl Bucket {
     }
 
     /// The request is sent; returns its number.
-    fn keep(&mut self) -> u64 {
+    fn keep(&mut self, now: Instant) -> u64 {
+        self.first_sent.get_or_insert(now);
         self.tokens -= 1.0;
         self.settled += 1;
         self.in_flight += 1;
@@ -241,9 +269,10 @@ impl Bucket {
         self.sent
     }
 
-    /// Holding requests back until the first answer (see `known`).
-    fn holding(&self, now: Instant) -> bool {
-        !self.known && self.in_flight > 0 && now < self.created + FIRST_ANSWER_WAIT
+    /// Until when requests are held back for the first answer (see `known`), if they are.
+    fn holding(&self, now: Instant) -> Option<Instant> {
+        let until = self.first_sent? + FIRST_ANSWER_WAIT;
+        (!self.known && self.in_flight > 0 && now < until).then_some(until)
     }
 
     /// An answer (or a failure) came: let the others go, if it was the first.
@@ -320,6 +349,8 @@ impl Bucket {
 /// Token buckets for every (subscription, class) this client talks to.
 #[derive(Debug)]
 pub struct RateLimiter {
+    /// Tells this limiter's bookings from another's (each client has its own).
+    id: u64,
     limits: RateLimits,
     buckets: Mutex<HashMap<(String, RequestClass), Bucket>>,
 }
@@ -394,7 +425,9 @@ impl Drop for Waiting<'_> {
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         RateLimiter {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             limits,
             buckets: Mutex::new(HashMap::new()),
         }
@@ -405,24 +438,29 @@ impl RateLimiter {
     pub async fn acquire<'a>(&'a self, subscription: &'a str, class: RequestClass) -> Permit<'a> {
         let started = Instant::now();
         let booked = BOOKED.try_with(Cell::get).ok().flatten();
-        let redeemed = booked.filter(|promise| {
-            self.with_bucket(subscription, class, |b, _, _| b.bookings.remove(promise))
+        let redeemed = booked
+            .filter(|booking| self.owns(booking, subscription, class))
+            .filter(|booking| {
+                self.with_bucket(subscription, class, |b, _, _| {
+                    b.bookings.remove(&booking.promise)
+                })
                 .is_some()
-        });
+            });
         if redeemed.is_some() {
             BOOKED.with(|b| b.set(None));
         }
-        let promise = redeemed
-            .unwrap_or_else(|| self.with_bucket(subscription, class, |b, _, _| b.promise()));
+        let promise = redeemed.map_or_else(
+            || self.with_bucket(subscription, class, |b, _, _| b.promise()),
+            |booking| booking.promise,
+        );
         let mut waiting = Waiting {
             limiter: self,
             subscription,
             class,
             kept: false,
         };
-        self.wait_until_due(subscription, class, promise).await;
+        let number = self.wait_until_due(subscription, class, promise).await;
         waiting.kept = true;
-        let number = self.with_bucket(subscription, class, |bucket, _, _| bucket.keep());
         Permit {
             limiter: self,
             subscription,
@@ -434,22 +472,33 @@ impl RateLimiter {
         }
     }
 
-    async fn wait_until_due(&self, subscription: &str, class: RequestClass, promise: Promise) {
+    /// Waits until `promise` is due, and keeps it (in the same look at the bucket, so that two
+    /// waiters never both take the last token or both pass the first-answer hold).
+    async fn wait_until_due(
+        &self,
+        subscription: &str,
+        class: RequestClass,
+        promise: Promise,
+    ) -> u64 {
         loop {
             let earlier = self.with_bucket(subscription, class, |b, _, _| b.earlier.clone());
             let notified = earlier.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let now = Instant::now();
-            let (due, holding) = self.with_bucket(subscription, class, |bucket, _, _| {
-                (bucket.due(promise, now), bucket.holding(now))
+            let kept = self.with_bucket(subscription, class, |bucket, _, now| {
+                if let Some(held_until) = bucket.holding(now) {
+                    return Err(held_until);
+                }
+                let due = bucket.due(promise, now);
+                if due <= now {
+                    Ok(bucket.keep(now))
+                } else {
+                    Err(due)
+                }
             });
-            let until = if holding {
-                now + FIRST_ANSWER_WAIT
-            } else if due <= now {
-                return;
-            } else {
-                due
+            let until = match kept {
+                Ok(number) => return number,
+                Err(until) => until,
             };
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
@@ -464,35 +513,61 @@ impl RateLimiter {
         self.with_bucket(subscription, class, |bucket, _, _| bucket.queued())
     }
 
-    /// Takes a token for a request to be sent later, inside [`with_booked_token`], and says
-    /// how long until it is due. A booking its booker stops asking after
-    /// ([`RateLimiter::booking_due`]) is given up after a minute.
+    /// Takes a place in line for a request to be sent later, inside [`with_booked_token`], and
+    /// says how long until it is due. A booking its booker stops asking after
+    /// ([`RateLimiter::booking_due`]) for a minute is given up.
     pub fn book(&self, subscription: &str, class: RequestClass) -> (Booking, Duration) {
         self.with_bucket(subscription, class, |bucket, _, now| {
-            let forgotten =
-                |asked: &Instant| now.saturating_duration_since(*asked) > BOOKING_LIFETIME;
-            let before = bucket.bookings.len();
-            bucket.bookings.retain(|_, asked| !forgotten(asked));
-            bucket.settled += (before - bucket.bookings.len()) as u64;
             let promise = bucket.promise();
             bucket.bookings.insert(promise, now);
             let due = bucket.due(promise, now).saturating_duration_since(now);
-            (Booking(promise), due)
+            let booking = Booking {
+                limiter: self.id,
+                subscription: hash(subscription),
+                class,
+                promise,
+            };
+            (booking, due)
         })
     }
 
     /// How long until `booking` is due, by the count and rate as they are now; `None` when it
-    /// was given up.
+    /// was given up, or is not one of this limiter's for this subscription and class.
     pub fn booking_due(
         &self,
         subscription: &str,
         class: RequestClass,
         booking: Booking,
     ) -> Option<Duration> {
+        if !self.owns(&booking, subscription, class) {
+            return None;
+        }
         self.with_bucket(subscription, class, |bucket, _, now| {
-            *bucket.bookings.get_mut(&booking.0)? = now;
-            Some(bucket.due(booking.0, now).saturating_duration_since(now))
+            *bucket.bookings.get_mut(&booking.promise)? = now;
+            Some(
+                bucket
+                    .due(booking.promise, now)
+                    .saturating_duration_since(now),
+            )
         })
+    }
+
+    /// Gives `booking` up: its place in line goes to the ones behind it.
+    pub fn release(&self, subscription: &str, class: RequestClass, booking: Booking) {
+        if self.owns(&booking, subscription, class) {
+            self.with_bucket(subscription, class, |bucket, _, _| {
+                if bucket.bookings.remove(&booking.promise).is_some() {
+                    bucket.settled += 1;
+                    bucket.earlier.notify_waiters();
+                }
+            });
+        }
+    }
+
+    fn owns(&self, booking: &Booking, subscription: &str, class: RequestClass) -> bool {
+        booking.limiter == self.id
+            && booking.subscription == hash(subscription)
+            && booking.class == class
     }
 
     /// The server said 429: nobody sends before `retry_after` passes.
@@ -505,6 +580,8 @@ impl RateLimiter {
         self.with_bucket(subscription, class, |bucket, _, now| {
             let until = now + retry_after;
             bucket.blocked_until = Some(bucket.blocked_until.map_or(until, |b| b.max(until)));
+            // The server has no token left, whatever it said of its count.
+            bucket.tokens = bucket.tokens.min(0.0);
         });
     }
 
@@ -521,8 +598,16 @@ impl RateLimiter {
             .entry((subscription.to_string(), class))
             .or_insert_with(|| Bucket::new(shape, now));
         bucket.refill(shape, now);
+        bucket.give_up_forgotten_bookings(now);
         act(bucket, shape, now)
     }
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -684,6 +769,36 @@ mod tests {
         let late = with_booked_token(second, send(&limiter, None)).await;
         assert_eq!(late, Duration::from_millis(100));
         assert_eq!(limiter.booking_due("s", RequestClass::Write, second), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_booking_given_back_or_forgotten_frees_its_place_and_is_valid_only_where_it_was_made()
+    {
+        let limiter = limiter(1.0, 10.0);
+        send(&limiter, None).await;
+        let (booking, due) = limiter.book("s", RequestClass::Write);
+        assert_eq!(due, Duration::from_millis(100));
+        // Another subscription, class or limiter does not know it.
+        assert_eq!(limiter.booking_due("t", RequestClass::Write, booking), None);
+        assert_eq!(
+            limiter.booking_due("s", RequestClass::Delete, booking),
+            None
+        );
+        let other = self::limiter(1.0, 10.0);
+        other.book("s", RequestClass::Write);
+        assert_eq!(other.booking_due("s", RequestClass::Write, booking), None);
+        // Given back, the next request takes its place.
+        limiter.release("s", RequestClass::Write, booking);
+        assert_eq!(limiter.booking_due("s", RequestClass::Write, booking), None);
+        assert_eq!(send(&limiter, None).await, Duration::from_millis(100));
+        // Never asked after for a minute, a booking leaves the line by itself.
+        let (forgotten, _) = limiter.book("s", RequestClass::Write);
+        tokio::time::advance(BOOKING_LIFETIME + Duration::from_secs(2)).await;
+        assert_eq!(limiter.queued("s", RequestClass::Write), 0.0);
+        assert_eq!(
+            limiter.booking_due("s", RequestClass::Write, forgotten),
+            None
+        );
     }
 
     #[tokio::test(start_paused = true)]

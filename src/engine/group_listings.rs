@@ -45,13 +45,25 @@ struct Listing {
     at: Option<Timestamp>,
     /// By lower-case account name; an entry leaves when a reconcile takes it.
     accounts: HashMap<String, Account>,
+    /// The last list failed (no permission at the resource group's scope, ARM unavailable):
+    /// until it is as old as a list may be, reconciles GET their account without trying again.
+    failed_at: Option<Timestamp>,
 }
 
 impl Listing {
+    /// Made no longer than `max_age` before `now` (or after it: by a reconcile that started
+    /// later than this one).
     fn fresh(&self, now: Timestamp, max_age: SignedDuration) -> bool {
-        self.at
-            .is_some_and(|at| at <= now && now.duration_since(at) <= max_age)
+        self.at.is_some_and(|at| within(at, now, max_age))
     }
+
+    fn failed_recently(&self, now: Timestamp, max_age: SignedDuration) -> bool {
+        self.failed_at.is_some_and(|at| within(at, now, max_age))
+    }
+}
+
+fn within(at: Timestamp, now: Timestamp, max_age: SignedDuration) -> bool {
+    at > now || now.duration_since(at) <= max_age
 }
 
 impl GroupListings {
@@ -71,20 +83,45 @@ impl GroupListings {
             return Ok(found);
         }
         let _refreshing = group.refreshing.lock().await;
-        // Another reconcile may have listed the group while this one waited.
+        // Another reconcile may have listed the group while this one waited, or failed to.
         if let Some(found) = group.take_if_fresh(&name, now, max_age) {
             return Ok(found);
         }
-        let accounts = arm
+        if group.lock().failed_recently(now, max_age) {
+            return Ok(None);
+        }
+        let listed = arm
             .list_accounts_by_resource_group(&target.subscription_id, &target.resource_group)
-            .await?;
+            .await;
         let mut listing = group.lock();
+        let accounts = match listed {
+            Ok(accounts) => accounts,
+            Err(error) => {
+                listing.failed_at = Some(now);
+                return Err(error);
+            }
+        };
         listing.at = Some(now);
+        listing.failed_at = None;
         listing.accounts = accounts
             .into_iter()
             .filter_map(|account| Some((account.name.as_deref()?.to_ascii_lowercase(), account)))
             .collect();
-        Ok(listing.accounts.remove(&name))
+        let found = listing.accounts.remove(&name);
+        drop(listing);
+        self.forget_stale_groups(now, max_age);
+        Ok(found)
+    }
+
+    /// Drops the accounts of lists too old to serve anyone (made with a client since replaced,
+    /// for a resource group whose accounts are gone): what a list holds is freed at the latest
+    /// when another group is listed.
+    fn forget_stale_groups(&self, now: Timestamp, max_age: SignedDuration) {
+        let mut groups = self.groups.lock().expect("group listings lock");
+        groups.retain(|_, group| {
+            let listing = group.lock();
+            listing.fresh(now, max_age * 2) || listing.failed_recently(now, max_age)
+        });
     }
 
     /// The operator wrote to the account: what the list shows of it is out of date.
@@ -129,11 +166,10 @@ impl Group {
         max_age: SignedDuration,
     ) -> Option<Option<Account>> {
         let mut listing = self.lock();
-        if !listing.fresh(now, max_age) {
-            listing.accounts.clear();
-            return None;
-        }
-        Some(listing.accounts.remove(name))
+        // A stale list's entries are replaced when the group is listed again.
+        listing
+            .fresh(now, max_age)
+            .then(|| listing.accounts.remove(name))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Listing> {

@@ -277,18 +277,24 @@ impl Engine {
         deleting: bool,
         now: Timestamp,
     ) -> Outcome {
+        let mut pass = Pass::new(resource, now);
         // Boxed: the rounds' state is large, and would otherwise sit in every caller's future.
-        Box::pin(self.reconcile_rounds(arm, resource, deleting, now)).await
+        let outcome = Box::pin(self.reconcile_rounds(arm, &mut pass, deleting)).await;
+        // A turn taken for a write that did not happen (the gate was busy, nothing to write,
+        // an error first) goes back to the line.
+        if let (Some(Turn::Booked(booking)), Ok(target)) = (pass.turn, self.target(resource)) {
+            self.turns.release(arm, &target.subscription_id, booking);
+        }
+        outcome
     }
 
     async fn reconcile_rounds(
         &self,
         arm: &ArmClient,
-        resource: &CognitiveServicesAccount,
+        pass: &mut Pass<'_>,
         deleting: bool,
-        now: Timestamp,
     ) -> Outcome {
-        let mut pass = Pass::new(resource, now);
+        let resource = pass.resource;
         let target = match self.target(resource) {
             Ok(target) => target,
             Err(e) => {
@@ -303,7 +309,7 @@ impl Engine {
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
         let mut subject = self.subject(resource, target, deleting);
-        subject.deployments_due = self.deployments_due(&subject, now);
+        subject.deployments_due = self.deployments_due(&subject, pass.now);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
             let plan = subject.plan(&Observation::default(), None);
@@ -318,13 +324,13 @@ impl Engine {
                 .operation_of(&subject.target.id(), &subject.writer)
                 .map(Box::new);
         }
-        if let Some(outcome) = self.resync_from_listing(arm, &mut pass, &subject).await {
+        if let Some(outcome) = self.resync_from_listing(arm, pass, &subject).await {
             return outcome;
         }
         // A create waits for its turn before reading anything, so that coming back later
         // costs no second read.
         if likely_to_create(&subject, &pass.status)
-            && let Some(outcome) = wait_for_turn(arm, &mut pass, &subject)
+            && let Some(outcome) = wait_for_turn(arm, pass, &subject)
         {
             return outcome;
         }
@@ -337,7 +343,7 @@ impl Engine {
                     pass.status.pending_operation = None;
                     continue;
                 }
-                match resume(arm, &mut pass, &subject, &operation).await {
+                match resume(arm, pass, &subject, &operation).await {
                     Step::Continue(confirmed) => known = confirmed.map(|o| *o),
                     Step::Done(outcome) => return *outcome,
                 }
@@ -361,7 +367,7 @@ impl Engine {
             if matches!(plan.verdict, Verdict::Deleted { .. }) {
                 self.listings.forget(&subject.target.id());
             }
-            match act(arm, &mut pass, &subject, &plan, &mut searched_elsewhere).await {
+            match act(arm, pass, &subject, &plan, &mut searched_elsewhere).await {
                 Step::Continue(learned) => known = learned.map(|o| *o),
                 Step::Done(outcome) => return *outcome,
             }
@@ -477,6 +483,17 @@ fn at_rest(subject: &Subject<'_>, status: &CognitiveServicesAccountStatus) -> bo
         && status.last_error.is_none()
         && status.drift.is_empty()
         && condition_is_true(status, status::READY)
+        && !asks_something(resource)
+}
+
+/// The resource carries one of the operator's own annotations (a key rotation or refresh asked
+/// for, or under way): what follows is decided on the account itself, never on a list.
+fn asks_something(resource: &CognitiveServicesAccount) -> bool {
+    resource
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.keys().any(|k| k.starts_with("cognitive-operator.dev/")))
 }
 
 /// The status says nothing of an account in Azure yet: this reconcile will most likely create
@@ -486,6 +503,8 @@ fn likely_to_create(subject: &Subject<'_>, status: &CognitiveServicesAccountStat
         && subject.resource.spec.reconcile_policy == ReconcilePolicy::Manage
         && status.arm_id.is_none()
         && status.pending_operation.is_none()
+        // A stalled one (a name owned by another, a refused spec) waits for a change, not a turn.
+        && !condition_is_true(status, status::STALLED)
 }
 
 /// Takes this reconcile's turn in ARM's write budget; when it is not yet due, the outcome that
@@ -666,8 +685,11 @@ async fn act(
         ));
     }
     // Only the first write uses a booked token; any later one in this reconcile queues.
-    let booked = match pass.turn.replace(Turn::Now) {
-        Some(Turn::Booked(booking)) if a_write => Some(booking),
+    let booked = match pass.turn {
+        Some(Turn::Booked(booking)) if a_write => {
+            pass.turn = Some(Turn::Now);
+            Some(booking)
+        }
         _ => None,
     };
     let executed = match booked {
