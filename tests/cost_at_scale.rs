@@ -45,8 +45,7 @@ fn reads(requests: &[RecordedRequest]) -> Vec<&str> {
 }
 
 fn reason(outcome: &Outcome, type_: &str) -> String {
-    let condition = outcome.status.conditions.iter().find(|c| c.type_ == type_);
-    condition.map(|c| c.reason.clone()).unwrap_or_default()
+    condition(&outcome.status.conditions, type_).reason.clone()
 }
 
 #[tokio::test]

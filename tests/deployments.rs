@@ -77,12 +77,7 @@ async fn settle(
 }
 
 fn ready_reason(outcome: &DeploymentOutcome) -> String {
-    let ready = outcome
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&outcome.status.conditions, "Ready");
     format!("{}/{}: {}", ready.status, ready.reason, ready.message)
 }
 

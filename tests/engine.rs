@@ -38,33 +38,18 @@ async fn delete(client: &ArmClient, r: &mut CognitiveServicesAccount) -> Outcome
 }
 
 fn ready_reason(outcome: &Outcome) -> String {
-    let ready = outcome
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&outcome.status.conditions, "Ready");
     format!("{}/{}", ready.status, ready.reason)
 }
 
 fn stalled_reason(outcome: &Outcome) -> String {
-    let stalled = outcome
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .unwrap();
+    let stalled = condition(&outcome.status.conditions, "Stalled");
     assert_eq!(stalled.status, "True", "{:?}", outcome.status.conditions);
     stalled.reason.clone()
 }
 
 fn stalled_message(outcome: &Outcome) -> String {
-    outcome
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Stalled")
-        .unwrap()
+    condition(&outcome.status.conditions, "Stalled")
         .message
         .clone()
 }

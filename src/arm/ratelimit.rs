@@ -352,7 +352,8 @@ pub struct RateLimiter {
     /// Tells this limiter's bookings from another's (each client has its own).
     id: u64,
     limits: RateLimits,
-    buckets: Mutex<HashMap<(String, RequestClass), Bucket>>,
+    /// By subscription, then class (looked up by `&str`: no allocation per request).
+    buckets: Mutex<HashMap<String, HashMap<RequestClass, Bucket>>>,
 }
 
 /// A token taken: the request is on its way. Tell the limiter what the answer said of the
@@ -593,9 +594,14 @@ impl RateLimiter {
     ) -> T {
         let shape = self.limits.shape(class);
         let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("rate limiter lock");
-        let bucket = buckets
-            .entry((subscription.to_string(), class))
+        let mut subscriptions = self.buckets.lock().expect("rate limiter lock");
+        if !subscriptions.contains_key(subscription) {
+            subscriptions.insert(subscription.to_string(), HashMap::new());
+        }
+        let bucket = subscriptions
+            .get_mut(subscription)
+            .expect("inserted above")
+            .entry(class)
             .or_insert_with(|| Bucket::new(shape, now));
         bucket.refill(shape, now);
         bucket.give_up_forgotten_bookings(now);

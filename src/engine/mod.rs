@@ -283,7 +283,7 @@ impl Engine {
         // A turn taken for a write that did not happen (the gate was busy, nothing to write,
         // an error first) goes back to the line.
         if let (Some(Turn::Booked(booking)), Ok(target)) = (pass.turn, self.target(resource)) {
-            self.turns.release(arm, &target.subscription_id, booking);
+            arm.release_write_booking(&target.subscription_id, booking);
         }
         outcome
     }
@@ -357,16 +357,8 @@ impl Engine {
                     Err(error) => return pass.finish_error(&error, None),
                 },
             };
-            pass.record_observation(&observed);
-            if observed.listed {
-                self.listings
-                    .remember(&subject.target.id(), &observed.deployments, pass.now);
-            }
             let plan = subject.plan(&observed, None);
-            pass.record_plan(&plan, &subject.target);
-            if matches!(plan.verdict, Verdict::Deleted { .. }) {
-                self.listings.forget(&subject.target.id());
-            }
+            self.record(pass, &subject, &observed, &plan);
             match act(arm, pass, &subject, &plan, &mut searched_elsewhere).await {
                 Step::Continue(learned) => known = learned.map(|o| *o),
                 Step::Done(outcome) => return *outcome,
@@ -449,13 +441,29 @@ impl Engine {
         if !nothing_to_do {
             return None;
         }
-        pass.record_observation(&observed);
+        self.record(pass, subject, &observed, &plan);
+        Some(pass.finish_verdict(&plan.verdict))
+    }
+
+    /// What an observation and its plan leave behind: the status they imply, and the
+    /// account's list of deployments (remembered for their resyncs, forgotten with it).
+    fn record(
+        &self,
+        pass: &mut Pass<'_>,
+        subject: &Subject<'_>,
+        observed: &Observation,
+        plan: &Plan,
+    ) {
+        let account_id = subject.target.id();
+        pass.record_observation(observed);
         if observed.listed {
             self.listings
-                .remember(&subject.target.id(), &observed.deployments, pass.now);
+                .remember(&account_id, &observed.deployments, pass.now);
         }
-        pass.record_plan(&plan, &subject.target);
-        Some(pass.finish_verdict(&plan.verdict))
+        pass.record_plan(plan, &subject.target);
+        if matches!(plan.verdict, Verdict::Deleted { .. }) {
+            self.listings.forget(&account_id);
+        }
     }
 }
 

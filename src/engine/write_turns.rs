@@ -34,7 +34,7 @@ pub(super) enum Turn {
     /// Few writes are waiting: write, queueing for a token like anyone.
     Now,
     /// This writer's booked token is due: write inside `with_booked_token`, or give it back
-    /// with [`WriteTurns::release`].
+    /// with `ArmClient::release_write_booking`.
     Booked(Booking),
     /// Come back after this long.
     Later(Duration),
@@ -71,11 +71,6 @@ impl WriteTurns {
         booked.retain(|_, (_, asked)| now.saturating_duration_since(*asked) < FORGOTTEN_AFTER);
         booked.insert(writer.to_string(), (booking, now));
         Turn::Later(ask_again(due))
-    }
-
-    /// A turn taken ([`Turn::Booked`]) and not used: its place goes to the writes behind it.
-    pub(super) fn release(&self, arm: &ArmClient, subscription: &str, booking: Booking) {
-        arm.release_write_booking(subscription, booking);
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use cognitive_operator::api::Condition;
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RetryPolicy};
 
 pub const SUB: &str = "11111111-1111-1111-1111-111111111111";
@@ -58,4 +59,12 @@ pub fn writes(requests: &[RecordedRequest]) -> Vec<String> {
 
 pub fn count(requests: &[RecordedRequest], method: &str) -> usize {
     requests.iter().filter(|r| r.method == method).count()
+}
+
+/// The condition `type_` of a status; panics, listing them, when there is none.
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
+    conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {conditions:?}"))
 }
