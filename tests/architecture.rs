@@ -175,3 +175,27 @@ fn groups_and_nested_groups_are_read_member_by_member() {
     );
     assert!(first_segments("use arm_emulator::Emulator;", "emulator::").is_empty());
 }
+
+/// A folder's `mod.rs` declares and re-exports; the logic lives in files named for its step.
+#[test]
+fn every_mod_rs_only_declares_and_re_exports() {
+    for (path, text) in sources(&root().join("src")) {
+        if path.file_name().is_none_or(|name| name != "mod.rs") {
+            continue;
+        }
+        let lines = text.lines().count();
+        assert!(lines <= 150, "{} has {lines} lines", path.display());
+        let code = text.lines().filter(|l| !l.trim_start().starts_with("//"));
+        let logic: Vec<&str> = code
+            .filter(|l| {
+                let l = l.trim_start();
+                l.starts_with("fn ") || l.starts_with("pub fn ") || l.starts_with("impl ")
+            })
+            .collect();
+        assert!(
+            logic.is_empty(),
+            "{} holds logic: {logic:?}",
+            path.display()
+        );
+    }
+}

@@ -2,14 +2,18 @@
 
 use jiff::Timestamp;
 
-use super::super::{Next, Write, last_error, retrying};
-use super::{DeploymentOutcome, PROVISIONING_POLL, QUOTA_RECHECK};
+use super::outcome::DeploymentOutcome;
 use crate::api::{CognitiveServicesDeployment, CognitiveServicesDeploymentStatus, RateLimit};
 use crate::arm::deployments::{Deployment, DeploymentRef};
 use crate::arm::error::ArmError;
+use crate::engine::common::{Next, PROVISIONING_POLL, Write, last_error, retrying};
 use crate::planner::Verdict;
 use crate::planner::deployment::{DeploymentAction, DeploymentPlan};
 use crate::planner::status::{self, Summary};
+
+/// How soon to check again after `InsufficientQuota`: quota frees up when other deployments
+/// shrink or go, which this operator cannot see.
+pub const QUOTA_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The state of one deployment reconcile as it goes.
 pub(super) struct DeploymentPass<'a> {

@@ -1,0 +1,53 @@
+//! What a namespace's grant says about a resource's Azure scope (both kinds ask it).
+
+use kube::ResourceExt;
+
+use super::state::Reconciler;
+use crate::api::CognitiveServicesAccount;
+use crate::controller::error::Error;
+use crate::controller::grants;
+
+/// What a namespace's grant says about a resource's Azure scope.
+pub(super) enum ScopeCheck {
+    Allowed,
+    /// Outside the grant; the message says how an admin grants it.
+    Denied(String),
+    /// The grant annotation does not parse: nothing is decided until an admin fixes it.
+    Unreadable(String),
+}
+
+impl Reconciler {
+    /// What the resource's namespace grant says about its Azure scope; an error (retried soon)
+    /// while its Namespace is not cached yet.
+    pub(super) fn scope_check(
+        &self,
+        resource: &CognitiveServicesAccount,
+    ) -> Result<ScopeCheck, Error> {
+        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+        let Ok(target) = self.engine.target(resource) else {
+            return Ok(ScopeCheck::Allowed);
+        };
+        let Some(grants) = self.grants.of(&namespace) else {
+            return Err(Error::NamespaceNotCached(namespace));
+        };
+        let manage = match grants.manage {
+            Ok(manage) => manage,
+            Err(error) => {
+                return Ok(ScopeCheck::Unreadable(grants::describe_unreadable(
+                    &namespace, &error,
+                )));
+            }
+        };
+        if manage.allows(&target.subscription_id, &target.resource_group) {
+            return Ok(ScopeCheck::Allowed);
+        }
+        Ok(ScopeCheck::Denied(format!(
+            "namespace {namespace} may not manage accounts in subscription {} resource group {} (granted: {manage}); a cluster admin grants it with: kubectl annotate namespace {namespace} {}={}/{}",
+            target.subscription_id,
+            target.resource_group,
+            crate::tenancy::SCOPES_ANNOTATION,
+            target.subscription_id,
+            target.resource_group
+        )))
+    }
+}

@@ -1,0 +1,55 @@
+//! A resync of a settled deployment, answered from its account's latest list of deployments.
+
+use super::context::AccountContext;
+use super::outcome::DeploymentOutcome;
+use super::pass::DeploymentPass;
+use crate::api::CognitiveServicesDeployment;
+use crate::arm::deployments::DeploymentRef;
+use crate::engine::Engine;
+use crate::planner::Verdict;
+use crate::planner::status::{self};
+
+impl Engine {
+    /// A resync of a settled deployment answered by its account's latest list of deployments
+    /// (see [`super::listings`]): the outcome when the list shows nothing to do, else `None`
+    /// (read the deployment itself).
+    pub(super) fn settled_by_listing(
+        &self,
+        resource: &CognitiveServicesDeployment,
+        account: &AccountContext,
+        target: &DeploymentRef,
+        deleting: bool,
+        pass: &mut DeploymentPass<'_>,
+    ) -> Option<DeploymentOutcome> {
+        if deleting || !is_settled(resource) {
+            return None;
+        }
+        let max_age = jiff::SignedDuration::try_from(resource.spec.resync()?).ok()?;
+        let listed = self
+            .listings
+            .lookup(&target.account.id(), &target.name, pass.now, max_age)?;
+        let plan = self.plan_for(
+            resource,
+            account,
+            Some(target),
+            listed.as_ref(),
+            None,
+            deleting,
+        );
+        if !plan.actions.is_empty() || plan.verdict != Verdict::Ready {
+            return None;
+        }
+        pass.record_observation(listed.as_ref());
+        pass.record_plan(&plan, target);
+        Some(pass.finish_verdict(&plan.verdict))
+    }
+}
+
+/// Ready for its current generation, with nothing in flight: a resync, not a change.
+pub(super) fn is_settled(resource: &CognitiveServicesDeployment) -> bool {
+    resource.status.as_ref().is_some_and(|status| {
+        status.pending_operation.is_none()
+            && status.observed_generation == resource.metadata.generation
+            && status::find(&status.conditions, status::READY).is_some_and(|c| c.status == "True")
+    })
+}

@@ -1,0 +1,59 @@
+//! Polling the operation a previous deployment reconcile started.
+
+use super::gate::Gate;
+use super::outcome::DeploymentOutcome;
+use super::pass::DeploymentPass;
+use crate::arm::ArmClient;
+use crate::arm::deployments::Deployment;
+use crate::arm::lro::{PendingOperation, PollStatus};
+use crate::engine::Engine;
+use crate::engine::common::{Next, outlived};
+use crate::planner::deployment::waiting_for;
+use crate::planner::status::Summary;
+
+impl Engine {
+    /// Polls the operation a previous reconcile started: the deployment it confirmed (when it
+    /// succeeded and left one), nothing (observe afresh), or the reconcile's end.
+    pub(super) async fn resume_deployment(
+        &self,
+        arm: &ArmClient,
+        pass: &mut DeploymentPass<'_>,
+        gate: &Gate<'_>,
+        operation: &PendingOperation,
+    ) -> Result<Option<Deployment>, Box<DeploymentOutcome>> {
+        if outlived(operation, pass.now) {
+            tracing::warn!(kind = ?operation.kind, "pending deployment operation outlived its age limit: reading the deployment instead");
+            pass.status.pending_operation = None;
+            gate.leave();
+            return Ok(None);
+        }
+        let polled = arm.poll_deployment(operation).await;
+        match &polled {
+            Ok(PollStatus::Running { .. }) => gate.hold(operation, pass.now),
+            Err(_) => {}
+            Ok(_) => gate.leave(),
+        }
+        match polled {
+            Ok(PollStatus::Running { retry_after }) => {
+                let verdict = waiting_for(operation).verdict;
+                Err(Box::new(pass.finish(
+                    Summary::from_verdict(&verdict),
+                    Next::After(retry_after),
+                )))
+            }
+            Ok(PollStatus::Succeeded(deployment)) => {
+                pass.status.pending_operation = None;
+                Ok(deployment.map(|d| *d))
+            }
+            Ok(PollStatus::Unknown) => {
+                pass.status.pending_operation = None;
+                Ok(None)
+            }
+            Ok(PollStatus::Failed(error)) => {
+                pass.status.pending_operation = None;
+                Err(Box::new(pass.finish_error(&error)))
+            }
+            Err(error) => Err(Box::new(pass.finish_error(&error))),
+        }
+    }
+}
