@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Emulator, EmulatorConfig, ResourceGroupSeed, ThrottleConfig};
+use super::{Emulator, EmulatorConfig, Profile, ResourceGroupSeed, ThrottleConfig};
 
 /// Runs the Microsoft.CognitiveServices ARM emulator on loopback until killed.
 #[derive(clap::Args, Debug, Clone)]
@@ -53,6 +53,11 @@ pub struct EmulatorArgs {
     #[arg(long, default_value_t = 100)]
     pub page_size: usize,
 
+    /// The forms writes are answered in: `recorded` (as real Azure was recorded answering:
+    /// deployment writes and DELETEs synchronous) or `long-running` (every write an operation).
+    #[arg(long, env = "ARM_EMULATOR_PROFILE", value_enum, default_value_t = Profile::default())]
+    pub profile: Profile,
+
     /// Accept only this bearer token (default: any well-formed bearer token).
     #[arg(long)]
     pub require_token: Option<String>,
@@ -70,6 +75,7 @@ impl EmulatorArgs {
                 .then(|| ThrottleConfig::azure().scaled(self.time_scale)),
             latency: Duration::from_millis(self.latency_ms),
             page_size: self.page_size,
+            profile: self.profile,
         }
     }
 }

@@ -29,6 +29,44 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Items per page of the list operations before a `nextLink` is returned.
     pub page_size: usize,
+    /// Which of Azure's answer forms the writes take (see [`Profile`]).
+    pub profile: Profile,
+}
+
+/// The forms in which the emulator answers writes. Azure's contract allows several, and the
+/// service was recorded using more than one over time (docs/emulator.md, "Profiles").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// As real Azure was recorded answering (`spec/azure-recordings/`): deployment creates and
+    /// updates and both DELETEs synchronous (201/200, no operation headers).
+    Recorded,
+    /// Every write a long-running operation with Azure-AsyncOperation, Location and
+    /// Retry-After, as the emulator answered before the recordings were its reference.
+    #[default]
+    LongRunning,
+}
+
+/// The variable that chooses the profile of an emulator whose configuration does not (the
+/// operator's embedded emulator and test suites), so that one suite runs under either.
+pub const PROFILE_VARIABLE: &str = "ARM_EMULATOR_PROFILE";
+
+impl Profile {
+    /// The profile named by [`PROFILE_VARIABLE`], or the default; an unknown name is an error
+    /// naming the variable.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(PROFILE_VARIABLE) {
+            Err(_) => Ok(Self::default()),
+            Ok(name) => <Self as clap::ValueEnum>::from_str(&name, true).map_err(|_| {
+                format!("{PROFILE_VARIABLE}={name:?} is not a profile: recorded or long-running")
+            }),
+        }
+    }
+
+    /// Whether deployment writes and DELETEs answer at once, as the recordings show.
+    pub(crate) fn synchronous_writes(self) -> bool {
+        self == Self::Recorded
+    }
 }
 
 /// The age at which operations complete when the configuration does not say otherwise.
@@ -48,6 +86,7 @@ impl Default for EmulatorConfig {
             throttling: Some(ThrottleConfig::azure()),
             latency: Duration::ZERO,
             page_size: 100,
+            profile: Profile::default(),
         }
     }
 }

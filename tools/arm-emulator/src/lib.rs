@@ -44,8 +44,8 @@ use tokio::task::JoinHandle;
 
 pub use cli::{EmulatorArgs, run};
 pub use config::{
-    BucketConfig, DEFAULT_RESOURCE_GROUP_LOCATION, EmulatorConfig, ResourceGroupSeed,
-    ThrottleConfig,
+    BucketConfig, DEFAULT_RESOURCE_GROUP_LOCATION, EmulatorConfig, PROFILE_VARIABLE, Profile,
+    ResourceGroupSeed, ThrottleConfig,
 };
 
 use shared::Shared;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::ArmErrorBody;
 use super::catalogue;
+
 use super::deployment::{DeploymentKey, kind_deploys_models};
 use super::error::ArmError;
 use super::model::{
@@ -30,6 +31,7 @@ pub(crate) struct Settings {
     pub pacing: Pacing,
     pub retry_after_secs: u64,
     pub page_size: usize,
+    pub profile: crate::config::Profile,
 }
 
 /// One resource-provider request, already authenticated, admitted and routed.
@@ -514,6 +516,10 @@ fn delete_account(state: &mut State, target: &Target, call: &Call) -> Answer {
         return Ok(Reply::empty(StatusCode::NO_CONTENT));
     };
     ensure_idle(state, target)?;
+    if answers_at_once(call) {
+        state.soft_delete(&target.key(), call.now);
+        return Ok(Reply::empty(StatusCode::OK));
+    }
     let location = account.location.clone();
     if let Some(account) = state.accounts.get_mut(&target.key()) {
         account.provisioning_state = ProvisioningState::Deleting;
@@ -732,6 +738,12 @@ fn operation_url(operation: &Operation, collection: &str, call: &Call) -> String
         operation.path(collection),
         call.api_version
     )
+}
+
+/// Whether this write answers synchronously, as the recordings show Azure doing. A scripted
+/// operation failure keeps the long-running form: only an operation can fail later.
+pub(crate) fn answers_at_once(call: &Call) -> bool {
+    call.settings.profile.synchronous_writes() && call.operation_error.is_none()
 }
 
 /// Registers a long-running operation on the target account and returns the ARM async headers.

@@ -64,6 +64,7 @@ impl Shared {
                 },
                 retry_after_secs: config.retry_after_secs,
                 page_size: config.page_size,
+                profile: config.profile,
             },
             latency: config.latency,
             clock: Clock::default(),

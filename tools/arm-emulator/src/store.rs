@@ -326,7 +326,7 @@ impl State {
         self.set_state(key, ProvisioningState::Failed);
     }
 
-    fn soft_delete(&mut self, key: &AccountKey, now: Timestamp) {
+    pub(crate) fn soft_delete(&mut self, key: &AccountKey, now: Timestamp) {
         let Some(mut account) = self.accounts.remove(key) else {
             return;
         };

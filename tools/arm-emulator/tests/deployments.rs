@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use arm_emulator::{ArmErrorBody, EmulatorConfig, Fault, ResourceGroupSeed};
+use arm_emulator::{ArmErrorBody, EmulatorConfig, Fault, Profile, ResourceGroupSeed};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::contract::{Doc, Swagger, spec_dir};
@@ -589,6 +589,73 @@ async fn a_failed_create_leaves_the_deployment_failed_and_the_account_writable()
     harness.finish(&deleted).await;
     let gone = harness.get(&deployment_path(ACCOUNT, "chat")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+/// The recorded profile answers as real Azure was recorded doing (spec/azure-recordings/).
+#[tokio::test]
+async fn recorded_azure_writes_deployments_and_deletes_at_once() {
+    let harness = Harness::seeded(EmulatorConfig {
+        profile: Profile::Recorded,
+        ..config()
+    })
+    .await;
+    let created = harness
+        .put_deployment("chat", &deployment("gpt-4o", None, "Standard", 1))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.provisioning_state(), "Succeeded");
+    assert!(created.header("azure-asyncoperation").is_none());
+    assert!(created.header("location").is_none());
+    // Nothing is in flight: the next write on the account is not refused with 409.
+    let updated = harness
+        .put_deployment("chat", &deployment("gpt-4o", None, "Standard", 2))
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.provisioning_state(), "Succeeded");
+    assert_eq!(updated.body["sku"]["capacity"], 2);
+
+    let deleted = harness
+        .call(Method::DELETE, &deployment_path(ACCOUNT, "chat"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert!(deleted.header("azure-asyncoperation").is_none());
+    let gone = harness.get(&deployment_path(ACCOUNT, "chat")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    let account = harness
+        .call(Method::DELETE, &account_path(ACCOUNT), None)
+        .await;
+    assert_eq!(account.status, StatusCode::OK);
+    let deleted_copy = harness
+        .get(&provider_path(&format!(
+            "locations/westus/resourceGroups/{RG}/deletedAccounts/{ACCOUNT}"
+        )))
+        .await;
+    assert_eq!(deleted_copy.status, StatusCode::OK, "soft-deleted at once");
+}
+
+/// A scripted failure needs an operation to fail in: that one write stays long-running.
+#[tokio::test]
+async fn recorded_azure_keeps_an_operation_for_a_scripted_failure() {
+    let harness = Harness::seeded(EmulatorConfig {
+        profile: Profile::Recorded,
+        ..config()
+    })
+    .await;
+    harness.emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/deployments/chat".into()),
+        operation_error: Some(ArmErrorBody {
+            code: "InternalServerError".into(),
+            message: "The deployment could not be provisioned.".into(),
+        }),
+        ..Fault::default()
+    });
+    let created = harness
+        .put_deployment("chat", &deployment("gpt-4o", None, "Standard", 1))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(harness.finish(&created).await["status"], "Failed");
 }
 
 #[tokio::test]

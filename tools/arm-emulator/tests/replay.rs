@@ -14,7 +14,7 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arm_emulator::{EmulatorConfig, ResourceGroupSeed};
+use arm_emulator::{EmulatorConfig, Profile, ResourceGroupSeed};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
@@ -103,16 +103,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
     (
         "PUT deployment (create)",
-        "operation headers",
-        "a deployment create is long-running in the emulator, synchronous 201 Succeeded in Azure",
-    ),
-    (
-        "PUT deployment (create)",
-        "state",
-        "a deployment create is long-running in the emulator, synchronous 201 Succeeded in Azure",
-    ),
-    (
-        "PUT deployment (create)",
         "etag header",
         "the emulator sends no ETag header",
     ),
@@ -120,16 +110,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "PUT deployment (create)",
         "keys",
         "deployment bodies carry tags: {} and raiPolicyName, and lack model.publisher",
-    ),
-    (
-        "PUT deployment (update)",
-        "operation headers",
-        "a deployment update is long-running in the emulator, synchronous 200 in Azure",
-    ),
-    (
-        "PUT deployment (update)",
-        "state",
-        "a deployment update is long-running in the emulator, synchronous 200 in Azure",
     ),
     (
         "PUT deployment (update)",
@@ -150,31 +130,11 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "GET deployment",
         "keys",
         "deployment bodies carry tags: {} and raiPolicyName, and lack model.publisher",
-    ),
-    (
-        "DELETE deployment",
-        "status",
-        "a deployment DELETE is 202 long-running in the emulator, 200 in Azure",
-    ),
-    (
-        "DELETE deployment",
-        "operation headers",
-        "a deployment DELETE is 202 long-running in the emulator, 200 in Azure",
     ),
     (
         "GET deployment (absent)",
         "state",
         "a deleted deployment's 404 is ResourceNotFound in the emulator, NotFound in Azure",
-    ),
-    (
-        "DELETE account",
-        "status",
-        "an account DELETE is 202 long-running in the emulator, 200 in Azure",
-    ),
-    (
-        "DELETE account",
-        "operation headers",
-        "an account DELETE is 202 long-running in the emulator, 200 in Azure",
     ),
 ];
 
@@ -414,6 +374,7 @@ impl Replay {
             polls_to_complete: Some(polls as u32),
             operation_duration: None,
             throttling: None,
+            profile: Profile::Recorded,
             ..EmulatorConfig::default()
         };
         Replay {

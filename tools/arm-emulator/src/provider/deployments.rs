@@ -10,7 +10,7 @@ use axum::http::{HeaderName, Method, StatusCode};
 use jiff::Timestamp;
 use serde_json::Value;
 
-use super::{Answer, Call, Reply, Target, paged, start};
+use super::{Answer, Call, Reply, Target, answers_at_once, paged, start};
 use crate::catalogue::{self, OPENAI_FORMAT};
 use crate::deployment::{
     Deployment, DeploymentKey, DeploymentPatch, DeploymentRequest, DeploymentSpec, NO_AUTO_UPGRADE,
@@ -222,7 +222,17 @@ fn placement<'a>(account: &'a Account, name: &'a str) -> Placement<'a> {
     }
 }
 
-fn create(state: &mut State, deployment: Deployment, call: &Call) -> Answer {
+fn create(state: &mut State, mut deployment: Deployment, call: &Call) -> Answer {
+    if answers_at_once(call) {
+        deployment.provisioning_state = ProvisioningState::Succeeded;
+        let body = render::deployment(&deployment);
+        state.deployments.insert(deployment.key(), deployment);
+        return Ok(Reply {
+            status: StatusCode::CREATED,
+            body: Some(body),
+            headers: Vec::new(),
+        });
+    }
     let (key, body) = (deployment.key(), render::deployment(&deployment));
     state.deployments.insert(key.clone(), deployment);
     let headers = start_operation(state, OperationKind::Create, &key, None, call);
@@ -240,6 +250,15 @@ fn replace(
     call: &Call,
 ) -> Answer {
     let key = target.key();
+    if answers_at_once(call) {
+        let deployment = state
+            .deployments
+            .get_mut(&key)
+            .ok_or_else(|| target.not_found())?;
+        deployment.set_spec(spec, call.now);
+        deployment.provisioning_state = ProvisioningState::Succeeded;
+        return Ok(Reply::ok(render::deployment(deployment)));
+    }
     let (body, rollback) = begin_update(state, &key, spec, call.now);
     let headers = start_operation(state, OperationKind::Update, &key, Some(rollback), call);
     Ok(Reply {
@@ -294,7 +313,8 @@ fn patch(state: &mut State, target: &DeploymentTarget, call: &Call) -> Answer {
     })
 }
 
-/// DELETE: 202 and an operation that removes the deployment; 204 when there is none.
+/// DELETE: 202 and an operation that removes the deployment (200 at once in the recorded
+/// profile); 204 when there is none.
 fn delete(state: &mut State, target: &DeploymentTarget, call: &Call) -> Answer {
     let account = parent(state, &target.account)?;
     let key = target.key();
@@ -302,6 +322,10 @@ fn delete(state: &mut State, target: &DeploymentTarget, call: &Call) -> Answer {
         return Ok(Reply::empty(StatusCode::NO_CONTENT));
     }
     ensure_writable(state, account)?;
+    if answers_at_once(call) {
+        state.remove_deployment(&key, call.now);
+        return Ok(Reply::empty(StatusCode::OK));
+    }
     if let Some(deployment) = state.deployments.get_mut(&key) {
         deployment.provisioning_state = ProvisioningState::Deleting;
     }
