@@ -58,8 +58,12 @@ impl Engine {
         plan: &Plan,
     ) {
         let account_id = subject.target.id();
-        pass.record_observation(observed);
-        if observed.listed {
+        if plan.foreign {
+            pass.record_verdict_only(observed);
+        } else {
+            pass.record_observation(observed);
+        }
+        if observed.listed && !plan.foreign {
             self.listings
                 .remember(&account_id, &observed.deployments, pass.now);
         }
