@@ -1340,3 +1340,138 @@ async fn deployments_wait_for_their_account_go_one_at_a_time_and_are_deleted_bef
         "{writes:?}"
     );
 }
+
+/// The polls of operation statuses in `log`.
+fn operation_polls(log: &[arm_emulator::RecordedRequest]) -> usize {
+    log.iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/operationStatuses/"))
+        .count()
+}
+
+/// The paths of the DELETEs in `log`, in order.
+fn deletes(log: &[arm_emulator::RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn a_deletion_during_an_account_update_deletes_every_deployment_first_and_nothing_bills() {
+    // Operations finish only when the emulator's clock says so: an Update can be held open.
+    let cluster = Cluster::start_with(&[
+        "--polls-to-complete",
+        "never",
+        "--operation-seconds",
+        "3600",
+    ])
+    .await;
+    let emulator = &cluster.emulator;
+    cluster.create_namespace("team-docs");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-docs", "docs-openai", json!({})))
+        .unwrap();
+    emulator
+        .wait_for("the account's create", |log| {
+            log.iter()
+                .any(|r| r.method == "PUT" && r.path.ends_with("/accounts/docs-openai"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    cluster.wait_ready("team-docs", "docs-openai");
+    let mut provisioned = deployment_manifest("team-docs", "ptu", "docs-openai", 15);
+    provisioned["spec"]["sku"]["name"] = json!("ProvisionedManaged");
+    cluster.apply(&provisioned.to_string()).unwrap();
+    emulator
+        .wait_for("the deployment's create", |log| {
+            log.iter()
+                .any(|r| r.method == "PUT" && r.path.ends_with("/deployments/ptu"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    cluster.wait_deployments_ready("team-docs");
+    assert_eq!(emulator.billing().await["billingCapacity"], json!(15));
+
+    // A change ARM applies in a long-running Update, held open.
+    cluster
+        .apply(&account_manifest(
+            "team-docs",
+            "docs-openai",
+            json!({"properties": {"publicNetworkAccess": "Disabled"}}),
+        ))
+        .unwrap();
+    let updating = cluster
+        .wait_for(
+            "team-docs",
+            "docs-openai",
+            "a pending Update",
+            |o: Option<&CognitiveServicesAccount>| {
+                o.and_then(|o| o.status.as_ref())
+                    .and_then(|s| s.pending_operation.as_ref())
+                    .is_some_and(|p| format!("{:?}", p.kind) == "Update")
+            },
+        )
+        .await
+        .unwrap();
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa",
+        "docs-openai",
+        "--namespace",
+        "team-docs",
+        "--wait=false",
+    ]);
+    // Two polls after the delete: the second is surely the deletion's (reconciles of one object
+    // run one at a time), which finds the Update still running.
+    let polls = operation_polls(&emulator.requests().await);
+    emulator
+        .wait_for("the deletion polling the Update", |log| {
+            operation_polls(log) >= polls + 2
+        })
+        .await;
+    assert!(deletes(&emulator.requests().await).is_empty());
+    emulator.advance_clock(3601.0).await;
+    let log = emulator
+        .wait_for("the deletion's first DELETE", |log| {
+            !deletes(log).is_empty()
+        })
+        .await;
+    let first = &deletes(&log)[0];
+    assert!(
+        first.ends_with("/deployments/ptu"),
+        "the deployment goes first, not {first}"
+    );
+    emulator.advance_clock(3601.0).await;
+    emulator
+        .wait_for("the account's DELETE", |log| {
+            deletes(log)
+                .iter()
+                .any(|d| d.ends_with("/accounts/docs-openai"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    wait_deleted(
+        cluster.accounts("team-docs"),
+        "docs-openai",
+        &updating.uid().unwrap(),
+        "the account resource",
+    )
+    .await;
+    let order = deletes(&emulator.requests().await);
+    let account_delete = order
+        .iter()
+        .position(|d| d.ends_with("/accounts/docs-openai"))
+        .unwrap();
+    assert!(
+        order
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.contains("/deployments/"))
+            .all(|(i, _)| i < account_delete),
+        "{order:?}"
+    );
+    let billing = emulator.billing().await;
+    assert_eq!(billing["billingCapacity"], json!(0), "{billing}");
+}
