@@ -335,6 +335,71 @@ async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_colle
         "the garbage collector removes the connection Secret",
     )
     .await;
+    // The object is gone: an event says what its deletion did.
+    let done = event_notes(&cluster, "team-a", "DeletionPolicyDone");
+    assert!(
+        done.iter().any(|note| note.contains("deleted and purged")),
+        "{done:?}"
+    );
+
+    // A copy that is not visible is not purged, and the verdict says so in a Warning.
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "hidden",
+            json!({"deletionPolicy": "DeleteAndPurge"}),
+        ))
+        .unwrap();
+    let hidden = cluster
+        .wait_for("team-a", "hidden", "Ready", is_ready())
+        .await
+        .unwrap();
+    cluster
+        .emulator
+        .fault(
+            json!({"method": "GET", "pathContains": "deletedAccounts/hidden", "status": 404,
+                      "code": "ResourceNotFound", "times": 0}),
+        )
+        .await;
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/hidden",
+        "--namespace",
+        "team-a",
+        "--wait=false",
+    ]);
+    wait_deleted(
+        cluster.accounts("team-a"),
+        "hidden",
+        &hidden.uid().unwrap(),
+        "the deletion of a copy not found",
+    )
+    .await;
+    let skipped = event_notes(&cluster, "team-a", "PurgeSkipped");
+    assert!(
+        skipped.iter().any(|note| note.contains("none was purged")),
+        "{skipped:?}"
+    );
+}
+
+/// The notes of the events with `reason` in `namespace`.
+fn event_notes(cluster: &Cluster, namespace: &str, reason: &str) -> Vec<String> {
+    let events: Value = serde_json::from_str(&cluster.plane.kubectl(&[
+        "get",
+        "events.events.k8s.io",
+        "--namespace",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["reason"] == reason)
+        .map(|event| event["note"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test]

@@ -19,6 +19,9 @@ pub struct Outcome {
     /// The account (or its soft-deleted copy) is someone else's (AlreadyManaged,
     /// AlreadyExists): the status shows the verdict only, and no right to its keys follows.
     pub foreign: bool,
+    /// DeleteAndPurge finished without purging a copy (none was found at the spec's place, or
+    /// it was not this resource's): the Ready message says which.
+    pub purge_skipped: bool,
     /// The failure behind a Reconciling/Stalled status, if any.
     pub error: Option<String>,
 }

@@ -29,6 +29,8 @@ pub(super) struct Pass<'a> {
     pub(super) turn: Option<Turn>,
     /// The last plan stopped because the account is someone else's.
     pub(super) foreign: bool,
+    /// The deletion ended under DeleteAndPurge with no purge.
+    pub(super) purge_skipped: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -42,6 +44,7 @@ impl<'a> Pass<'a> {
             deletion_finished: false,
             turn: None,
             foreign: false,
+            purge_skipped: false,
         }
     }
 
@@ -198,6 +201,7 @@ impl<'a> Pass<'a> {
             account: self.account.take(),
             deletion_finished: self.deletion_finished,
             foreign: self.foreign,
+            purge_skipped: self.purge_skipped,
             error: None,
         }
     }

@@ -150,7 +150,7 @@ impl<'a> Subject<'a> {
 /// A purge of the account's copy finished since the deletion began: `status.lastPurgeTime` is
 /// not older than the deletion timestamp (without one, as in a direct engine call, any purge
 /// recorded counts).
-fn purged_in_this_deletion(
+pub(super) fn purged_in_this_deletion(
     resource: &CognitiveServicesAccount,
     status: &CognitiveServicesAccountStatus,
 ) -> bool {
