@@ -629,3 +629,51 @@ async fn an_owner_tag_dropped_by_hand_does_not_end_the_deletion_early() {
     let billing = emulator.billing();
     assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
 }
+
+#[tokio::test]
+async fn a_deletion_that_starts_while_a_restore_runs_deletes_every_deployment_first() {
+    let emulator = held_emulator().await;
+    let client = client(&emulator);
+    let engine = Engine::default();
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    assert!(
+        drive(&engine, &client, &emulator, &mut account, false)
+            .await
+            .ready()
+    );
+    seed_provisioned(&emulator, "ptu", 15);
+    // Deleted by hand: the copy keeps its deployment (and its billing).
+    let target = AccountRef::new(SUB, RG, "docs-openai");
+    client.delete_account(&target).await.unwrap();
+    emulator.advance_clock(HELD + Duration::from_secs(1));
+    // The next reconcile finds the copy and restores it; the deletion starts meanwhile.
+    let outcome = engine
+        .reconcile(&client, &account, false, jiff::Timestamp::now())
+        .await;
+    let pending = outcome
+        .status
+        .pending_operation
+        .as_ref()
+        .expect("a restore runs");
+    assert_eq!(
+        pending.kind,
+        cognitive_operator::arm::OperationKind::Restore
+    );
+    account.status = Some(outcome.status.clone());
+    let outcome = engine
+        .reconcile(&client, &account, true, jiff::Timestamp::now())
+        .await;
+    assert!(outcome.status.pending_operation.is_some());
+    account.status = Some(outcome.status.clone());
+    emulator.clear_requests();
+    emulator.advance_clock(HELD + Duration::from_secs(1));
+    let outcome = drive(&engine, &client, &emulator, &mut account, true).await;
+    assert!(outcome.deletion_finished, "{:?}", outcome.status.conditions);
+    let order = writes(&emulator.requests());
+    assert!(
+        position(&order, "/deployments/ptu") < position(&order, &target.id()),
+        "{order:?}"
+    );
+    let billing = emulator.billing();
+    assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
+}
