@@ -490,3 +490,190 @@ async fn a_deployment_whose_create_failed_is_deleted_and_created_again() {
         ]
     );
 }
+
+/// An emulator whose operations run until the clock is advanced past `HELD`: an Update can be
+/// held open while a deletion starts.
+async fn held_emulator() -> Emulator {
+    cognitive_operator::install_crypto_provider();
+    let config = arm_emulator::EmulatorConfig {
+        polls_to_complete: None,
+        operation_duration: Some(HELD),
+        retry_after_secs: 0,
+        throttling: None,
+        ..arm_emulator::EmulatorConfig::default()
+    };
+    let emulator = Emulator::start(config).await.expect("emulator starts");
+    emulator.seed_resource_group(SUB, RG, LOCATION);
+    emulator
+}
+
+const HELD: Duration = Duration::from_secs(600);
+
+/// Reconciles the account until it settles, finishing each operation it waits for by moving
+/// the emulator's clock past it (no sleeping).
+async fn drive(
+    engine: &Engine,
+    client: &ArmClient,
+    emulator: &Emulator,
+    account: &mut CognitiveServicesAccount,
+    deleting: bool,
+) -> cognitive_operator::engine::Outcome {
+    for _ in 0..30 {
+        let outcome = engine
+            .reconcile(client, account, deleting, jiff::Timestamp::now())
+            .await;
+        account.status = Some(outcome.status.clone());
+        if outcome.deletion_finished || matches!(outcome.next, Next::Resync | Next::Done) {
+            return outcome;
+        }
+        if outcome.status.pending_operation.is_some() {
+            emulator.advance_clock(HELD + Duration::from_secs(1));
+        }
+    }
+    panic!("the account did not settle: {:?}", account.status);
+}
+
+fn seed_provisioned(emulator: &Emulator, name: &str, capacity: u32) {
+    emulator.seed_deployment(
+        SUB,
+        RG,
+        "docs-openai",
+        name,
+        json!({"sku": {"name": "ProvisionedManaged", "capacity": capacity},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+}
+
+/// Where `needle` first appears in the writes, which must contain it.
+fn position(order: &[String], needle: &str) -> usize {
+    order
+        .iter()
+        .position(|w| w.ends_with(needle))
+        .unwrap_or_else(|| panic!("no write ending {needle}: {order:?}"))
+}
+
+#[tokio::test]
+async fn a_deletion_that_starts_while_an_update_runs_deletes_every_deployment_first() {
+    let emulator = held_emulator().await;
+    let client = client(&emulator);
+    let engine = Engine::default();
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    assert!(
+        drive(&engine, &client, &emulator, &mut account, false)
+            .await
+            .ready()
+    );
+    seed_provisioned(&emulator, "ptu", 15);
+    // A change that ARM applies in a long-running Update.
+    account.spec.properties = Some(cognitive_operator::arm::models::AccountWritableProperties {
+        public_network_access: Some("Disabled".into()),
+        ..Default::default()
+    });
+    account.metadata.generation = Some(2);
+    let outcome = engine
+        .reconcile(&client, &account, false, jiff::Timestamp::now())
+        .await;
+    let pending = outcome
+        .status
+        .pending_operation
+        .as_ref()
+        .expect("an update runs");
+    assert_eq!(pending.kind, cognitive_operator::arm::OperationKind::Update);
+    account.status = Some(outcome.status.clone());
+    // The deletion starts while it runs: it waits for it.
+    let outcome = engine
+        .reconcile(&client, &account, true, jiff::Timestamp::now())
+        .await;
+    assert!(outcome.status.pending_operation.is_some());
+    assert!(!outcome.deletion_finished);
+    account.status = Some(outcome.status.clone());
+    emulator.clear_requests();
+    emulator.advance_clock(HELD + Duration::from_secs(1));
+    let outcome = drive(&engine, &client, &emulator, &mut account, true).await;
+    assert!(outcome.deletion_finished, "{:?}", outcome.status.conditions);
+    let order = writes(&emulator.requests());
+    let account_id = AccountRef::new(SUB, RG, "docs-openai").id();
+    assert!(
+        position(&order, "/deployments/ptu") < position(&order, &account_id),
+        "{order:?}"
+    );
+    let billing = emulator.billing();
+    assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
+}
+
+#[tokio::test]
+async fn an_owner_tag_dropped_by_hand_does_not_end_the_deletion_early() {
+    let (emulator, client, engine) = setup().await;
+    let mut account = ready_account(&engine, &client).await;
+    seed_provisioned(&emulator, "ptu", 15);
+    seed_provisioned(&emulator, "ptu-2", 15);
+    // Someone drops every tag in the portal: the status alone says the account is ours.
+    let target = AccountRef::new(SUB, RG, "docs-openai");
+    let dropped = client
+        .update_account(&target, &json!({"tags": {}}))
+        .await
+        .unwrap();
+    if let Some(operation) = dropped.operation {
+        client.wait(&operation, TIMEOUT).await.unwrap();
+    }
+    emulator.clear_requests();
+    let outcome = converge(&engine, &client, &mut account, true, TIMEOUT, |_| {}).await;
+    assert!(outcome.deletion_finished, "{:?}", outcome.status.conditions);
+    let order = writes(&emulator.requests());
+    let account_id = AccountRef::new(SUB, RG, "docs-openai").id();
+    assert!(
+        position(&order, "/deployments/ptu") < position(&order, &account_id)
+            && position(&order, "/deployments/ptu-2") < position(&order, &account_id),
+        "{order:?}"
+    );
+    let billing = emulator.billing();
+    assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
+}
+
+#[tokio::test]
+async fn a_deletion_that_starts_while_a_restore_runs_deletes_every_deployment_first() {
+    let emulator = held_emulator().await;
+    let client = client(&emulator);
+    let engine = Engine::default();
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    assert!(
+        drive(&engine, &client, &emulator, &mut account, false)
+            .await
+            .ready()
+    );
+    seed_provisioned(&emulator, "ptu", 15);
+    // Deleted by hand: the copy keeps its deployment (and its billing).
+    let target = AccountRef::new(SUB, RG, "docs-openai");
+    client.delete_account(&target).await.unwrap();
+    emulator.advance_clock(HELD + Duration::from_secs(1));
+    // The next reconcile finds the copy and restores it; the deletion starts meanwhile.
+    let outcome = engine
+        .reconcile(&client, &account, false, jiff::Timestamp::now())
+        .await;
+    let pending = outcome
+        .status
+        .pending_operation
+        .as_ref()
+        .expect("a restore runs");
+    assert_eq!(
+        pending.kind,
+        cognitive_operator::arm::OperationKind::Restore
+    );
+    account.status = Some(outcome.status.clone());
+    let outcome = engine
+        .reconcile(&client, &account, true, jiff::Timestamp::now())
+        .await;
+    assert!(outcome.status.pending_operation.is_some());
+    account.status = Some(outcome.status.clone());
+    emulator.clear_requests();
+    emulator.advance_clock(HELD + Duration::from_secs(1));
+    let outcome = drive(&engine, &client, &emulator, &mut account, true).await;
+    assert!(outcome.deletion_finished, "{:?}", outcome.status.conditions);
+    let order = writes(&emulator.requests());
+    assert!(
+        position(&order, "/deployments/ptu") < position(&order, &target.id()),
+        "{order:?}"
+    );
+    let billing = emulator.billing();
+    assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
+}

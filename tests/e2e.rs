@@ -335,6 +335,71 @@ async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_colle
         "the garbage collector removes the connection Secret",
     )
     .await;
+    // The object is gone: an event says what its deletion did.
+    let done = event_notes(&cluster, "team-a", "DeletionPolicyDone");
+    assert!(
+        done.iter().any(|note| note.contains("deleted and purged")),
+        "{done:?}"
+    );
+
+    // A copy that is not visible is not purged, and the verdict says so in a Warning.
+    cluster
+        .apply(&account_manifest(
+            "team-a",
+            "hidden",
+            json!({"deletionPolicy": "DeleteAndPurge"}),
+        ))
+        .unwrap();
+    let hidden = cluster
+        .wait_for("team-a", "hidden", "Ready", is_ready())
+        .await
+        .unwrap();
+    cluster
+        .emulator
+        .fault(
+            json!({"method": "GET", "pathContains": "deletedAccounts/hidden", "status": 404,
+                      "code": "ResourceNotFound", "times": 0}),
+        )
+        .await;
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa/hidden",
+        "--namespace",
+        "team-a",
+        "--wait=false",
+    ]);
+    wait_deleted(
+        cluster.accounts("team-a"),
+        "hidden",
+        &hidden.uid().unwrap(),
+        "the deletion of a copy not found",
+    )
+    .await;
+    let skipped = event_notes(&cluster, "team-a", "PurgeSkipped");
+    assert!(
+        skipped.iter().any(|note| note.contains("none was purged")),
+        "{skipped:?}"
+    );
+}
+
+/// The notes of the events with `reason` in `namespace`.
+fn event_notes(cluster: &Cluster, namespace: &str, reason: &str) -> Vec<String> {
+    let events: Value = serde_json::from_str(&cluster.plane.kubectl(&[
+        "get",
+        "events.events.k8s.io",
+        "--namespace",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["reason"] == reason)
+        .map(|event| event["note"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -1339,4 +1404,139 @@ async fn deployments_wait_for_their_account_go_one_at_a_time_and_are_deleted_bef
         deployment_deletes.iter().all(|&i| i < account_delete),
         "{writes:?}"
     );
+}
+
+/// The polls of operation statuses in `log`.
+fn operation_polls(log: &[arm_emulator::RecordedRequest]) -> usize {
+    log.iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/operationStatuses/"))
+        .count()
+}
+
+/// The paths of the DELETEs in `log`, in order.
+fn deletes(log: &[arm_emulator::RecordedRequest]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn a_deletion_during_an_account_update_deletes_every_deployment_first_and_nothing_bills() {
+    // Operations finish only when the emulator's clock says so: an Update can be held open.
+    let cluster = Cluster::start_with(&[
+        "--polls-to-complete",
+        "never",
+        "--operation-seconds",
+        "3600",
+    ])
+    .await;
+    let emulator = &cluster.emulator;
+    cluster.create_namespace("team-docs");
+    let _operator = cluster.start_operator("operator", &["--no-leader-election"]);
+    cluster
+        .apply(&account_manifest("team-docs", "docs-openai", json!({})))
+        .unwrap();
+    emulator
+        .wait_for("the account's create", |log| {
+            log.iter()
+                .any(|r| r.method == "PUT" && r.path.ends_with("/accounts/docs-openai"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    cluster.wait_ready("team-docs", "docs-openai");
+    let mut provisioned = deployment_manifest("team-docs", "ptu", "docs-openai", 15);
+    provisioned["spec"]["sku"]["name"] = json!("ProvisionedManaged");
+    cluster.apply(&provisioned.to_string()).unwrap();
+    emulator
+        .wait_for("the deployment's create", |log| {
+            log.iter()
+                .any(|r| r.method == "PUT" && r.path.ends_with("/deployments/ptu"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    cluster.wait_deployments_ready("team-docs");
+    assert_eq!(emulator.billing().await["billingCapacity"], json!(15));
+
+    // A change ARM applies in a long-running Update, held open.
+    cluster
+        .apply(&account_manifest(
+            "team-docs",
+            "docs-openai",
+            json!({"properties": {"publicNetworkAccess": "Disabled"}}),
+        ))
+        .unwrap();
+    let updating = cluster
+        .wait_for(
+            "team-docs",
+            "docs-openai",
+            "a pending Update",
+            |o: Option<&CognitiveServicesAccount>| {
+                o.and_then(|o| o.status.as_ref())
+                    .and_then(|s| s.pending_operation.as_ref())
+                    .is_some_and(|p| format!("{:?}", p.kind) == "Update")
+            },
+        )
+        .await
+        .unwrap();
+    cluster.plane.kubectl(&[
+        "delete",
+        "csa",
+        "docs-openai",
+        "--namespace",
+        "team-docs",
+        "--wait=false",
+    ]);
+    // Two polls after the delete: the second is surely the deletion's (reconciles of one object
+    // run one at a time), which finds the Update still running.
+    let polls = operation_polls(&emulator.requests().await);
+    emulator
+        .wait_for("the deletion polling the Update", |log| {
+            operation_polls(log) >= polls + 2
+        })
+        .await;
+    assert!(deletes(&emulator.requests().await).is_empty());
+    emulator.advance_clock(3601.0).await;
+    let log = emulator
+        .wait_for("the deletion's first DELETE", |log| {
+            !deletes(log).is_empty()
+        })
+        .await;
+    let first = &deletes(&log)[0];
+    assert!(
+        first.ends_with("/deployments/ptu"),
+        "the deployment goes first, not {first}"
+    );
+    emulator.advance_clock(3601.0).await;
+    emulator
+        .wait_for("the account's DELETE", |log| {
+            deletes(log)
+                .iter()
+                .any(|d| d.ends_with("/accounts/docs-openai"))
+        })
+        .await;
+    emulator.advance_clock(3601.0).await;
+    wait_deleted(
+        cluster.accounts("team-docs"),
+        "docs-openai",
+        &updating.uid().unwrap(),
+        "the account resource",
+    )
+    .await;
+    let order = deletes(&emulator.requests().await);
+    let account_delete = order
+        .iter()
+        .position(|d| d.ends_with("/accounts/docs-openai"))
+        .unwrap();
+    assert!(
+        order
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.contains("/deployments/"))
+            .all(|(i, _)| i < account_delete),
+        "{order:?}"
+    );
+    let billing = emulator.billing().await;
+    assert_eq!(billing["billingCapacity"], json!(0), "{billing}");
 }

@@ -597,3 +597,141 @@ async fn an_invalid_spec_holds_a_deletion_only_when_the_policy_needs_azure() {
     );
     assert!(emulator.requests().is_empty());
 }
+
+/// Another writer's PUT lands between our create and its confirmation: the account read back
+/// is not ours, so it is never tagged, patched or deleted by this resource.
+#[tokio::test]
+async fn a_create_that_lost_a_race_never_takes_the_account_over() {
+    for (name, their_owner, verdict) in [
+        ("raced", None, "AlreadyExists"),
+        (
+            "raced-tagged",
+            Some("other-cluster/team-a/raced"),
+            "AlreadyManaged",
+        ),
+    ] {
+        let emulator = emulator_with(3).await;
+        let client = client(&emulator);
+        let mut r = resource(name);
+        let outcome = Engine::default()
+            .reconcile(&client, &r, false, jiff::Timestamp::now())
+            .await;
+        assert!(outcome.status.pending_operation.is_some(), "a create runs");
+        assert_eq!(outcome.status.arm_id, None, "accepted is not yet ours");
+        r.status = Some(outcome.status);
+        let mut tags = json!({"team": "theirs"});
+        if let Some(owner) = their_owner {
+            tags[OWNER_TAG] = json!(owner);
+        }
+        emulator.seed_account(
+            SUB,
+            RG,
+            name,
+            json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}, "tags": tags,
+                   "properties": {"customSubDomainName": name}}),
+        );
+        emulator.clear_requests();
+        let outcome = settle(&client, &mut r).await;
+        assert_eq!(stalled_reason(&outcome), verdict, "{name}");
+        assert_eq!(outcome.status.arm_id, None, "{name}");
+        assert!(outcome.foreign, "{name}");
+        assert_eq!(writes(&emulator.requests()), Vec::<String>::new(), "{name}");
+        let outcome = delete(&client, &mut r).await;
+        assert!(outcome.deletion_finished, "{name}");
+        assert_eq!(
+            writes(&emulator.requests()),
+            Vec::<String>::new(),
+            "{name}: never deleted"
+        );
+    }
+}
+
+/// An AlreadyManaged/AlreadyExists resource's status gets the verdict and nothing of the
+/// account it is not allowed to manage: not its endpoint, state, nor its deployments and their
+/// owners (which are not even listed).
+#[tokio::test]
+async fn a_stalled_resource_shows_its_verdict_and_nothing_of_the_foreign_account() {
+    for (name, their_owner, verdict) in [
+        ("theirs", Some("other/ns/x"), "AlreadyManaged"),
+        ("nobodys", None, "AlreadyExists"),
+    ] {
+        let emulator = emulator().await;
+        let client = client(&emulator);
+        let mut tags = json!({});
+        if let Some(owner) = their_owner {
+            tags[OWNER_TAG] = json!(owner);
+        }
+        emulator.seed_account(
+            SUB,
+            RG,
+            name,
+            json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}, "tags": tags,
+                   "properties": {"customSubDomainName": name}}),
+        );
+        emulator.seed_deployment(
+            SUB,
+            RG,
+            name,
+            "their-chat",
+            json!({"sku": {"name": "Standard", "capacity": 1}, "tags": {OWNER_TAG: "other/ns/chat"},
+                   "properties": {"model": {"format": "OpenAI", "name": "gpt-4o-mini"}}}),
+        );
+        let mut r = resource(name);
+        let outcome = settle(&client, &mut r).await;
+        assert_eq!(stalled_reason(&outcome), verdict);
+        assert!(outcome.foreign, "{name}");
+        let status = &outcome.status;
+        assert_eq!(status.endpoint, None, "{name}");
+        assert_eq!(status.endpoints, None, "{name}");
+        assert_eq!(status.provisioning_state, None, "{name}");
+        assert!(
+            status.deployments.is_empty(),
+            "{name}: {:?}",
+            status.deployments
+        );
+        assert!(status.drift.is_empty(), "{name}");
+        let listed = emulator
+            .requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.contains("/deployments"))
+            .count();
+        assert_eq!(listed, 0, "{name}: its deployments are not read");
+    }
+}
+
+/// DeleteAndPurge says "purged" only when it purged: a copy not visible (yet) is named as such.
+#[tokio::test]
+async fn delete_and_purge_says_when_no_purge_took_place() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let mut hidden = resource("hidden");
+    hidden.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    settle(&client, &mut hidden).await;
+    // The copy is not visible yet (as when ARM's list lags behind the delete).
+    emulator.add_fault(Fault {
+        method: Some("GET".into()),
+        path_contains: Some("deletedAccounts/hidden".into()),
+        status: Some(404),
+        code: Some("ResourceNotFound".into()),
+        times: Some(0),
+        ..Fault::default()
+    });
+    let outcome = delete(&client, &mut hidden).await;
+    assert!(outcome.deletion_finished);
+    let said = condition(&outcome.status.conditions, "Ready")
+        .message
+        .clone();
+    assert!(
+        said.contains("none was purged") && !said.contains("deleted and purged"),
+        "{said}"
+    );
+    emulator.clear_faults();
+    let mut purged = resource("purged");
+    purged.spec.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    settle(&client, &mut purged).await;
+    let outcome = delete(&client, &mut purged).await;
+    let said = condition(&outcome.status.conditions, "Ready")
+        .message
+        .clone();
+    assert!(said.contains("deleted and purged"), "{said}");
+}

@@ -24,6 +24,13 @@ pub async fn converge(
     timeout: Duration,
     mut progress: impl FnMut(&Outcome),
 ) -> Outcome {
+    if deleting && resource.metadata.deletion_timestamp.is_none() {
+        // As the API server would mark it: the deletion begins now, so that the verdict says
+        // "purged" only of a purge made by this deletion.
+        resource.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        );
+    }
     settle(timeout, async || {
         let outcome = engine
             .reconcile(client, resource, deleting, jiff::Timestamp::now())

@@ -128,7 +128,7 @@ fn copy_elsewhere(input: &PlanInput, copy: &SoftDeleted) -> Plan {
 }
 
 pub(super) fn copy_not_ours(input: &PlanInput, copy: &SoftDeleted) -> Plan {
-    Plan::stalled(
+    Plan::foreign(
         "AlreadyExists",
         format!(
             "a soft-deleted copy of account {} exists in {} (resource group {}), deleted {}, and was not made by this resource (no owner tag {OWNER_TAG}); set spec.adoptionPolicy: Adopt to let softDeletePolicy {:?} act on it",
@@ -143,7 +143,7 @@ pub(super) fn copy_not_ours(input: &PlanInput, copy: &SoftDeleted) -> Plan {
 
 pub(super) fn copy_managed_elsewhere(input: &PlanInput, copy: &SoftDeleted, other: &str) -> Plan {
     if is_legacy_form_of(other, input.owner) {
-        return Plan::stalled(
+        return Plan::foreign(
             "AlreadyManaged",
             format!(
                 "a soft-deleted copy of account {} (location {}, resource group {}) carries the owner tag {OWNER_TAG}={other}, written before owner tags named their cluster: it may be this resource's from then, or {other} in another cluster. If it is this cluster's, recover it by hand (az cognitiveservices account recover --location {} --resource-group {} --name {}) and set its tag to {}; the operator then manages it",
@@ -157,7 +157,7 @@ pub(super) fn copy_managed_elsewhere(input: &PlanInput, copy: &SoftDeleted, othe
             ),
         );
     }
-    Plan::stalled(
+    Plan::foreign(
         "AlreadyManaged",
         format!(
             "a soft-deleted copy of account {} (location {}, resource group {}) belongs to CognitiveServicesAccount {other} (Azure tag {OWNER_TAG}); this resource neither restores nor purges it. Choose another spec.azureName, or let its owner restore or purge it",

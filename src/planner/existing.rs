@@ -14,7 +14,7 @@ pub(super) fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
         Ownership::Other(other) => return already_managed(input, other),
         Ownership::Unclaimed if input.spec.adoption_policy == AdoptionPolicy::Adopt => true,
         Ownership::Unclaimed => {
-            return Plan::stalled(
+            return Plan::foreign(
                 "AlreadyExists",
                 format!(
                     "account {} already exists in resource group {} and was not created by this resource; set spec.adoptionPolicy: Adopt to take it over",
@@ -37,7 +37,9 @@ pub(super) fn plan_existing(input: &PlanInput, account: &Account) -> Plan {
         return plan;
     }
     let mut plan = plan_owned(input, account, adopting);
-    plan.claims_account = true;
+    // An adoption claims the account once its patched owner tag is read back, not before: a
+    // PATCH that lost a race to another writer must not make the account ours.
+    plan.claims_account = !adopting;
     plan
 }
 

@@ -33,7 +33,7 @@ pub use diff::FieldDiff;
 pub use decide::plan;
 pub use desired::desired_account;
 pub use model::{Action, Plan, PlanInput, SoftDeleted, Verdict};
-pub use ownership::{is_managed_by, owner_of};
+pub use ownership::{is_foreign, is_managed_by, owner_of};
 
 // The situations share their helpers (ownership, the desired account, the owned-account plan).
 use absent::*;

@@ -48,12 +48,17 @@ pub struct PlanInput<'a> {
     pub pending: Option<&'a PendingOperation>,
     /// The resource is being deleted: run the deletion policy.
     pub deleting: bool,
-    /// The account's deployments, read when deleting it: they are deleted first, so that
-    /// nothing provisioned bills while the account sits soft-deleted.
-    pub deployments: &'a [Deployment],
+    /// The account's deployments as listed in this pass; `None`: not listed in this pass (a
+    /// confirmation of an operation, or a reconcile that did not list them). A deletion deletes
+    /// them first, so that nothing provisioned bills while the account sits soft-deleted, and is
+    /// planned only from such a list, never from an older one.
+    pub deployments: Option<&'a [Deployment]>,
     /// The status says this resource managed the account before (`status.armId` is its id):
     /// ownership survives someone dropping the owner tag in the portal.
     pub managed_before: bool,
+    /// A purge of this account's soft-deleted copy finished during this deletion: the final
+    /// verdict may say it was purged.
+    pub purged: bool,
 }
 
 /// One ARM write.
@@ -140,6 +145,9 @@ pub struct Plan {
     /// This resource manages the observed account (created, restored or adopted it): the
     /// status records its id.
     pub claims_account: bool,
+    /// The plan stops because the account (or its soft-deleted copy) is someone else's
+    /// (AlreadyManaged, AlreadyExists): the status shows the verdict and nothing of it.
+    pub foreign: bool,
 }
 
 impl Plan {
@@ -149,6 +157,7 @@ impl Plan {
             verdict,
             drift: Vec::new(),
             claims_account: false,
+            foreign: false,
         }
     }
 
@@ -158,11 +167,28 @@ impl Plan {
             verdict: Verdict::Progressing { reason, message },
             drift: Vec::new(),
             claims_account: false,
+            foreign: false,
         }
     }
 
     pub(super) fn stalled(reason: &'static str, message: String) -> Self {
         Plan::verdict(Verdict::Stalled { reason, message })
+    }
+
+    /// Stalled on an account (or copy) that is someone else's: nothing of it is shown.
+    pub(super) fn foreign(reason: &'static str, message: String) -> Self {
+        Plan {
+            foreign: true,
+            ..Plan::stalled(reason, message)
+        }
+    }
+
+    /// This plan is for an account this resource manages: the status keeps naming it.
+    pub(super) fn claimed(self) -> Self {
+        Plan {
+            claims_account: true,
+            ..self
+        }
     }
 
     /// Whether the plan purges anything.

@@ -45,5 +45,6 @@ pub(super) fn plan_observation(input: &PlanInput) -> Plan {
         },
         drift,
         claims_account: false,
+        foreign: false,
     }
 }

@@ -50,9 +50,27 @@ pub fn is_managed_by(account: &Account, owner: &str, managed_before: bool) -> bo
     ownership_of(account, owner, managed_before) == Ownership::Ours
 }
 
+/// Whether the plan for `account` stops because it is someone else's (AlreadyManaged, or
+/// AlreadyExists without adoption): then nothing more of it is read, such as its deployments.
+pub fn is_foreign(
+    spec: &CognitiveServicesAccountSpec,
+    account: &Account,
+    owner: &str,
+    managed_before: bool,
+) -> bool {
+    match ownership_of(account, owner, managed_before) {
+        Ownership::Ours => false,
+        Ownership::Other(_) => true,
+        Ownership::Unclaimed => {
+            spec.reconcile_policy == ReconcilePolicy::Manage
+                && spec.adoption_policy != AdoptionPolicy::Adopt
+        }
+    }
+}
+
 pub(super) fn already_managed(input: &PlanInput, other: &str) -> Plan {
     if is_legacy_form_of(other, input.owner) {
-        return Plan::stalled(
+        return Plan::foreign(
             "AlreadyManaged",
             format!(
                 "account {} carries the owner tag {OWNER_TAG}={other}, written before owner tags named their cluster, and this resource's status does not show it managed the account: it may be {other} in another cluster. If this cluster owns it, set the tag to {} in Azure (az tag update --operation Merge --tags {OWNER_TAG}={} --resource-id {})",
@@ -63,7 +81,7 @@ pub(super) fn already_managed(input: &PlanInput, other: &str) -> Plan {
             ),
         );
     }
-    Plan::stalled(
+    Plan::foreign(
         "AlreadyManaged",
         format!(
             "account {} is already managed by CognitiveServicesAccount {other} (Azure tag {OWNER_TAG}); two resources must not manage one account",

@@ -66,8 +66,9 @@ fn input<'a>(
         soft_deleted: copy,
         pending: None,
         deleting: false,
-        deployments: &[],
+        deployments: Some(&[]),
         managed_before: false,
+        purged: false,
     }
 }
 
@@ -271,6 +272,22 @@ fn m20_a_copy_nobody_claims_is_restored_or_purged_only_with_adopt() {
 }
 
 #[test]
+fn m22_a_stall_on_someone_elses_account_or_copy_is_foreign_and_others_are_not() {
+    let s = spec();
+    let theirs = copy_at("westus", "rg", Some("team-b/docs"));
+    let nobodys = copy_at("westus", "rg", None);
+    let ours = copy_at("westus", "rg", Some(OWNER));
+    let mut restoring = spec();
+    restoring.soft_delete_policy = SoftDeletePolicy::Restore;
+    assert!(plan(&input(&s, None, Some(&theirs))).foreign);
+    assert!(plan(&input(&restoring, None, Some(&nobodys))).foreign);
+    assert!(!plan(&input(&restoring, None, Some(&ours))).foreign);
+    assert!(!plan(&input(&s, None, Some(&ours))).foreign, "m4 is ours");
+    let account = account_for(&s, Some(OWNER));
+    assert!(!plan(&input(&s, Some(&account), None)).foreign);
+}
+
+#[test]
 fn m21_a_copy_with_an_owner_tag_without_cluster_says_how_to_claim_it() {
     let copy = copy_at("westus", "rg", Some(OWNER));
     let s = spec();
@@ -368,6 +385,12 @@ fn m10_not_ours_with_adopt_takes_it_over_by_patching() {
             ..
         }
     ));
+    assert!(
+        !plan.claims_account,
+        "claimed only once the patched tag is read back"
+    );
+    let adopted = account_for(&s, Some(OWNER));
+    assert!(super::plan(&input(&s, Some(&adopted), None)).claims_account);
 }
 
 #[test]
@@ -377,6 +400,7 @@ fn m11_not_ours_with_never_stalls_saying_how_to_adopt() {
     let plan = plan(&input(&s, Some(&account), None));
     assert_eq!(stalled_reason(&plan), "AlreadyExists");
     assert!(message(&plan).contains("adoptionPolicy: Adopt"));
+    assert!(plan.foreign && !plan.claims_account);
 }
 
 #[test]
@@ -387,6 +411,7 @@ fn m12_managed_by_another_resource_stalls_already_managed() {
     let plan = plan(&input(&s, Some(&account), None));
     assert_eq!(stalled_reason(&plan), "AlreadyManaged");
     assert!(message(&plan).contains("team-b/other"));
+    assert!(plan.foreign, "nothing of it goes into the status");
 }
 
 /// The owner of this resource in cluster `prod-1`.
@@ -610,6 +635,7 @@ fn o4_observing_an_account_another_resource_manages_is_already_managed() {
     assert_eq!(stalled_reason(&plan), "AlreadyManaged");
     assert!(message(&plan).contains("team-b/docs"), "{}", message(&plan));
     assert!(plan.drift.is_empty(), "nothing of it is reported");
+    assert!(plan.foreign);
 }
 
 #[test]
@@ -670,7 +696,7 @@ fn d14_deleting_an_account_deletes_every_deployment_first_one_at_a_time() {
         })
         .collect();
     let first = plan(&PlanInput {
-        deployments: &deployments,
+        deployments: Some(&deployments),
         ..deleting(&s, Some(&account), None)
     });
     assert_eq!(
@@ -702,6 +728,71 @@ fn d14_deleting_an_account_deletes_every_deployment_first_one_at_a_time() {
 }
 
 #[test]
+fn d15_a_deletion_is_planned_only_from_a_listing_of_this_pass() {
+    let s = spec();
+    let account = account_for(&s, Some(OWNER));
+    let unlisted = PlanInput {
+        deployments: None,
+        ..deleting(&s, Some(&account), None)
+    };
+    let plan = plan(&unlisted);
+    assert!(
+        !plan.actions.contains(&Action::Delete),
+        "never deleted without a list of this pass: {plan:?}"
+    );
+    assert!(matches!(
+        plan.verdict,
+        Verdict::Progressing {
+            reason: "Deleting",
+            ..
+        }
+    ));
+    assert!(plan.claims_account);
+    let chat = [Deployment {
+        name: Some("chat".into()),
+        ..Default::default()
+    }];
+    let listed = PlanInput {
+        deployments: Some(&chat),
+        ..unlisted.clone()
+    };
+    assert_eq!(
+        super::plan(&listed).actions,
+        vec![Action::DeleteDeployment("chat".into()), Action::Delete]
+    );
+    // A kind without deployments needs no list.
+    let mut language = spec();
+    language.kind = "TextAnalytics".into();
+    let mut account = account_for(&language, Some(OWNER));
+    account.kind = Some("TextAnalytics".into());
+    let without = PlanInput {
+        deployments: None,
+        ..deleting(&language, Some(&account), None)
+    };
+    assert_eq!(super::plan(&without).actions, vec![Action::Delete]);
+}
+
+#[test]
+fn d16_a_deletion_keeps_the_claim_until_the_account_is_gone() {
+    let s = spec();
+    let untagged = account_for(&s, None);
+    let chat = [Deployment {
+        name: Some("chat".into()),
+        ..Default::default()
+    }];
+    let i = PlanInput {
+        managed_before: true,
+        deployments: Some(&chat),
+        ..deleting(&s, Some(&untagged), None)
+    };
+    let first = plan(&i);
+    assert_eq!(first.actions[0], Action::DeleteDeployment("chat".into()));
+    assert!(first.claims_account, "the status keeps naming the account");
+    let tagged = account_for(&s, Some(OWNER));
+    assert!(plan(&deleting(&s, Some(&tagged), None)).claims_account);
+}
+
+#[test]
 fn d2_d3_delete_and_purge_deletes_then_purges_our_copy_only_here() {
     let mut s = spec();
     s.deletion_policy = DeletionPolicy::DeleteAndPurge;
@@ -728,7 +819,24 @@ fn d4_delete_and_purge_never_purges_a_copy_that_is_not_ours_or_elsewhere() {
         let plan = plan(&deleting(&s, None, Some(&copy)));
         assert!(plan.actions.is_empty(), "{plan:?}");
         assert!(matches!(plan.verdict, Verdict::Deleted { .. }));
+        let said = message(&plan);
+        assert!(
+            said.contains("was not purged") && !said.contains("deleted and purged"),
+            "{said}"
+        );
     }
+    let said = message(&plan(&deleting(
+        &s,
+        None,
+        Some(&copy_at("eastus", "rg", Some(OWNER))),
+    )));
+    assert!(said.contains("eastus"), "names where the copy is: {said}");
+    let said = message(&plan(&deleting(
+        &s,
+        None,
+        Some(&copy_at("westus", "rg", Some("x/y"))),
+    )));
+    assert!(said.contains("x/y"), "names whose the copy is: {said}");
 }
 
 #[test]
@@ -768,11 +876,22 @@ fn d3_delete_and_purge_finds_our_copy_when_the_spec_names_the_location_by_displa
 
 #[test]
 fn d5_delete_of_an_absent_account_is_done() {
-    let s = spec();
+    let mut s = spec();
     assert!(matches!(
         plan(&deleting(&s, None, None)).verdict,
         Verdict::Deleted { .. }
     ));
+    s.deletion_policy = DeletionPolicy::DeleteAndPurge;
+    let said = message(&plan(&deleting(&s, None, None)));
+    assert!(
+        said.contains("no soft-deleted copy was found") && !said.contains("deleted and purged"),
+        "says no purge took place: {said}"
+    );
+    let purged = PlanInput {
+        purged: true,
+        ..deleting(&s, None, None)
+    };
+    assert!(message(&plan(&purged)).contains("deleted and purged"));
 }
 
 #[test]

@@ -118,6 +118,13 @@ impl EmulatorProcess {
         .await;
     }
 
+    /// `GET /_emulator/billing`: what the provisioned deployments bill (`billingCapacity` is
+    /// the capacity still billing now).
+    pub async fn billing(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/_emulator/billing", None)
+            .await
+    }
+
     /// Seeds an account (or, with `soft_deleted`, a soft-deleted copy) made outside the operator.
     pub async fn seed(&self, name: &str, account: Value, soft_deleted: bool) {
         let path = if soft_deleted {

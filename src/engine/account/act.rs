@@ -114,13 +114,13 @@ pub(super) async fn act(
             subject
                 .gate
                 .started(&account_id, &subject.writer, &operation);
-            pass.wrote_to(action, &subject.target);
+            pass.wrote(action);
             let next = Next::After(operation.poll_interval());
             pass.status.pending_operation = Some(Box::new(operation));
             Step::done(pass.finish(Summary::from_verdict(&plan.verdict), next))
         }
         Ok(None) => {
-            pass.wrote_to(action, &subject.target);
+            pass.wrote(action);
             if matches!(action, Action::Purge(_)) {
                 pass.copy_gone(OperationKind::Purge);
             }

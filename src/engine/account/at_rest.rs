@@ -4,8 +4,10 @@
 use super::observe::{Observation, observe_deployments};
 use super::outcome::{Outcome, condition_is_true};
 use super::pass::Pass;
-use super::subject::{Subject, managed_before};
-use crate::api::{CognitiveServicesAccount, CognitiveServicesAccountStatus, ReconcilePolicy};
+use super::subject::{Subject, managed_before, purged_in_this_deletion};
+use crate::api::{
+    CognitiveServicesAccount, CognitiveServicesAccountStatus, DeletionPolicy, ReconcilePolicy,
+};
 use crate::arm::ArmClient;
 use crate::engine::Engine;
 use crate::planner::status::{self};
@@ -58,14 +60,22 @@ impl Engine {
         plan: &Plan,
     ) {
         let account_id = subject.target.id();
-        pass.record_observation(observed);
-        if observed.listed {
+        if plan.foreign {
+            pass.record_verdict_only(observed);
+        } else {
+            pass.record_observation(observed);
+        }
+        if observed.listed && !plan.foreign {
             self.listings
                 .remember(&account_id, &observed.deployments, pass.now);
         }
         pass.record_plan(plan, &subject.target);
         if matches!(plan.verdict, Verdict::Deleted { .. }) {
             self.listings.forget(&account_id);
+            pass.purge_skipped = subject.resource.spec.deletion_policy
+                == DeletionPolicy::DeleteAndPurge
+                && !plan.foreign
+                && !purged_in_this_deletion(subject.resource, &pass.status);
         }
     }
 }

@@ -1,11 +1,11 @@
 //! Reading an account: the account, its soft-deleted copy, its deployments.
 
-use super::subject::Subject;
+use super::subject::{Subject, managed_before};
 use crate::api::ReconcilePolicy;
 use crate::arm::deployments::Deployment;
 use crate::arm::models::{Account, DeletedAccountRef, location_slug, same_location};
 use crate::arm::{ArmClient, ArmError};
-use crate::planner::SoftDeleted;
+use crate::planner::{self, SoftDeleted};
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Observation {
@@ -73,8 +73,22 @@ pub(super) async fn observe_deployments(
 
 /// Accounts of the kinds that hold model deployments list them once provisioned: to delete
 /// them before the account (always), and to show them in the status and serve their resyncs
-/// (when due).
+/// (when due). A deletion is planned only from this list, made in the same pass: never from a
+/// confirmation, nor from the engine's [`Listings`](crate::engine::listings::Listings) (which
+/// only the deployments' resyncs read), nor from a resource group's list (`at_rest` never
+/// answers a deletion). Someone else's account is not listed at all: nothing of it is shown.
 pub(super) fn lists_deployments(subject: &Subject<'_>, account: &Account) -> bool {
+    let spec = &subject.resource.spec;
+    let managed_before = managed_before(subject.resource, &subject.target);
+    let ours_to_read = if subject.deleting {
+        planner::is_managed_by(account, &subject.owner, managed_before)
+    } else {
+        !planner::is_foreign(spec, account, &subject.owner, managed_before)
+    };
+    ours_to_read && holds_listable_deployments(subject, account)
+}
+
+fn holds_listable_deployments(subject: &Subject<'_>, account: &Account) -> bool {
     let kind = account
         .kind
         .as_deref()

@@ -16,6 +16,12 @@ pub struct Outcome {
     pub account: Option<Account>,
     /// The deletion policy is done: the finalizer can be removed.
     pub deletion_finished: bool,
+    /// The account (or its soft-deleted copy) is someone else's (AlreadyManaged,
+    /// AlreadyExists): the status shows the verdict only, and no right to its keys follows.
+    pub foreign: bool,
+    /// DeleteAndPurge finished without purging a copy (none was found at the spec's place, or
+    /// it was not this resource's): the Ready message says which.
+    pub purge_skipped: bool,
     /// The failure behind a Reconciling/Stalled status, if any.
     pub error: Option<String>,
 }

@@ -27,6 +27,10 @@ pub(super) struct Pass<'a> {
     pub(super) deletion_finished: bool,
     /// This reconcile's turn in the write budget, once asked for.
     pub(super) turn: Option<Turn>,
+    /// The last plan stopped because the account is someone else's.
+    pub(super) foreign: bool,
+    /// The deletion ended under DeleteAndPurge with no purge.
+    pub(super) purge_skipped: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -39,6 +43,8 @@ impl<'a> Pass<'a> {
             account: None,
             deletion_finished: false,
             turn: None,
+            foreign: false,
+            purge_skipped: false,
         }
     }
 
@@ -97,24 +103,30 @@ impl<'a> Pass<'a> {
         self.account = observed.account.clone();
     }
 
+    /// A plan that stops on someone else's account leaves the verdict and nothing of it: no
+    /// endpoint, state or deployments (with their owners). The account is still kept for the
+    /// caller (see [`Outcome::foreign`]). A foreign soft-deleted copy's place and dates stay
+    /// (the verdict names them too): they make the next reconcile look for the copy rather than
+    /// send a create that ARM refuses because of it.
+    pub(super) fn record_verdict_only(&mut self, observed: &Observation) {
+        self.record_observation(&Observation {
+            account: None,
+            soft_deleted: observed.soft_deleted.clone(),
+            ..Observation::default()
+        });
+        self.account = observed.account.clone();
+    }
+
     /// The status names the account only while this resource manages it, so that a foreign
     /// account it merely looked at is never taken for its own later.
     pub(super) fn record_plan(&mut self, plan: &Plan, target: &AccountRef) {
+        self.foreign = plan.foreign;
         self.status.drift = status::drift_entries(&plan.drift);
         if plan.claims_account {
             self.status.arm_id = Some(target.id());
         } else if self.account.is_some() {
             self.status.arm_id = None;
         }
-    }
-
-    /// A create or restore that ARM accepted makes the account this resource's; one it refused
-    /// (a copy holds the name) does not, or the copy would pass for ours next time.
-    pub(super) fn wrote_to(&mut self, action: &Action, target: &AccountRef) {
-        if matches!(action, Action::Create(_) | Action::Restore { .. }) {
-            self.status.arm_id = Some(target.id());
-        }
-        self.wrote(action);
     }
 
     pub(super) fn wrote(&mut self, action: &Action) {
@@ -188,6 +200,8 @@ impl<'a> Pass<'a> {
             writes: std::mem::take(&mut self.writes),
             account: self.account.take(),
             deletion_finished: self.deletion_finished,
+            foreign: self.foreign,
+            purge_skipped: self.purge_skipped,
             error: None,
         }
     }

@@ -43,7 +43,12 @@ pub(super) async fn resume(
                     .listings
                     .remember(&subject.target.id(), &[], pass.now);
             }
-            // Confirming a deletion's step leaves nothing to go on: observe afresh.
+            // A deletion goes on from a fresh observation, whose list of deployments is made in
+            // this pass: the account confirmed by an Update or Restore still holds them all, and
+            // confirming a deletion's step leaves nothing to go on.
+            if subject.deleting {
+                return Step::Continue(None);
+            }
             Step::Continue(account.map(|a| {
                 Box::new(Observation {
                     account: Some(*a),

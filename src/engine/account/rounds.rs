@@ -135,7 +135,7 @@ impl Engine {
                     Err(error) => return pass.finish_error(&error, None),
                 },
             };
-            let plan = subject.plan(&observed, None);
+            let plan = subject.plan_in(&observed, None, &pass.status);
             self.record(pass, &subject, &observed, &plan);
             match act(arm, pass, &subject, &plan, &mut searched_elsewhere).await {
                 Step::Continue(learned) => known = learned.map(|o| *o),

@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 
 use super::observe::Observation;
-use crate::api::{CognitiveServicesAccount, FieldError, ReconcilePolicy};
+use crate::api::{
+    CognitiveServicesAccount, CognitiveServicesAccountStatus, FieldError, ReconcilePolicy,
+};
 use crate::arm::lro::PendingOperation;
 use crate::arm::models::{Account, AccountRef};
 use crate::engine::Engine;
@@ -117,6 +119,17 @@ pub(super) struct Subject<'a> {
 
 impl<'a> Subject<'a> {
     pub(super) fn plan(&self, observed: &Observation, pending: Option<&PendingOperation>) -> Plan {
+        let status = self.resource.status.clone().unwrap_or_default();
+        self.plan_in(observed, pending, &status)
+    }
+
+    /// The plan for `observed`, in a pass whose status so far is `status`.
+    pub(super) fn plan_in(
+        &self,
+        observed: &Observation,
+        pending: Option<&PendingOperation>,
+        status: &CognitiveServicesAccountStatus,
+    ) -> Plan {
         let managed_before = managed_before(self.resource, &self.target);
         planner::plan(&PlanInput {
             spec: &self.resource.spec,
@@ -126,9 +139,29 @@ impl<'a> Subject<'a> {
             soft_deleted: observed.soft_deleted.as_ref(),
             pending,
             deleting: self.deleting,
-            deployments: &observed.deployments,
+            // A deletion is planned only from a list made in this pass (see `lists_deployments`).
+            deployments: observed.listed.then_some(observed.deployments.as_slice()),
             managed_before,
+            purged: self.deleting && purged_in_this_deletion(self.resource, status),
         })
+    }
+}
+
+/// A purge of the account's copy finished since the deletion began: `status.lastPurgeTime` is
+/// not older than the deletion timestamp (without one, as in a direct engine call, any purge
+/// recorded counts).
+pub(super) fn purged_in_this_deletion(
+    resource: &CognitiveServicesAccount,
+    status: &CognitiveServicesAccountStatus,
+) -> bool {
+    let Some(purged_at) = status.last_purge_time.as_deref() else {
+        return false;
+    };
+    match &resource.metadata.deletion_timestamp {
+        Some(since) => purged_at
+            .parse::<Timestamp>()
+            .is_ok_and(|purged_at| purged_at >= since.0),
+        None => true,
     }
 }
 

@@ -15,6 +15,8 @@ use crate::controller::error::Error;
 use crate::controller::metrics::ReconcileResult;
 use crate::controller::reconciler::state::{Reconciled, Reconciler, done, key_of};
 use crate::controller::requeue::{Requeue, requeue_for, resync_requeue};
+use crate::engine::Outcome;
+use crate::planner::status;
 
 impl Reconciler {
     /// The controller's entry point: a cached object, which may be the placeholder of one that
@@ -100,7 +102,7 @@ impl Reconciler {
             _ => {}
         }
         if deleting && outcome.deletion_finished {
-            return self.finish_deletion(&resource, latest).await;
+            return self.finish_deletion(&resource, latest, &outcome).await;
         }
         if let Some(error) = &outcome.error {
             tracing::warn!(error = %error, "reconcile did not complete");
@@ -114,13 +116,25 @@ impl Reconciler {
         Ok(done(requeue, classify(&status)))
     }
 
-    /// The deletion policy has run: the finalizer goes (saying so when Pause skipped it).
+    /// The deletion policy has run: the finalizer goes, and an event says what was done (the
+    /// object, and the status that said it, are gone next).
     pub(super) async fn finish_deletion(
         &self,
         resource: &CognitiveServicesAccount,
         latest: &CognitiveServicesAccount,
+        outcome: &Outcome,
     ) -> Result<Reconciled, Error> {
-        if skipped_deletion_policy(resource) {
+        if !skipped_deletion_policy(resource) {
+            let (type_, reason) = if outcome.purge_skipped {
+                (EventType::Warning, "PurgeSkipped")
+            } else {
+                (EventType::Normal, "DeletionPolicyDone")
+            };
+            let note = status::find(&outcome.status.conditions, status::READY)
+                .map(|ready| ready.message.clone())
+                .unwrap_or_default();
+            self.publish(resource, type_, reason, "Delete", &note).await;
+        } else {
             let note = format!(
                 "reconcilePolicy is Pause, which makes no ARM call: deletionPolicy {:?} was not run and the account is left in Azure",
                 resource.spec.deletion_policy
