@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::fixtures;
@@ -55,6 +56,27 @@ pub struct Harness {
     pub client: kube::Client,
     pub reconciler: Reconciler,
     pub api_writes: Arc<Mutex<Vec<ApiWrite>>>,
+    /// The reconciler's cache of Namespaces: what a cluster admin's annotation changes.
+    namespaces: Mutex<NamespaceWriter>,
+}
+
+type NamespaceWriter = kube::runtime::reflector::store::Writer<
+    kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>,
+>;
+
+/// The resources' Namespace, as the reconciler's cache holds it, with `annotations`.
+fn namespace_with(
+    annotations: BTreeMap<String, String>,
+) -> kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> {
+    kube::core::PartialObjectMeta {
+        types: None,
+        metadata: kube::api::ObjectMeta {
+            name: Some(NS.into()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..Default::default()
+        },
+        _phantom: Default::default(),
+    }
 }
 
 /// A resource that creates an OpenAI account in the emulator's resource group.
@@ -144,17 +166,10 @@ impl Harness {
         let credentials = Credentials::new(default, template, emulator_tokens());
         // The resources' namespace, cached without annotations: it gets the default grant,
         // which allows every scope.
-        let mut writer = kube::runtime::reflector::store::Writer::default();
-        let namespace: kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> =
-            kube::core::PartialObjectMeta {
-                types: None,
-                metadata: kube::api::ObjectMeta {
-                    name: Some(NS.into()),
-                    ..Default::default()
-                },
-                _phantom: Default::default(),
-            };
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace));
+        let mut writer = NamespaceWriter::default();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace_with(
+            BTreeMap::new(),
+        )));
         let grants = Grants::new(Grant::parse("*").unwrap(), writer.as_reader());
         let reconciler = Reconciler::new(
             client.clone(),
@@ -169,7 +184,23 @@ impl Harness {
             client,
             reconciler,
             api_writes,
+            namespaces: Mutex::new(writer),
         }
+    }
+
+    /// What a cluster admin's `kubectl annotate namespace` does: the resources' Namespace now
+    /// has exactly `annotations` (grants among them), as the reconciler's cache sees it.
+    pub fn set_namespace_annotations(&self, annotations: &[(&str, &str)]) {
+        let annotations = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.namespaces
+            .lock()
+            .unwrap()
+            .apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace_with(
+                annotations,
+            )));
     }
 
     pub fn accounts(&self) -> Api<CognitiveServicesAccount> {
