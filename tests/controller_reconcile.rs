@@ -885,3 +885,37 @@ async fn a_misnamed_rotate_request_made_during_a_rotation_is_refused_after_it() 
     let resource = h.get("docs").await.unwrap();
     assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
 }
+
+#[tokio::test]
+async fn an_invalid_account_reference_is_refused_before_any_api_read() {
+    let h = Harness::start(vec![]).await;
+    h.create_deployment(&harness::deployment("chat", "Docs_OpenAI"))
+        .await;
+    h.api_reads.lock().unwrap().clear();
+
+    h.reconcile_deployment("chat").await;
+
+    let resource = h.get_deployment("chat").await.unwrap();
+    let ready = harness::deployment_condition(&resource, "Ready").unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("spec.accountRef.name"),
+        "{}",
+        ready.message
+    );
+    let reads = h.api_reads();
+    assert!(
+        !reads.iter().any(|name| name == "Docs_OpenAI"),
+        "the name never reaches the API server: {reads:?}"
+    );
+    assert!(h.emulator.requests().is_empty(), "no ARM call");
+
+    // An empty name, which the client itself refuses to put in a path: a verdict, not an
+    // error retried for ever.
+    h.create_deployment(&harness::deployment("empty", "")).await;
+    let requeue = h.try_reconcile_deployment("empty").await;
+    assert!(requeue.is_ok(), "{requeue:?}");
+    let resource = h.get_deployment("empty").await.unwrap();
+    let ready = harness::deployment_condition(&resource, "Ready").unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+}

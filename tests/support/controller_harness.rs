@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::fixtures;
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
-use cognitive_operator::api::{CognitiveServicesAccount, LocalSecretReference};
+use cognitive_operator::api::{
+    CognitiveServicesAccount, CognitiveServicesDeployment, LocalSecretReference,
+};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, ArmMetrics, Credential};
 use cognitive_operator::controller::credentials::{CredentialFactory, Credentials, SecretIdentity};
 use cognitive_operator::controller::grants::Grants;
@@ -56,6 +58,8 @@ pub struct Harness {
     pub client: kube::Client,
     pub reconciler: Reconciler,
     pub api_writes: Arc<Mutex<Vec<ApiWrite>>>,
+    /// The (namespace, name) of each GET the fake API answered, in order.
+    pub api_reads: Arc<Mutex<Vec<(String, String)>>>,
     /// The reconciler's cache of Namespaces: what a cluster admin's annotation changes.
     namespaces: Mutex<NamespaceWriter>,
 }
@@ -151,7 +155,14 @@ impl Harness {
     /// A fake API holding `objects`, and a reconciler talking to it and to `emulator`.
     pub async fn connect(emulator: Arc<Emulator>, objects: Vec<Value>) -> Harness {
         let api_writes = Arc::new(Mutex::new(Vec::new()));
-        let client = fake_api(emulator.clone(), api_writes.clone(), objects).await;
+        let api_reads = Arc::new(Mutex::new(Vec::new()));
+        let client = fake_api(
+            emulator.clone(),
+            api_writes.clone(),
+            api_reads.clone(),
+            objects,
+        )
+        .await;
         let metrics = Arc::new(Metrics::new(ArmMetrics::default()));
         let template = ArmClientConfig {
             rate_limits: None,
@@ -184,6 +195,7 @@ impl Harness {
             client,
             reconciler,
             api_writes,
+            api_reads,
             namespaces: Mutex::new(writer),
         }
     }
@@ -280,6 +292,52 @@ impl Harness {
         );
     }
 
+    pub fn deployments(&self) -> Api<CognitiveServicesDeployment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub async fn create_deployment(
+        &self,
+        resource: &CognitiveServicesDeployment,
+    ) -> CognitiveServicesDeployment {
+        self.deployments()
+            .create(&PostParams::default(), resource)
+            .await
+            .expect("create deployment resource")
+    }
+
+    pub async fn get_deployment(&self, name: &str) -> Option<CognitiveServicesDeployment> {
+        self.deployments()
+            .get_opt(name)
+            .await
+            .expect("get deployment resource")
+    }
+
+    /// One reconcile of the deployment resource `name`, as the Controller runs it.
+    pub async fn try_reconcile_deployment(
+        &self,
+        name: &str,
+    ) -> Result<Requeue, cognitive_operator::controller::Error> {
+        let resource = self.get_deployment(name).await.expect("deployment exists");
+        self.reconciler.reconcile_deployment(&resource).await
+    }
+
+    pub async fn reconcile_deployment(&self, name: &str) -> Requeue {
+        self.try_reconcile_deployment(name)
+            .await
+            .expect("deployment reconcile succeeds")
+    }
+
+    /// The names the fake API was asked to GET.
+    pub fn api_reads(&self) -> Vec<String> {
+        self.api_reads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
     /// Requests the emulator received that change something in Azure (not GETs).
     pub fn arm_writes(&self) -> Vec<RecordedRequest> {
         self.emulator
@@ -319,6 +377,31 @@ impl Harness {
     }
 }
 
+/// A deployment of gpt-4o into the account of the resource `account`.
+pub fn deployment(name: &str, account: &str) -> CognitiveServicesDeployment {
+    let spec = serde_json::from_value(serde_json::json!({
+        "accountRef": {"name": account},
+        "model": {"format": "OpenAI", "name": "gpt-4o"},
+        "sku": {"name": "GlobalStandard", "capacity": 10},
+    }))
+    .expect("deployment spec");
+    let mut resource = CognitiveServicesDeployment::new(name, spec);
+    resource.metadata.namespace = Some(NS.into());
+    resource
+}
+
+pub fn deployment_condition<'a>(
+    resource: &'a CognitiveServicesDeployment,
+    type_: &str,
+) -> Option<&'a cognitive_operator::api::Condition> {
+    resource
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
 pub fn condition<'a>(
     resource: &'a CognitiveServicesAccount,
     type_: &str,
@@ -335,10 +418,18 @@ pub fn condition<'a>(
 async fn fake_api(
     emulator: Arc<Emulator>,
     writes: Arc<Mutex<Vec<ApiWrite>>>,
+    reads: Arc<Mutex<Vec<(String, String)>>>,
     objects: Vec<Value>,
 ) -> kube::Client {
     let finalizer_writes = writes.clone();
     let interceptors = interceptor::Funcs::new()
+        .get(move |ctx| {
+            reads
+                .lock()
+                .unwrap()
+                .push((ctx.namespace.to_string(), ctx.name.to_string()));
+            Ok(None)
+        })
         .patch(move |ctx| {
             if let Some(finalizers) = ctx.patch.pointer("/metadata/finalizers") {
                 let arm_writes_before = emulator
@@ -366,9 +457,14 @@ async fn fake_api(
     let mut sentinel = account("status-subresource");
     sentinel.metadata.namespace = Some("fake-api-setup".into());
     sentinel.status = Some(Default::default());
+    let mut deployment_sentinel = deployment("status-subresource", "status-subresource");
+    deployment_sentinel.metadata.namespace = Some("fake-api-setup".into());
+    deployment_sentinel.status = Some(Default::default());
     ClientBuilder::new()
         .with_resource::<CognitiveServicesAccount>()
+        .with_resource::<CognitiveServicesDeployment>()
         .with_object(sentinel)
+        .with_object(deployment_sentinel)
         .with_return_managed_fields()
         .with_interceptor_funcs(interceptors)
         .with_runtime_objects(objects)
