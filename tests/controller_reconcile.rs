@@ -19,7 +19,9 @@ use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{
     ACTIVE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION,
 };
-use cognitive_operator::tenancy::{KEY_READ_SCOPES_ANNOTATION, SCOPES_ANNOTATION};
+use cognitive_operator::tenancy::{
+    FEDERATED_CLIENT_IDS_ANNOTATION, KEY_READ_SCOPES_ANNOTATION, SCOPES_ANNOTATION,
+};
 use harness::{
     Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
 };
@@ -918,4 +920,59 @@ async fn an_invalid_account_reference_is_refused_before_any_api_read() {
     let resource = h.get_deployment("empty").await.unwrap();
     let ready = harness::deployment_condition(&resource, "Ready").unwrap();
     assert_eq!(ready.reason, "InvalidSpec");
+}
+
+#[tokio::test]
+async fn a_namespace_may_allow_its_own_federated_client_ids() {
+    // A Secret without clientSecret: workload identity, for a client id the operator's
+    // --allowed-federated-client-ids (here: team-a-app) does not list.
+    const CLIENT_ID: &str = "6f1c1c3e-1b7a-4d5e-9a1e-1234567890ab";
+    let creds = secret(NS, "azure", &[("tenantId", "t"), ("clientId", CLIENT_ID)]);
+    let h = Harness::start(vec![serde_json::to_value(&creds).unwrap()]).await;
+    let mut resource = account("docs");
+    resource.spec.credentials_secret_ref = Some(LocalSecretReference {
+        name: "azure".into(),
+    });
+    h.create(&resource).await;
+    let reason = |r: &cognitive_operator::api::CognitiveServicesAccount| {
+        condition(r, "Ready").unwrap().reason.clone()
+    };
+
+    h.reconcile("docs").await;
+    let refused = h.get("docs").await.unwrap();
+    assert_eq!(reason(&refused), "CredentialsInvalid");
+    let message = &condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.contains(CLIENT_ID) && message.contains("--allowed-federated-client-ids"),
+        "{message}"
+    );
+    assert!(h.emulator.requests().is_empty());
+
+    // Ready only with the Secret's identity: the emulator refuses every other token.
+    h.emulator
+        .require_token(Some(format!("token-for-{CLIENT_ID}")));
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, CLIENT_ID)]);
+    h.reconcile_until_ready("docs").await;
+    h.emulator.require_token(None);
+
+    // Taken back: refused again, though a client for that Secret is cached.
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, "")]);
+    h.emulator.clear_requests();
+    h.reconcile("docs").await;
+    let refused = h.get("docs").await.unwrap();
+    assert_eq!(reason(&refused), "CredentialsInvalid");
+    let message = &condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.contains(FEDERATED_CLIENT_IDS_ANNOTATION),
+        "{message}"
+    );
+    assert!(h.emulator.requests().is_empty(), "no call as that identity");
+
+    // A typo stalls only what the annotation governs, naming it.
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, "not a guid")]);
+    h.reconcile("docs").await;
+    let stalled = h.get("docs").await.unwrap();
+    assert_eq!(reason(&stalled), "ScopeGrantInvalid");
+    h.create(&account("plain")).await;
+    h.reconcile_until_ready("plain").await;
 }

@@ -35,6 +35,8 @@ use serde_json::Value;
 pub const SUB: &str = "00000000-0000-0000-0000-000000000001";
 pub const RG: &str = "rg-controller";
 pub const NS: &str = "team-a";
+/// The one client id the operator's `--allowed-federated-client-ids` lists.
+pub const FEDERATED_CLIENT_ID: &str = "team-a-app";
 /// The token of the operator's own identity.
 pub const OPERATOR_TOKEN: &str = "operator-token";
 
@@ -174,7 +176,12 @@ impl Harness {
             Arc::new(Credential::static_token(OPERATOR_TOKEN)),
         )
         .expect("ARM client");
-        let credentials = Credentials::new(default, template, emulator_tokens());
+        let credentials = Credentials::new(
+            default,
+            template,
+            emulator_tokens(),
+            vec![FEDERATED_CLIENT_ID.to_string()],
+        );
         // The resources' namespace, cached without annotations: it gets the default grant,
         // which allows every scope.
         let mut writer = NamespaceWriter::default();

@@ -61,8 +61,12 @@ impl Reconciler {
         if let Some(answer) = stop {
             return Ok(Prepared::Stop(answer));
         }
-        let arm = match self.credentials.client_for(&self.client, resource).await {
+        let arm = match self.arm_client_for(resource).await {
             Ok(arm) => arm,
+            Err(Error::GrantInvalid(message)) => {
+                let answer = self.grant_unreadable(resource, deleting, &message).await?;
+                return Ok(Prepared::Stop(answer));
+            }
             Err(Error::CredentialsInvalid(message)) => {
                 let answer = self
                     .credentials_invalid(resource, deleting, &message)
