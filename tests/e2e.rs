@@ -791,21 +791,37 @@ async fn the_chart_and_the_kustomize_base_render_objects_the_api_server_accepts(
 }
 
 /// A Role for namespace users: their own accounts and Secrets, nothing cluster-wide.
+/// The built-in `edit` ClusterRole bound to `user` in `namespace`: what a cluster admin gives a
+/// team; the chart's user roles aggregate into it.
 fn namespace_user_role(namespace: &str, user: &str) -> String {
-    json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "ai-user", "namespace": namespace},
-         "rules": [
-            {"apiGroups": ["cognitive-operator.dev"], "resources": ["cognitiveservicesaccounts"],
-             "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-            {"apiGroups": [""], "resources": ["secrets"],
-             "verbs": ["get", "list", "create", "update", "delete"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "ai-user", "namespace": namespace},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "ai-user"},
-         "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}
-    ]})
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+           "metadata": {"name": "ai-user", "namespace": namespace},
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+           "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]})
     .to_string()
+}
+
+/// Waits until the aggregation controller has copied the chart's user roles into `edit`.
+async fn edit_role_aggregated(cluster: &Cluster) {
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+    let roles: Api<ClusterRole> = Api::all(cluster.client.clone());
+    let aggregated = |role: Option<&ClusterRole>| {
+        role.and_then(|r| r.rules.as_ref()).is_some_and(|rules| {
+            rules.iter().any(|rule| {
+                rule.resources
+                    .iter()
+                    .flatten()
+                    .any(|r| r == "cognitiveservicesdeployments")
+            })
+        })
+    };
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        await_condition(roles, "edit", aggregated),
+    )
+    .await
+    .expect("the chart's edit role is aggregated into edit")
+    .unwrap();
 }
 
 #[tokio::test]
@@ -818,6 +834,7 @@ async fn a_namespace_user_reaches_only_the_scopes_an_admin_granted_and_no_foreig
             .apply(&namespace_user_role(namespace, "alice"))
             .unwrap();
     }
+    edit_role_aggregated(&cluster).await;
     // The admin grants team-a one resource group; team-b gets nothing (the default is empty).
     cluster.plane.kubectl(&[
         "annotate",
@@ -864,6 +881,21 @@ async fn a_namespace_user_reaches_only_the_scopes_an_admin_granted_and_no_foreig
         !annotate.status.success(),
         "a namespace user may not edit her Namespace"
     );
+    // The edit role gives her both kinds, never their status: that is the operator's.
+    let can_i = |args: &[&str]| {
+        let mut command = vec!["auth", "can-i", "--namespace", "team-a"];
+        command.extend_from_slice(args);
+        let output = cluster.plane.kubectl_as(&alice, &command);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    for kind in ["cognitiveservicesaccounts", "cognitiveservicesdeployments"] {
+        assert_eq!(can_i(&["create", kind]), "yes", "{kind}");
+        assert_eq!(
+            can_i(&["patch", kind, "--subresource=status"]),
+            "no",
+            "{kind}/status"
+        );
+    }
 
     as_alice(&account_manifest(
         "team-a",
