@@ -553,8 +553,10 @@ fn aggregated(role: &ClusterRole) -> bool {
         .any(|(k, _)| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
 }
 
-/// The user roles: (name, aggregation labels, the resources and verbs they grant).
-fn user_roles(o: &Objects) -> Vec<(String, BTreeSet<String>, BTreeSet<(String, String)>)> {
+/// A user role: its name, its aggregation labels, the (resource, verb) pairs it grants.
+type UserRole = (String, BTreeSet<String>, BTreeSet<(String, String)>);
+
+fn user_roles(o: &Objects) -> Vec<UserRole> {
     o.cluster_roles
         .iter()
         .filter(|r| aggregated(r))
