@@ -13,6 +13,11 @@ pub const SCOPES_ANNOTATION: &str = "cognitive-operator.dev/azure-scopes";
 /// Namespace annotation naming the scopes in which `reconcilePolicy: Observe` may copy the keys
 /// of accounts that no resource of the namespace manages into a connection Secret.
 pub const KEY_READ_SCOPES_ANNOTATION: &str = "cognitive-operator.dev/azure-key-read-scopes";
+/// Namespace annotation naming the client ids (comma-separated GUIDs) its credentials Secrets
+/// may name for workload identity; when set it replaces the operator's
+/// `--allowed-federated-client-ids` for that namespace (empty: none).
+pub const FEDERATED_CLIENT_IDS_ANNOTATION: &str =
+    "cognitive-operator.dev/allowed-federated-client-ids";
 
 /// One `SUBSCRIPTION/RESOURCE_GROUP` pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,17 +56,23 @@ pub struct Grant {
 
 /// A grant that does not parse: the annotation's (or flag's) text and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a list of SUBSCRIPTION_ID/RESOURCE_GROUP scopes: {problem}")]
+#[error("{text:?} is not a list of {expected}: {problem}")]
 pub struct GrantError {
     pub text: String,
+    /// What the text should list.
+    pub expected: &'static str,
     pub problem: String,
 }
+
+const SCOPES: &str = "SUBSCRIPTION_ID/RESOURCE_GROUP scopes";
+const CLIENT_IDS: &str = "client ids (GUIDs)";
 
 impl Grant {
     /// Parses `SUB/RG, SUB/*, */*` (or `*`); an empty text grants nothing.
     pub fn parse(text: &str) -> Result<Grant, GrantError> {
         let error = |problem: String| GrantError {
             text: text.to_string(),
+            expected: SCOPES,
             problem,
         };
         let mut scopes = Vec::new();
@@ -117,13 +128,43 @@ impl fmt::Display for Grant {
     }
 }
 
-/// What a namespace may do in Azure: the scopes its resources may manage, and those in which
-/// Observe may publish keys of accounts it does not manage. Each annotation is read on its own:
-/// a typo in one never changes what the other grants.
+/// Parses a comma-separated list of client ids, each a GUID; an empty text allows none.
+pub fn parse_client_ids(text: &str) -> Result<Vec<String>, GrantError> {
+    let entries: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    match entries.iter().find(|entry| !is_guid(entry)) {
+        Some(bad) => Err(GrantError {
+            text: text.to_string(),
+            expected: CLIENT_IDS,
+            problem: format!("{bad:?} is not a GUID"),
+        }),
+        None => Ok(entries.into_iter().map(str::to_string).collect()),
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// What a namespace may do in Azure: the scopes its resources may manage, those in which
+/// Observe may publish keys of accounts it does not manage, and the client ids its Secrets may
+/// name for workload identity. Each annotation is read on its own: a typo in one never changes
+/// what another grants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespaceGrants {
     pub manage: Result<Grant, AnnotationError>,
     pub read_keys: Result<Grant, AnnotationError>,
+    /// `None`: no annotation, the operator's `--allowed-federated-client-ids` applies.
+    pub federated_client_ids: Result<Option<Vec<String>>, AnnotationError>,
 }
 
 /// A namespace annotation whose value is not a grant.
@@ -141,14 +182,23 @@ impl NamespaceGrants {
         annotations: Option<&std::collections::BTreeMap<String, String>>,
         default: &Grant,
     ) -> NamespaceGrants {
+        let text = |annotation: &'static str| annotations.and_then(|a| a.get(annotation));
         let parse = |annotation: &'static str| {
-            annotations.and_then(|a| a.get(annotation)).map(|text| {
+            text(annotation).map(|text| {
                 Grant::parse(text).map_err(|error| AnnotationError { annotation, error })
             })
         };
+        let federated = FEDERATED_CLIENT_IDS_ANNOTATION;
         NamespaceGrants {
             manage: parse(SCOPES_ANNOTATION).unwrap_or_else(|| Ok(default.clone())),
             read_keys: parse(KEY_READ_SCOPES_ANNOTATION).unwrap_or_else(|| Ok(Grant::default())),
+            federated_client_ids: text(federated)
+                .map(|text| parse_client_ids(text))
+                .transpose()
+                .map_err(|error| AnnotationError {
+                    annotation: federated,
+                    error,
+                }),
         }
     }
 }
@@ -206,6 +256,42 @@ mod tests {
         let manage = granted.manage.unwrap();
         assert!(manage.allows("s", "r") && !manage.allows("s", "other"));
         assert!(granted.read_keys.unwrap().allows("s", "r"));
+    }
+
+    #[test]
+    fn a_namespace_lists_its_own_federated_client_ids_or_leaves_the_default() {
+        let default = Grant::default();
+        let none = NamespaceGrants::from_annotations(None, &default);
+        assert_eq!(none.federated_client_ids, Ok(None), "the flag applies");
+        let id = "6F1C1C3E-1b7a-4d5e-9a1e-1234567890ab";
+        let listed = BTreeMap::from([(
+            FEDERATED_CLIENT_IDS_ANNOTATION.to_string(),
+            format!(" {id} ,"),
+        )]);
+        let grants = NamespaceGrants::from_annotations(Some(&listed), &default);
+        assert_eq!(grants.federated_client_ids, Ok(Some(vec![id.to_string()])));
+        let empty = BTreeMap::from([(FEDERATED_CLIENT_IDS_ANNOTATION.to_string(), String::new())]);
+        let grants = NamespaceGrants::from_annotations(Some(&empty), &default);
+        assert_eq!(grants.federated_client_ids, Ok(Some(vec![])), "none at all");
+
+        let typo = BTreeMap::from([
+            (
+                FEDERATED_CLIENT_IDS_ANNOTATION.to_string(),
+                format!("{id},app-1"),
+            ),
+            (SCOPES_ANNOTATION.to_string(), "s/r".to_string()),
+        ]);
+        let grants = NamespaceGrants::from_annotations(Some(&typo), &default);
+        assert!(
+            grants.manage.unwrap().allows("s", "r"),
+            "spoils only itself"
+        );
+        let error = grants.federated_client_ids.unwrap_err().to_string();
+        assert!(
+            error.contains(FEDERATED_CLIENT_IDS_ANNOTATION)
+                && error.contains("\"app-1\" is not a GUID"),
+            "{error}"
+        );
     }
 
     #[test]

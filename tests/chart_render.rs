@@ -527,7 +527,9 @@ fn effective_grants(o: &Objects, sa_namespace: &str, sa_name: &str) -> BTreeSet<
                 .map(|b| (b.role_ref.kind.clone(), b.role_ref.name.clone())),
         )
         .collect();
-    for r in &o.cluster_roles {
+    // The user roles are bound by aggregation into the built-in edit/admin/view roles, whose
+    // bindings are the cluster admins', never to the operator.
+    for r in o.cluster_roles.iter().filter(|r| !aggregated(r)) {
         assert!(
             bound_roles.contains(&("ClusterRole".into(), r.metadata.name.clone().unwrap())),
             "unbound ClusterRole"
@@ -540,6 +542,45 @@ fn effective_grants(o: &Objects, sa_namespace: &str, sa_name: &str) -> BTreeSet<
         );
     }
     out
+}
+
+/// A ClusterRole aggregated into a built-in user role (edit, admin, view).
+fn aggregated(role: &ClusterRole) -> bool {
+    role.metadata
+        .labels
+        .iter()
+        .flatten()
+        .any(|(k, _)| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+}
+
+/// A user role: its name, its aggregation labels, the (resource, verb) pairs it grants.
+type UserRole = (String, BTreeSet<String>, BTreeSet<(String, String)>);
+
+fn user_roles(o: &Objects) -> Vec<UserRole> {
+    o.cluster_roles
+        .iter()
+        .filter(|r| aggregated(r))
+        .map(|r| {
+            let labels = r
+                .metadata
+                .labels
+                .iter()
+                .flatten()
+                .filter(|(k, v)| k.starts_with("rbac.authorization.k8s.io/") && *v == "true")
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut granted = BTreeSet::new();
+            grants("", r.rules.as_deref().unwrap_or_default(), &mut granted);
+            let granted = granted
+                .into_iter()
+                .map(|(_, group, resource, verb, _)| {
+                    assert_eq!(group, "cognitive-operator.dev");
+                    (resource, verb)
+                })
+                .collect();
+            (r.metadata.name.clone().unwrap(), labels, granted)
+        })
+        .collect()
 }
 
 fn find_role(o: &Objects, role_ref: &RoleRef, namespace: Option<&str>) -> Vec<PolicyRule> {
@@ -878,6 +919,8 @@ fn default_values_render_the_expected_objects() {
         ("ClusterRoleBinding", "", RELEASE),
         ("ClusterRole", "", "cognitive-operator-crd"),
         ("ClusterRoleBinding", "", "cognitive-operator-crd"),
+        ("ClusterRole", "", "cognitive-operator-edit"),
+        ("ClusterRole", "", "cognitive-operator-view"),
         ("Role", NAMESPACE, "cognitive-operator-leader-election"),
         (
             "RoleBinding",
@@ -957,6 +1000,57 @@ fn default_values_render_the_expected_objects() {
 
 #[test]
 #[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
+fn user_roles_aggregate_to_edit_and_view_without_status() {
+    let chart = load_chart();
+    let o = objects(&chart.render(&json!({})).expect("default values render"));
+    let kinds = ["cognitiveservicesaccounts", "cognitiveservicesdeployments"];
+    let rules = |verbs: &[&str]| -> BTreeSet<(String, String)> {
+        kinds
+            .iter()
+            .flat_map(|k| verbs.iter().map(move |v| (k.to_string(), v.to_string())))
+            .collect()
+    };
+    let labels = |names: &[&str]| -> BTreeSet<String> {
+        names
+            .iter()
+            .map(|n| format!("rbac.authorization.k8s.io/aggregate-to-{n}"))
+            .collect()
+    };
+    let edit = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    assert_eq!(
+        user_roles(&o),
+        [
+            (
+                "cognitive-operator-edit".to_string(),
+                labels(&["admin", "edit"]),
+                rules(&edit)
+            ),
+            (
+                "cognitive-operator-view".to_string(),
+                labels(&["view"]),
+                rules(&["get", "list", "watch"])
+            ),
+        ],
+        "both kinds, never their status: the status is the operator's"
+    );
+    let off = objects(&chart.render(&json!({"rbac": {"create": false}})).unwrap());
+    assert!(
+        user_roles(&off).is_empty(),
+        "rbac.create: false renders none"
+    );
+}
+
+#[test]
+#[ignore = "needs helm and kubectl built from Go modules: bash tools/test.sh"]
 fn release_name_prefixes_object_names() {
     let chart = load_chart();
     let o = objects(&chart.render_in(&json!({}), "prod", "ops").expect("renders"));
@@ -1001,9 +1095,14 @@ fn full_values_switch_everything_on() {
     let cluster_roles: Vec<&str> = o
         .cluster_roles
         .iter()
+        .filter(|r| !aggregated(r))
         .map(|r| r.metadata.name.as_deref().unwrap())
         .collect();
-    assert_eq!(cluster_roles, ["ai-accounts-operator-crd"]);
+    assert_eq!(
+        cluster_roles,
+        ["ai-accounts-operator-crd"],
+        "the operator's own; the user roles are ClusterRoles in every mode"
+    );
     assert_eq!(
         effective_grants(&o, NAMESPACE, "ai-accounts"),
         expected_grants("team-a", NAMESPACE, "ai-accounts-operator"),

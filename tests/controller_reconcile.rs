@@ -19,6 +19,9 @@ use cognitive_operator::controller::reconciler::FIELD_MANAGER;
 use cognitive_operator::controller::secrets::{
     ACTIVE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION, ROTATE_KEY_ANNOTATION,
 };
+use cognitive_operator::tenancy::{
+    FEDERATED_CLIENT_IDS_ANNOTATION, KEY_READ_SCOPES_ANNOTATION, SCOPES_ANNOTATION,
+};
 use harness::{
     Harness, NS, OPERATOR_TOKEN, account, condition, secret, text, with_connection_secret,
 };
@@ -666,4 +669,310 @@ async fn a_restored_account_keeps_its_stored_keys_and_a_new_account_gets_fresh_o
         "a new account's keys are read"
     );
     assert_ne!(text(&recreated, "key1"), text(&original, "key1"));
+}
+
+/// The operator's own ARM client on the emulator: what someone acting in Azure directly uses.
+fn arm_by_hand(h: &Harness) -> cognitive_operator::arm::ArmClient {
+    use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential};
+    ArmClient::new(
+        ArmClientConfig::new(h.emulator.base_url()),
+        std::sync::Arc::new(Credential::static_token(OPERATOR_TOKEN)),
+    )
+    .unwrap()
+}
+
+/// The names of the entries of the connection Secret.
+async fn secret_entries(h: &Harness, name: &str) -> Vec<String> {
+    let conn = h.secrets(NS).get(name).await.unwrap();
+    conn.data.unwrap_or_default().into_keys().collect()
+}
+
+async fn withdrawal_notes(h: &Harness) -> Vec<String> {
+    h.events()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("KeysWithdrawn"))
+        .map(|e| {
+            assert_eq!(e.type_.as_deref(), Some("Warning"));
+            e.note.unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_are_withdrawn_when_the_namespace_grant_is_revoked() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+
+    h.set_namespace_annotations(&[(SCOPES_ANNOTATION, &format!("{}/rg-other", harness::SUB))]);
+    h.reconcile("docs").await;
+
+    let resource = h.get("docs").await.unwrap();
+    assert_eq!(
+        condition(&resource, "Stalled").unwrap().reason,
+        "ScopeNotAllowed"
+    );
+    assert_eq!(secret_entries(&h, "docs-conn").await, ["endpoint"]);
+    let notes = withdrawal_notes(&h).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains("team-a/docs-conn") && notes[0].contains("may not manage"),
+        "names the Secret and why: {}",
+        notes[0]
+    );
+
+    h.reconcile("docs").await;
+    assert_eq!(withdrawal_notes(&h).await.len(), 1, "said once");
+}
+
+#[tokio::test]
+async fn keys_are_withdrawn_when_the_account_turns_out_to_be_another_s() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+    let target = cognitive_operator::arm::AccountRef::new(harness::SUB, harness::RG, "docs");
+    let theirs = json!({"tags": {"cognitive-operator-owner": "other-cluster/team-a/docs"}});
+    arm_by_hand(&h)
+        .update_account(&target, &theirs)
+        .await
+        .unwrap();
+
+    h.reconcile("docs").await;
+
+    let resource = h.get("docs").await.unwrap();
+    assert_eq!(
+        condition(&resource, "Ready").unwrap().reason,
+        "AlreadyManaged"
+    );
+    assert_eq!(secret_entries(&h, "docs-conn").await, ["endpoint"]);
+    let notes = withdrawal_notes(&h).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("AlreadyManaged"), "{}", notes[0]);
+}
+
+#[tokio::test]
+async fn keys_are_withdrawn_when_the_key_read_grant_is_revoked() {
+    let h = Harness::start(vec![]).await;
+    // An account made by hand, which an Observe resource may copy the keys of.
+    let by_hand = json!({"location": "westus", "kind": "OpenAI", "sku": {"name": "S0"}});
+    h.emulator
+        .seed_account(harness::SUB, harness::RG, "docs", by_hand);
+    h.set_namespace_annotations(&[(KEY_READ_SCOPES_ANNOTATION, "*")]);
+    let mut peek = with_connection_secret(account("peek"), "peek-conn");
+    peek.spec.azure_name = Some("docs".into());
+    peek.spec.reconcile_policy = cognitive_operator::api::ReconcilePolicy::Observe;
+    h.create(&peek).await;
+    h.reconcile_until_ready("peek").await;
+    assert!(
+        secret_entries(&h, "peek-conn")
+            .await
+            .contains(&"key1".into())
+    );
+
+    h.set_namespace_annotations(&[]);
+    h.reconcile("peek").await;
+
+    assert_eq!(secret_entries(&h, "peek-conn").await, ["endpoint"]);
+    let notes = withdrawal_notes(&h).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].contains(KEY_READ_SCOPES_ANNOTATION),
+        "{}",
+        notes[0]
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_grant_or_broken_credentials_leave_the_keys_where_they_are() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+
+    h.set_namespace_annotations(&[(SCOPES_ANNOTATION, "not-a-grant")]);
+    h.reconcile("docs").await;
+
+    let resource = h.get("docs").await.unwrap();
+    assert_eq!(
+        condition(&resource, "Stalled").unwrap().reason,
+        "ScopeGrantInvalid"
+    );
+    assert!(
+        secret_entries(&h, "docs-conn")
+            .await
+            .contains(&"key1".into())
+    );
+    assert!(withdrawal_notes(&h).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_paused_resource_loses_its_keys_with_its_namespace_grant_too() {
+    let h = Harness::start(vec![]).await;
+    ready_with_keys(&h).await;
+    let pause = json!({"spec": {"reconcilePolicy": "Pause"}});
+    h.accounts()
+        .patch("docs", &PatchParams::default(), &Patch::Merge(&pause))
+        .await
+        .unwrap();
+    h.set_namespace_annotations(&[(SCOPES_ANNOTATION, &format!("{}/rg-other", harness::SUB))]);
+    h.emulator.clear_requests();
+
+    h.reconcile("docs").await;
+
+    assert_eq!(secret_entries(&h, "docs-conn").await, ["endpoint"]);
+    assert_eq!(withdrawal_notes(&h).await.len(), 1);
+    assert!(h.emulator.requests().is_empty(), "Pause: no ARM call");
+}
+
+#[tokio::test]
+async fn a_new_rotate_request_made_during_an_unfinished_rotation_is_honoured_after_it() {
+    let h = Harness::start(vec![]).await;
+    let (key1, key2) = ready_with_keys(&h).await;
+    // A Standby rotation of Key2 marked and not finished, and a new request for Key1.
+    let marker = format!("Key2 {} switch", fingerprint(Some(&key2)));
+    annotate(
+        &h,
+        json!({ROTATION_ANNOTATION: marker, ROTATE_KEY_ANNOTATION: "Key1"}),
+    )
+    .await;
+
+    let requeue = h.reconcile("docs").await;
+
+    assert_eq!(
+        h.arm_calls("POST", "/regenerateKey"),
+        1,
+        "the old one first"
+    );
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    assert_ne!(text(&conn, "key2").unwrap(), key2);
+    assert_eq!(text(&conn, "key1").unwrap(), key1);
+    let resource = h.get("docs").await.unwrap();
+    assert!(!resource.annotations().contains_key(ROTATION_ANNOTATION));
+    assert_eq!(
+        resource
+            .annotations()
+            .get(ROTATE_KEY_ANNOTATION)
+            .map(String::as_str),
+        Some("Key1"),
+        "the new request waits, it is not dropped"
+    );
+    let Requeue::After(soon) = requeue else {
+        panic!("comes back for the request: {requeue:?}")
+    };
+    assert!(soon <= Duration::from_secs(5), "{soon:?}");
+
+    h.reconcile("docs").await;
+
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 2, "then the new one");
+    let conn = h.secrets(NS).get("docs-conn").await.unwrap();
+    assert_ne!(text(&conn, "key1").unwrap(), key1);
+    let resource = h.get("docs").await.unwrap();
+    assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
+    assert!(!resource.annotations().contains_key(ROTATION_ANNOTATION));
+}
+
+#[tokio::test]
+async fn a_misnamed_rotate_request_made_during_a_rotation_is_refused_after_it() {
+    let h = Harness::start(vec![]).await;
+    let (_, key2) = ready_with_keys(&h).await;
+    let marker = format!("Key2 {}", fingerprint(Some(&key2)));
+    annotate(
+        &h,
+        json!({ROTATION_ANNOTATION: marker, ROTATE_KEY_ANNOTATION: "Key3"}),
+    )
+    .await;
+
+    h.reconcile("docs").await;
+    h.reconcile("docs").await;
+
+    assert_eq!(h.arm_calls("POST", "/regenerateKey"), 1);
+    assert!(h.event_reasons().await.contains(&"InvalidKeyName".into()));
+    let resource = h.get("docs").await.unwrap();
+    assert!(!resource.annotations().contains_key(ROTATE_KEY_ANNOTATION));
+}
+
+#[tokio::test]
+async fn an_invalid_account_reference_is_refused_before_any_api_read() {
+    let h = Harness::start(vec![]).await;
+    h.create_deployment(&harness::deployment("chat", "Docs_OpenAI"))
+        .await;
+    h.api_reads.lock().unwrap().clear();
+
+    h.reconcile_deployment("chat").await;
+
+    let resource = h.get_deployment("chat").await.unwrap();
+    let ready = harness::deployment_condition(&resource, "Ready").unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(
+        ready.message.contains("spec.accountRef.name"),
+        "{}",
+        ready.message
+    );
+    let reads = h.api_reads();
+    assert!(
+        !reads.iter().any(|name| name == "Docs_OpenAI"),
+        "the name never reaches the API server: {reads:?}"
+    );
+    assert!(h.emulator.requests().is_empty(), "no ARM call");
+
+    // An empty name, which the client itself refuses to put in a path: a verdict, not an
+    // error retried for ever.
+    h.create_deployment(&harness::deployment("empty", "")).await;
+    let requeue = h.try_reconcile_deployment("empty").await;
+    assert!(requeue.is_ok(), "{requeue:?}");
+    let resource = h.get_deployment("empty").await.unwrap();
+    let ready = harness::deployment_condition(&resource, "Ready").unwrap();
+    assert_eq!(ready.reason, "InvalidSpec");
+}
+
+#[tokio::test]
+async fn a_namespace_may_allow_its_own_federated_client_ids() {
+    // A Secret without clientSecret: workload identity, for a client id the operator's
+    // --allowed-federated-client-ids (here: team-a-app) does not list.
+    const CLIENT_ID: &str = "6f1c1c3e-1b7a-4d5e-9a1e-1234567890ab";
+    let creds = secret(NS, "azure", &[("tenantId", "t"), ("clientId", CLIENT_ID)]);
+    let h = Harness::start(vec![serde_json::to_value(&creds).unwrap()]).await;
+    let mut resource = account("docs");
+    resource.spec.credentials_secret_ref = Some(LocalSecretReference {
+        name: "azure".into(),
+    });
+    h.create(&resource).await;
+    let reason = |r: &cognitive_operator::api::CognitiveServicesAccount| {
+        condition(r, "Ready").unwrap().reason.clone()
+    };
+
+    h.reconcile("docs").await;
+    let refused = h.get("docs").await.unwrap();
+    assert_eq!(reason(&refused), "CredentialsInvalid");
+    let message = &condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.contains(CLIENT_ID) && message.contains("--allowed-federated-client-ids"),
+        "{message}"
+    );
+    assert!(h.emulator.requests().is_empty());
+
+    // Ready only with the Secret's identity: the emulator refuses every other token.
+    h.emulator
+        .require_token(Some(format!("token-for-{CLIENT_ID}")));
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, CLIENT_ID)]);
+    h.reconcile_until_ready("docs").await;
+    h.emulator.require_token(None);
+
+    // Taken back: refused again, though a client for that Secret is cached.
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, "")]);
+    h.emulator.clear_requests();
+    h.reconcile("docs").await;
+    let refused = h.get("docs").await.unwrap();
+    assert_eq!(reason(&refused), "CredentialsInvalid");
+    let message = &condition(&refused, "Ready").unwrap().message;
+    assert!(
+        message.contains(FEDERATED_CLIENT_IDS_ANNOTATION),
+        "{message}"
+    );
+    assert!(h.emulator.requests().is_empty(), "no call as that identity");
+
+    // A typo stalls only what the annotation governs, naming it.
+    h.set_namespace_annotations(&[(FEDERATED_CLIENT_IDS_ANNOTATION, "not a guid")]);
+    h.reconcile("docs").await;
+    let stalled = h.get("docs").await.unwrap();
+    assert_eq!(reason(&stalled), "ScopeGrantInvalid");
+    h.create(&account("plain")).await;
+    h.reconcile_until_ready("plain").await;
 }

@@ -16,10 +16,12 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
 
 use super::error::Error;
+use super::grants::describe_unreadable;
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{
     ArmClient, ArmClientConfig, ArmError, Cloud, Credential, CredentialMode, IdentitySettings,
 };
+use crate::tenancy::{AnnotationError, FEDERATED_CLIENT_IDS_ANNOTATION};
 
 /// Keys of a credentials Secret.
 pub const TENANT_ID_KEY: &str = "tenantId";
@@ -54,26 +56,15 @@ pub type CredentialFactory =
     Arc<dyn Fn(&SecretIdentity) -> Result<Credential, ArmError> + Send + Sync>;
 
 /// The production factory: a service principal, or workload identity for the Secret's client id
-/// using the pod's AZURE_FEDERATED_TOKEN_FILE.
-///
-/// Workload identity acts with the operator pod's own federated token, so a Secret may name
-/// only a client id an admin put in `allowed_federated_client_ids`.
-pub fn azure_credential_factory(
-    cloud: Cloud,
-    token_scope: Option<String>,
-    allowed_federated_client_ids: Vec<String>,
-) -> CredentialFactory {
+/// using the pod's AZURE_FEDERATED_TOKEN_FILE. (Which client ids a Secret may name is checked
+/// before, by [`Credentials`], on every call.)
+pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> CredentialFactory {
     Arc::new(move |identity: &SecretIdentity| {
         let federated_token_file = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         let mode = if identity.client_secret.is_some() {
             CredentialMode::ClientSecret
-        } else if !federated_client_id_allowed(&allowed_federated_client_ids, &identity.client_id) {
-            return Err(ArmError::Credential(format!(
-                "the Secret has no {CLIENT_SECRET_KEY}, so it asks for workload identity as client id {}, which is not among the operator's --allowed-federated-client-ids; a cluster admin adds it there",
-                identity.client_id
-            )));
         } else if federated_token_file.is_some() {
             CredentialMode::WorkloadIdentity
         } else {
@@ -146,8 +137,16 @@ pub struct Credentials {
     /// Endpoint, limits and shared metrics for clients built from Secrets.
     template: ArmClientConfig,
     factory: CredentialFactory,
+    /// `--allowed-federated-client-ids`: for namespaces without their own list.
+    allowed_federated_client_ids: Vec<String>,
     cache: Mutex<Cache>,
 }
+
+/// Which client ids a namespace's credentials Secrets may name for workload identity: its
+/// annotation's list (`Some`), else the operator's (`None`); `Err`: the annotation does not
+/// parse. Workload identity acts with the operator pod's own federated token, so a Secret may
+/// name only a client id an admin allowed.
+pub type FederatedClientIds = Result<Option<Vec<String>>, AnnotationError>;
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,11 +157,17 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// `default` serves resources without `credentialsSecretRef`; clients for Secrets are built
     /// from `template` (give it the same `metrics` as `default`, so /metrics adds them up).
-    pub fn new(default: ArmClient, template: ArmClientConfig, factory: CredentialFactory) -> Self {
+    pub fn new(
+        default: ArmClient,
+        template: ArmClientConfig,
+        factory: CredentialFactory,
+        allowed_federated_client_ids: Vec<String>,
+    ) -> Self {
         Credentials {
             default,
             template,
             factory,
+            allowed_federated_client_ids,
             cache: Mutex::new(Cache::default()),
         }
     }
@@ -179,12 +184,14 @@ impl Credentials {
         &self.default
     }
 
-    /// The client for `resource`. A missing or incomplete Secret is
-    /// [`Error::CredentialsInvalid`], naming the Secret and the missing key.
+    /// The client for `resource`. A missing or incomplete Secret, or one naming a client id
+    /// for workload identity that `federated` does not allow, is [`Error::CredentialsInvalid`],
+    /// naming the Secret and what is wrong.
     pub async fn client_for(
         &self,
         kube: &kube::Client,
         resource: &CognitiveServicesAccount,
+        federated: &FederatedClientIds,
     ) -> Result<ArmClient, Error> {
         let user = format!(
             "{}/{}",
@@ -210,7 +217,7 @@ impl Credentials {
                 )));
             }
         };
-        let client = self.client_from_secret(&namespace, &secret, user.clone());
+        let client = self.client_from_secret(&namespace, &secret, federated, user.clone());
         if client.is_err() {
             self.release(&user);
         }
@@ -223,11 +230,15 @@ impl Credentials {
         &self,
         namespace: &str,
         secret: &Secret,
+        federated: &FederatedClientIds,
         user: String,
     ) -> Result<ArmClient, Error> {
         let name = secret.name_any();
         let key = (namespace.to_string(), name.clone());
         let version = secret.resource_version();
+        // Before the cache: an allow-list changed since the client was built counts now.
+        let identity = read_identity(namespace, secret)?;
+        self.check_federated(namespace, &identity, federated)?;
         {
             let mut cache = self.cache.lock().expect("credentials lock");
             if let Some(cached) = cache.clients.get(&key)
@@ -238,7 +249,6 @@ impl Credentials {
                 return Ok(client);
             }
         }
-        let identity = read_identity(namespace, secret)?;
         let invalid = |e: ArmError| {
             Error::CredentialsInvalid(format!(
                 "credentials Secret {namespace}/{name} cannot be used: {e}"
@@ -257,6 +267,41 @@ impl Credentials {
         );
         cache.note_user(user, &key);
         Ok(client)
+    }
+}
+
+impl Credentials {
+    /// A Secret asking for workload identity names a client id its namespace's list allows,
+    /// or, without one, the operator's.
+    fn check_federated(
+        &self,
+        namespace: &str,
+        identity: &SecretIdentity,
+        federated: &FederatedClientIds,
+    ) -> Result<(), Error> {
+        if identity.client_secret.is_some() {
+            return Ok(());
+        }
+        let (allowed, list) = match federated {
+            Err(error) => {
+                return Err(Error::GrantInvalid(describe_unreadable(namespace, error)));
+            }
+            Ok(Some(ids)) => (
+                ids.as_slice(),
+                format!("namespace {namespace}'s annotation {FEDERATED_CLIENT_IDS_ANNOTATION}"),
+            ),
+            Ok(None) => (
+                self.allowed_federated_client_ids.as_slice(),
+                "the operator's --allowed-federated-client-ids".to_string(),
+            ),
+        };
+        if federated_client_id_allowed(allowed, &identity.client_id) {
+            return Ok(());
+        }
+        Err(Error::CredentialsInvalid(format!(
+            "the credentials Secret has no {CLIENT_SECRET_KEY}, so it asks for workload identity as client id {}, which is not among {list}; a cluster admin adds it there",
+            identity.client_id
+        )))
     }
 }
 
@@ -307,21 +352,79 @@ mod tests {
         secret
     }
 
-    #[test]
-    fn a_federated_client_id_must_be_on_the_admins_list() {
-        let factory = azure_credential_factory(Cloud::AzureCloud, None, vec!["AAAA-1".to_string()]);
-        let federated = |client_id: &str| SecretIdentity {
+    fn credentials(global: &[&str]) -> Credentials {
+        let config = ArmClientConfig::new("http://127.0.0.1:9");
+        let default =
+            ArmClient::new(config.clone(), Arc::new(Credential::static_token("t"))).unwrap();
+        let factory: CredentialFactory =
+            Arc::new(|_: &SecretIdentity| Ok(Credential::static_token("secret-token")));
+        let global = global.iter().map(|id| id.to_string()).collect();
+        Credentials::new(default, config, factory, global)
+    }
+
+    fn federated(client_id: &str) -> SecretIdentity {
+        SecretIdentity {
             tenant_id: "t".into(),
             client_id: client_id.into(),
             client_secret: None,
-        };
-        let refused = (factory)(&federated("bbbb-2")).err().unwrap().to_string();
+        }
+    }
+
+    #[test]
+    fn a_federated_client_id_must_be_on_the_admins_list() {
+        let credentials = credentials(&["AAAA-1"]);
+        let refused = credentials
+            .check_federated("team", &federated("bbbb-2"), &Ok(None))
+            .unwrap_err()
+            .to_string();
         assert!(
             refused.contains("bbbb-2") && refused.contains("--allowed-federated-client-ids"),
             "{refused}"
         );
+        assert!(
+            credentials
+                .check_federated("team", &federated("aaaa-1"), &Ok(None))
+                .is_ok()
+        );
+        let with_secret = SecretIdentity {
+            client_secret: Some("s".into()),
+            ..federated("bbbb-2")
+        };
+        assert!(
+            credentials
+                .check_federated("team", &with_secret, &Ok(None))
+                .is_ok(),
+            "a service principal is no workload identity"
+        );
         assert!(federated_client_id_allowed(&["AAAA-1".into()], "aaaa-1"));
         assert!(!federated_client_id_allowed(&[], "aaaa-1"));
+    }
+
+    #[test]
+    fn a_namespace_list_replaces_the_global_one() {
+        let credentials = credentials(&["aaaa-1"]);
+        let own = Ok(Some(vec!["bbbb-2".to_string()]));
+        assert!(
+            credentials
+                .check_federated("team", &federated("bbbb-2"), &own)
+                .is_ok()
+        );
+        let refused = credentials
+            .check_federated("team", &federated("aaaa-1"), &own)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(FEDERATED_CLIENT_IDS_ANNOTATION) && refused.contains("team"),
+            "the global list no longer applies: {refused}"
+        );
+        let unreadable = Err(AnnotationError {
+            annotation: FEDERATED_CLIENT_IDS_ANNOTATION,
+            error: crate::tenancy::parse_client_ids("x").unwrap_err(),
+        });
+        let error = credentials
+            .check_federated("team", &federated("aaaa-1"), &unreadable)
+            .unwrap_err();
+        assert!(matches!(error, Error::GrantInvalid(_)), "{error}");
     }
 
     #[test]

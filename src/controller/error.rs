@@ -11,6 +11,10 @@ pub enum Error {
     /// The resource's credentials Secret is missing or incomplete (named in the message).
     #[error("{0}")]
     CredentialsInvalid(String),
+    /// A grant annotation of the resource's namespace that this reconcile needs does not
+    /// parse (named in the message): nothing is decided until an admin fixes it.
+    #[error("{0}")]
+    GrantInvalid(String),
     /// The connection Secret exists and is not owned by this resource.
     #[error("{0}")]
     SecretConflict(String),
@@ -39,6 +43,7 @@ impl Error {
             Error::Arm(e) => e.is_retryable(),
             Error::NamespaceNotCached(_) => true,
             Error::CredentialsInvalid(_)
+            | Error::GrantInvalid(_)
             | Error::SecretConflict(_)
             | Error::MalformedResource(_)
             | Error::Config(_) => false,

@@ -10,7 +10,8 @@ use kube::runtime::watcher;
 use tokio::sync::broadcast;
 
 use crate::tenancy::{
-    AnnotationError, Grant, KEY_READ_SCOPES_ANNOTATION, NamespaceGrants, SCOPES_ANNOTATION,
+    AnnotationError, FEDERATED_CLIENT_IDS_ANNOTATION, Grant, KEY_READ_SCOPES_ANNOTATION,
+    NamespaceGrants, SCOPES_ANNOTATION,
 };
 
 /// Grants by namespace: the namespace's annotations, or `default` where admins set none.
@@ -77,14 +78,20 @@ impl Grants {
 
 /// What the reconcile says about a grant annotation that does not parse.
 pub fn describe_unreadable(namespace: &str, error: &AnnotationError) -> String {
+    let example = if error.annotation == FEDERATED_CLIENT_IDS_ANNOTATION {
+        "CLIENT_ID"
+    } else {
+        "SUBSCRIPTION_ID/RESOURCE_GROUP"
+    };
     format!(
-        "namespace {namespace}'s {error}; ask a cluster admin to fix it (kubectl annotate --overwrite namespace {namespace} {}=SUBSCRIPTION_ID/RESOURCE_GROUP,...)",
+        "namespace {namespace}'s {error}; ask a cluster admin to fix it (kubectl annotate --overwrite namespace {namespace} {}={example},...)",
         error.annotation
     )
 }
 
-/// What of a Namespace decides its grants: both annotations, and whether it is terminating.
-type GrantInputs = (Option<String>, Option<String>, bool);
+/// What of a Namespace decides its grants: its grant annotations, and whether it is
+/// terminating.
+type GrantInputs = ([Option<String>; 3], bool);
 
 /// Which namespaces' grants changed, from the Namespace watch's events: a grant (or a
 /// revocation, or the start of a namespace's deletion) is acted on at once, not at the next
@@ -141,8 +148,11 @@ fn grant_inputs(namespace: &PartialObjectMeta<Namespace>) -> Option<(String, Gra
     Some((
         meta.name.clone()?,
         (
-            annotation(SCOPES_ANNOTATION),
-            annotation(KEY_READ_SCOPES_ANNOTATION),
+            [
+                annotation(SCOPES_ANNOTATION),
+                annotation(KEY_READ_SCOPES_ANNOTATION),
+                annotation(FEDERATED_CLIENT_IDS_ANNOTATION),
+            ],
             meta.deletion_timestamp.is_some(),
         ),
     ))
@@ -178,6 +188,13 @@ mod tests {
         assert_eq!(changes.changed(&Event::Apply(relabelled)), None);
         let granted = Event::Apply(namespace("team-a", Some("sub/rg")));
         assert_eq!(changes.changed(&granted).as_deref(), Some("team-a"));
+        let mut federated = namespace("team-a", Some("sub/rg"));
+        federated.metadata.annotations.as_mut().unwrap().insert(
+            FEDERATED_CLIENT_IDS_ANNOTATION.into(),
+            "6f1c1c3e-1b7a-4d5e-9a1e-1234567890ab".into(),
+        );
+        let allowed = Event::Apply(federated);
+        assert_eq!(changes.changed(&allowed).as_deref(), Some("team-a"));
     }
 
     #[test]

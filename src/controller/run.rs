@@ -208,11 +208,8 @@ fn build_reconciler(
     let credentials = credentials::Credentials::new(
         default,
         template,
-        credentials::azure_credential_factory(
-            args.arm.cloud,
-            args.arm.token_scope.clone(),
-            args.allowed_federated_client_ids.clone(),
-        ),
+        credentials::azure_credential_factory(args.arm.cloud, args.arm.token_scope.clone()),
+        args.allowed_federated_client_ids.clone(),
     );
     let engine = Engine::new(args.arm.subscription_id.clone()).for_cluster(Some(cluster_id));
     let grants = grants::Grants::new(args.default_scopes.clone(), namespaces);

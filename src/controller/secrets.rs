@@ -67,19 +67,41 @@ impl KeyRequest {
         {
             return KeyRequest::Resume(rotation);
         }
-        if let Some(value) = annotations.get(ROTATE_KEY_ANNOTATION) {
-            if value.trim().eq_ignore_ascii_case("standby") {
-                return KeyRequest::RotateStandby;
-            }
-            return match value.parse() {
-                Ok(key) => KeyRequest::Rotate(key),
-                Err(_) => KeyRequest::InvalidRotate(value.clone()),
-            };
+        if let Some(request) = Self::rotate_request(resource) {
+            return request;
         }
         if annotations.contains_key(REFRESH_KEYS_ANNOTATION) {
             return KeyRequest::Refresh;
         }
         KeyRequest::None
+    }
+
+    /// What the `rotate-key` annotation alone asks for, marker or not.
+    fn rotate_request(resource: &CognitiveServicesAccount) -> Option<KeyRequest> {
+        let value = resource.annotations().get(ROTATE_KEY_ANNOTATION)?;
+        if value.trim().eq_ignore_ascii_case("standby") {
+            return Some(KeyRequest::RotateStandby);
+        }
+        Some(match value.parse() {
+            Ok(key) => KeyRequest::Rotate(key),
+            Err(_) => KeyRequest::InvalidRotate(value.clone()),
+        })
+    }
+
+    /// A `rotate-key` request that is not the rotation this one resumes: it waits for that
+    /// rotation to finish and is answered by the next reconcile, never dropped. A request for
+    /// what the marker records (the same key; Standby for a switching rotation) is taken for
+    /// the one that set it: made again while its rotation runs, it cannot be told apart.
+    fn waits_behind_marker(&self, resource: &CognitiveServicesAccount) -> bool {
+        let KeyRequest::Resume(rotation) = self else {
+            return false;
+        };
+        match Self::rotate_request(resource) {
+            None => false,
+            Some(KeyRequest::Rotate(key)) => key != rotation.key || rotation.switch,
+            Some(KeyRequest::RotateStandby) => !rotation.switch,
+            Some(_) => true,
+        }
     }
 
     /// The rotation this request asks for, given the key the Secret's `key` holds.
@@ -112,6 +134,11 @@ pub struct SecretSync {
     pub handled_annotations: Vec<&'static str>,
     /// Requests that could not be honoured: (reason, message) for a Warning event.
     pub refused: Vec<(&'static str, String)>,
+    /// The Secret held keys and the right to them ended: why (for a `KeysWithdrawn` event).
+    pub withdrawn: Option<String>,
+    /// A `rotate-key` request waits behind the rotation this sync finished: reconcile again
+    /// soon (removing the marker is no change the watch passes on).
+    pub request_waits: bool,
 }
 
 /// Where the Secret goes and what it holds.
@@ -149,6 +176,12 @@ pub async fn sync_connection_secret(
     let mut sync = SecretSync::default();
     let accounts: Api<CognitiveServicesAccount> = Api::namespaced(kube.clone(), &namespace);
     let keys = keys_to_store(&accounts, arm, wanted, existing.as_ref(), &mut sync).await?;
+    if keys.is_none()
+        && existing.as_ref().is_some_and(holds_keys)
+        && let Err(why) = &wanted.may_read_keys
+    {
+        sync.withdrawn = Some(why.clone());
+    }
     let active = sync
         .switched_to
         .unwrap_or_else(|| active_key(existing.as_ref()));
@@ -170,6 +203,47 @@ pub async fn sync_connection_secret(
     Ok(sync)
 }
 
+/// Removes the keys (`key`, `key1`, `key2`) from the connection Secret `name` of `resource`,
+/// keeping its endpoint: the right to them ended. A Secret this resource does not own is never
+/// touched. True when there were keys to remove.
+pub async fn withdraw_keys(
+    kube: &kube::Client,
+    resource: &CognitiveServicesAccount,
+    name: &str,
+) -> Result<bool, Error> {
+    let namespace = resource.namespace().unwrap_or_else(|| "default".into());
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), &namespace);
+    let Some(mut secret) = secrets.get_opt(name).await? else {
+        return Ok(false);
+    };
+    if !owned_by(&secret, resource) || !holds_keys(&secret) {
+        return Ok(false);
+    }
+    if let Some(data) = secret.data.as_mut() {
+        for key in [ACTIVE_KEY, KEY1, KEY2] {
+            data.remove(key);
+        }
+    }
+    if let Some(annotations) = secret.metadata.annotations.as_mut() {
+        annotations.remove(ACCOUNT_ANNOTATION);
+        annotations.remove(ACTIVE_KEY_ANNOTATION);
+    }
+    secret.metadata.managed_fields = None;
+    // Replace carries the resourceVersion read above: a concurrent change is a conflict.
+    secrets
+        .replace(name, &PostParams::default(), &secret)
+        .await?;
+    Ok(true)
+}
+
+fn holds_keys(secret: &Secret) -> bool {
+    secret.data.as_ref().is_some_and(|data| {
+        [ACTIVE_KEY, KEY1, KEY2]
+            .iter()
+            .any(|k| data.contains_key(*k))
+    })
+}
+
 /// The keys the Secret should hold (`None`: no keys, local auth is disabled).
 async fn keys_to_store(
     accounts: &Api<CognitiveServicesAccount>,
@@ -181,11 +255,14 @@ async fn keys_to_store(
     let request = KeyRequest::of(wanted.resource);
     let annotations = wanted.resource.annotations();
     let refresh = annotations.contains_key(REFRESH_KEYS_ANNOTATION);
-    // Every request present is answered by this sync (a rotation returns fresh keys too).
+    sync.request_waits = request.waits_behind_marker(wanted.resource);
+    // Every request present is answered by this sync (a rotation returns fresh keys too),
+    // except a rotate-key request waiting behind the marker's rotation.
     sync.handled_annotations.extend(
         [ROTATE_KEY_ANNOTATION, REFRESH_KEYS_ANNOTATION]
             .into_iter()
-            .filter(|a| annotations.contains_key(*a)),
+            .filter(|a| annotations.contains_key(*a))
+            .filter(|a| !(sync.request_waits && *a == ROTATE_KEY_ANNOTATION)),
     );
     if annotations.contains_key(ROTATION_ANNOTATION) {
         // Answered by this sync, whatever happens below: finished, or refused (Observe, no key

@@ -1,6 +1,6 @@
 //! A real Kubernetes control plane for the end-to-end tests: etcd, kube-apiserver (RBAC on,
 //! service-account tokens signed with a key made per run) and kube-controller-manager (only its
-//! garbage collector and namespace controller), all on loopback ports, in a temporary folder
+//! garbage collector, namespace and ClusterRole aggregation controllers), all on loopback ports, in a temporary folder
 //! that is removed with every process when the value is dropped — also when a test panics.
 //!
 //! The binaries come from `tools/k8s/build.sh` (pinned Go modules, cached outside the work
@@ -320,7 +320,7 @@ impl ControlPlane {
             .arg(format!("--kubeconfig={kubeconfig}"))
             .arg(format!("--authentication-kubeconfig={kubeconfig}"))
             .arg(format!("--authorization-kubeconfig={kubeconfig}"))
-            .arg("--controllers=garbage-collector-controller,namespace-controller")
+            .arg("--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller")
             .arg("--leader-elect=false")
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--secure-port={}", free_port()))

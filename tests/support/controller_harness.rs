@@ -9,11 +9,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::fixtures;
 use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
-use cognitive_operator::api::{CognitiveServicesAccount, LocalSecretReference};
+use cognitive_operator::api::{
+    CognitiveServicesAccount, CognitiveServicesDeployment, LocalSecretReference,
+};
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, ArmMetrics, Credential};
 use cognitive_operator::controller::credentials::{CredentialFactory, Credentials, SecretIdentity};
 use cognitive_operator::controller::grants::Grants;
@@ -32,6 +35,8 @@ use serde_json::Value;
 pub const SUB: &str = "00000000-0000-0000-0000-000000000001";
 pub const RG: &str = "rg-controller";
 pub const NS: &str = "team-a";
+/// The one client id the operator's `--allowed-federated-client-ids` lists.
+pub const FEDERATED_CLIENT_ID: &str = "team-a-app";
 /// The token of the operator's own identity.
 pub const OPERATOR_TOKEN: &str = "operator-token";
 
@@ -55,6 +60,29 @@ pub struct Harness {
     pub client: kube::Client,
     pub reconciler: Reconciler,
     pub api_writes: Arc<Mutex<Vec<ApiWrite>>>,
+    /// The (namespace, name) of each GET the fake API answered, in order.
+    pub api_reads: Arc<Mutex<Vec<(String, String)>>>,
+    /// The reconciler's cache of Namespaces: what a cluster admin's annotation changes.
+    namespaces: Mutex<NamespaceWriter>,
+}
+
+type NamespaceWriter = kube::runtime::reflector::store::Writer<
+    kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>,
+>;
+
+/// The resources' Namespace, as the reconciler's cache holds it, with `annotations`.
+fn namespace_with(
+    annotations: BTreeMap<String, String>,
+) -> kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> {
+    kube::core::PartialObjectMeta {
+        types: None,
+        metadata: kube::api::ObjectMeta {
+            name: Some(NS.into()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..Default::default()
+        },
+        _phantom: Default::default(),
+    }
 }
 
 /// A resource that creates an OpenAI account in the emulator's resource group.
@@ -129,7 +157,14 @@ impl Harness {
     /// A fake API holding `objects`, and a reconciler talking to it and to `emulator`.
     pub async fn connect(emulator: Arc<Emulator>, objects: Vec<Value>) -> Harness {
         let api_writes = Arc::new(Mutex::new(Vec::new()));
-        let client = fake_api(emulator.clone(), api_writes.clone(), objects).await;
+        let api_reads = Arc::new(Mutex::new(Vec::new()));
+        let client = fake_api(
+            emulator.clone(),
+            api_writes.clone(),
+            api_reads.clone(),
+            objects,
+        )
+        .await;
         let metrics = Arc::new(Metrics::new(ArmMetrics::default()));
         let template = ArmClientConfig {
             rate_limits: None,
@@ -141,20 +176,18 @@ impl Harness {
             Arc::new(Credential::static_token(OPERATOR_TOKEN)),
         )
         .expect("ARM client");
-        let credentials = Credentials::new(default, template, emulator_tokens());
+        let credentials = Credentials::new(
+            default,
+            template,
+            emulator_tokens(),
+            vec![FEDERATED_CLIENT_ID.to_string()],
+        );
         // The resources' namespace, cached without annotations: it gets the default grant,
         // which allows every scope.
-        let mut writer = kube::runtime::reflector::store::Writer::default();
-        let namespace: kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace> =
-            kube::core::PartialObjectMeta {
-                types: None,
-                metadata: kube::api::ObjectMeta {
-                    name: Some(NS.into()),
-                    ..Default::default()
-                },
-                _phantom: Default::default(),
-            };
-        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace));
+        let mut writer = NamespaceWriter::default();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace_with(
+            BTreeMap::new(),
+        )));
         let grants = Grants::new(Grant::parse("*").unwrap(), writer.as_reader());
         let reconciler = Reconciler::new(
             client.clone(),
@@ -169,7 +202,24 @@ impl Harness {
             client,
             reconciler,
             api_writes,
+            api_reads,
+            namespaces: Mutex::new(writer),
         }
+    }
+
+    /// What a cluster admin's `kubectl annotate namespace` does: the resources' Namespace now
+    /// has exactly `annotations` (grants among them), as the reconciler's cache sees it.
+    pub fn set_namespace_annotations(&self, annotations: &[(&str, &str)]) {
+        let annotations = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.namespaces
+            .lock()
+            .unwrap()
+            .apply_watcher_event(&kube::runtime::watcher::Event::Apply(namespace_with(
+                annotations,
+            )));
     }
 
     pub fn accounts(&self) -> Api<CognitiveServicesAccount> {
@@ -249,6 +299,52 @@ impl Harness {
         );
     }
 
+    pub fn deployments(&self) -> Api<CognitiveServicesDeployment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub async fn create_deployment(
+        &self,
+        resource: &CognitiveServicesDeployment,
+    ) -> CognitiveServicesDeployment {
+        self.deployments()
+            .create(&PostParams::default(), resource)
+            .await
+            .expect("create deployment resource")
+    }
+
+    pub async fn get_deployment(&self, name: &str) -> Option<CognitiveServicesDeployment> {
+        self.deployments()
+            .get_opt(name)
+            .await
+            .expect("get deployment resource")
+    }
+
+    /// One reconcile of the deployment resource `name`, as the Controller runs it.
+    pub async fn try_reconcile_deployment(
+        &self,
+        name: &str,
+    ) -> Result<Requeue, cognitive_operator::controller::Error> {
+        let resource = self.get_deployment(name).await.expect("deployment exists");
+        self.reconciler.reconcile_deployment(&resource).await
+    }
+
+    pub async fn reconcile_deployment(&self, name: &str) -> Requeue {
+        self.try_reconcile_deployment(name)
+            .await
+            .expect("deployment reconcile succeeds")
+    }
+
+    /// The names the fake API was asked to GET.
+    pub fn api_reads(&self) -> Vec<String> {
+        self.api_reads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
     /// Requests the emulator received that change something in Azure (not GETs).
     pub fn arm_writes(&self) -> Vec<RecordedRequest> {
         self.emulator
@@ -288,6 +384,31 @@ impl Harness {
     }
 }
 
+/// A deployment of gpt-4o into the account of the resource `account`.
+pub fn deployment(name: &str, account: &str) -> CognitiveServicesDeployment {
+    let spec = serde_json::from_value(serde_json::json!({
+        "accountRef": {"name": account},
+        "model": {"format": "OpenAI", "name": "gpt-4o"},
+        "sku": {"name": "GlobalStandard", "capacity": 10},
+    }))
+    .expect("deployment spec");
+    let mut resource = CognitiveServicesDeployment::new(name, spec);
+    resource.metadata.namespace = Some(NS.into());
+    resource
+}
+
+pub fn deployment_condition<'a>(
+    resource: &'a CognitiveServicesDeployment,
+    type_: &str,
+) -> Option<&'a cognitive_operator::api::Condition> {
+    resource
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
 pub fn condition<'a>(
     resource: &'a CognitiveServicesAccount,
     type_: &str,
@@ -304,10 +425,18 @@ pub fn condition<'a>(
 async fn fake_api(
     emulator: Arc<Emulator>,
     writes: Arc<Mutex<Vec<ApiWrite>>>,
+    reads: Arc<Mutex<Vec<(String, String)>>>,
     objects: Vec<Value>,
 ) -> kube::Client {
     let finalizer_writes = writes.clone();
     let interceptors = interceptor::Funcs::new()
+        .get(move |ctx| {
+            reads
+                .lock()
+                .unwrap()
+                .push((ctx.namespace.to_string(), ctx.name.to_string()));
+            Ok(None)
+        })
         .patch(move |ctx| {
             if let Some(finalizers) = ctx.patch.pointer("/metadata/finalizers") {
                 let arm_writes_before = emulator
@@ -335,9 +464,14 @@ async fn fake_api(
     let mut sentinel = account("status-subresource");
     sentinel.metadata.namespace = Some("fake-api-setup".into());
     sentinel.status = Some(Default::default());
+    let mut deployment_sentinel = deployment("status-subresource", "status-subresource");
+    deployment_sentinel.metadata.namespace = Some("fake-api-setup".into());
+    deployment_sentinel.status = Some(Default::default());
     ClientBuilder::new()
         .with_resource::<CognitiveServicesAccount>()
+        .with_resource::<CognitiveServicesDeployment>()
         .with_object(sentinel)
+        .with_object(deployment_sentinel)
         .with_return_managed_fields()
         .with_interceptor_funcs(interceptors)
         .with_runtime_objects(objects)

@@ -4,6 +4,7 @@ use kube::ResourceExt;
 
 use super::state::Reconciler;
 use crate::api::CognitiveServicesAccount;
+use crate::arm::ArmClient;
 use crate::controller::error::Error;
 use crate::controller::grants;
 
@@ -17,6 +18,21 @@ pub(super) enum ScopeCheck {
 }
 
 impl Reconciler {
+    /// The ARM client for `account` (and its deployments), a Secret's workload identity checked
+    /// against the client ids its namespace allows.
+    pub(super) async fn arm_client_for(
+        &self,
+        account: &CognitiveServicesAccount,
+    ) -> Result<ArmClient, Error> {
+        let namespace = account.namespace().unwrap_or_else(|| "default".into());
+        let Some(grants) = self.grants.of(&namespace) else {
+            return Err(Error::NamespaceNotCached(namespace));
+        };
+        self.credentials
+            .client_for(&self.client, account, &grants.federated_client_ids)
+            .await
+    }
+
     /// What the resource's namespace grant says about its Azure scope; an error (retried soon)
     /// while its Namespace is not cached yet.
     pub(super) fn scope_check(

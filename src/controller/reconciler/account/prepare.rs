@@ -36,7 +36,14 @@ impl Reconciler {
         let needs_arm = self.engine.target(resource).is_ok()
             && resource.spec.reconcile_policy != ReconcilePolicy::Pause;
         if !needs_arm {
-            // The engine makes no ARM call for an invalid spec or a paused resource.
+            // The engine makes no ARM call for an invalid spec or a paused resource; a paused
+            // one's keys still go when its namespace loses the grant (a Kubernetes write).
+            if !deleting
+                && self.engine.target(resource).is_ok()
+                && let Ok(ScopeCheck::Denied(message)) = self.scope_check(resource)
+            {
+                self.withdraw_keys(resource, &message).await?;
+            }
             return Ok(Prepared::Go {
                 arm: self.credentials.default_client().clone(),
                 resource: Box::new(resource.clone()),
@@ -54,8 +61,12 @@ impl Reconciler {
         if let Some(answer) = stop {
             return Ok(Prepared::Stop(answer));
         }
-        let arm = match self.credentials.client_for(&self.client, resource).await {
+        let arm = match self.arm_client_for(resource).await {
             Ok(arm) => arm,
+            Err(Error::GrantInvalid(message)) => {
+                let answer = self.grant_unreadable(resource, deleting, &message).await?;
+                return Ok(Prepared::Stop(answer));
+            }
             Err(Error::CredentialsInvalid(message)) => {
                 let answer = self
                     .credentials_invalid(resource, deleting, &message)
@@ -134,6 +145,8 @@ impl Reconciler {
                 .let_go_without_arm(resource, Some(("ScopeNotAllowed", note)))
                 .await;
         }
+        // The grant is what gave the right to the keys.
+        self.withdraw_keys(resource, message).await?;
         self.stall_before_arm(resource, "ScopeNotAllowed", message)
             .await?;
         // A grant lands on the Namespace, whose change triggers a reconcile.

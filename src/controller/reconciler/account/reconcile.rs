@@ -18,6 +18,9 @@ use crate::controller::requeue::{Requeue, requeue_for, resync_requeue};
 use crate::engine::Outcome;
 use crate::planner::status;
 
+/// How soon a key request that waited behind an unfinished rotation is answered.
+const REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Reconciler {
     /// The controller's entry point: a cached object, which may be the placeholder of one that
     /// does not deserialize (see [`INVALID_RESOURCE_ANNOTATION`]).
@@ -89,6 +92,7 @@ impl Reconciler {
             tracing::info!(kind = ?write.kind, fields = ?write.fields, "ARM write: {}", write.description);
         }
         let secret = self.sync_secret(&arm, &resource, &outcome, deleting).await;
+        let request_waits = matches!(&secret, Ok(Some(sync)) if sync.request_waits);
         let mut status = outcome.status.clone();
         let conflict = report_secret(&mut status, &resource, &secret, now);
         // The status write moves the resourceVersion that the finalizer patch is conditional on.
@@ -110,6 +114,8 @@ impl Reconciler {
         let requeue = if conflict {
             self.backoffs.reset(&key);
             resync_requeue(resource.spec.resync())
+        } else if request_waits {
+            Requeue::After(REQUEST_WAIT)
         } else {
             requeue_for(outcome.next, resource.spec.resync(), &key, &self.backoffs)
         };

@@ -50,8 +50,11 @@ impl Reconciler {
                 .stall_deployment(resource, reason, &message, deleting)
                 .await?));
         }
-        match self.credentials.client_for(&self.client, account).await {
+        match self.arm_client_for(account).await {
             Ok(arm) => Ok(Ok(arm)),
+            Err(Error::GrantInvalid(message)) => Ok(Err(self
+                .stall_deployment(resource, "ScopeGrantInvalid", &message, deleting)
+                .await?)),
             Err(Error::CredentialsInvalid(message)) => Ok(Err(self
                 .stall_deployment(resource, "CredentialsInvalid", &message, deleting)
                 .await?)),

@@ -74,15 +74,22 @@ impl Reconciler {
             self.backoffs.reset(&key);
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
-        let account = match self.account_of(resource).await? {
-            Ok(account) => account,
-            Err(message) => {
-                // Neither its scope nor its credentials can be known: no ARM call, and a
-                // deletion waits (the deployment may still exist in Azure).
-                return self
-                    .stall_deployment(resource, "AccountInvalid", &message, deleting)
-                    .await;
+        let valid = valid_spec(resource);
+        let account = if valid {
+            match self.account_of(resource).await? {
+                Ok(account) => account,
+                Err(message) => {
+                    // Neither its scope nor its credentials can be known: no ARM call, and a
+                    // deletion waits (the deployment may still exist in Azure).
+                    return self
+                        .stall_deployment(resource, "AccountInvalid", &message, deleting)
+                        .await;
+                }
             }
+        } else {
+            // A spec that does not validate (an accountRef.name that is no object name among
+            // its faults) never reaches an API path: the engine says InvalidSpec, with no call.
+            None
         };
         let context = self.engine.account_context(account.as_ref());
         let arm = match &account {
@@ -94,7 +101,8 @@ impl Reconciler {
             // call; the engine plans without one (AccountNotFound, or a finished deletion).
             None => self.credentials.default_client().clone(),
         };
-        let resource = if deleting {
+        // An invalid spec makes no ARM call, so it needs no finalizer.
+        let resource = if deleting || !valid {
             resource.clone()
         } else {
             self.ensure_deployment_metadata(resource, account.as_ref())
@@ -146,6 +154,11 @@ impl Reconciler {
         let namespace = resource.namespace().unwrap_or_else(|| "default".into());
         Api::namespaced(self.client.clone(), &namespace)
     }
+}
+
+fn valid_spec(resource: &CognitiveServicesDeployment) -> bool {
+    let name = resource.metadata.name.as_deref().unwrap_or_default();
+    resource.spec.validate(name).is_ok()
 }
 
 /// Per-resource state of deployments is keyed apart from accounts of the same name.
