@@ -1438,6 +1438,52 @@ async fn deployments_wait_for_their_account_go_one_at_a_time_and_are_deleted_bef
     );
 }
 
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn keys_leave_the_connection_secret_when_the_grant_is_revoked() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-a");
+    let grant = |scope: &str| {
+        cluster.plane.kubectl(&[
+            "annotate",
+            "--overwrite",
+            "namespace",
+            "team-a",
+            &format!("cognitive-operator.dev/azure-scopes={scope}"),
+        ]);
+    };
+    grant(&format!("{SUB}/{RG}"));
+    let _operator = cluster.start_operator("operator", &["--default-scopes="]);
+    let spec = json!({"connectionSecret": {"name": "docs-conn"}});
+    cluster
+        .apply(&account_manifest("team-a", "docs", spec))
+        .unwrap();
+    cluster.wait_ready("team-a", "docs");
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
+    let entries =
+        |secret: Secret| -> Vec<String> { secret.data.unwrap_or_default().into_keys().collect() };
+    let published = entries(secrets.get("docs-conn").await.unwrap());
+    assert_eq!(published, ["endpoint", "key", "key1", "key2"]);
+
+    // The admin takes the grant back: the namespace may now manage another group only.
+    grant(&format!("{SUB}/rg-elsewhere"));
+    cluster
+        .wait_for(
+            "team-a",
+            "docs",
+            "ScopeNotAllowed",
+            has_condition("Stalled", "ScopeNotAllowed"),
+        )
+        .await
+        .unwrap();
+
+    // Withdrawn before the verdict is written, so both are there once it is.
+    let left = entries(secrets.get("docs-conn").await.unwrap());
+    assert_eq!(left, ["endpoint"], "the endpoint stays, the keys go");
+    let reasons = cluster.event_reasons("team-a");
+    assert!(reasons.iter().any(|r| r == "KeysWithdrawn"), "{reasons:?}");
+}
+
 /// The polls of operation statuses in `log`.
 fn operation_polls(log: &[arm_emulator::RecordedRequest]) -> usize {
     log.iter()
@@ -1571,49 +1617,4 @@ async fn a_deletion_during_an_account_update_deletes_every_deployment_first_and_
     );
     let billing = emulator.billing().await;
     assert_eq!(billing["billingCapacity"], json!(0), "{billing}");
-
-#[tokio::test]
-#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
-async fn keys_leave_the_connection_secret_when_the_grant_is_revoked() {
-    let cluster = Cluster::start().await;
-    cluster.create_namespace("team-a");
-    let grant = |scope: &str| {
-        cluster.plane.kubectl(&[
-            "annotate",
-            "--overwrite",
-            "namespace",
-            "team-a",
-            &format!("cognitive-operator.dev/azure-scopes={scope}"),
-        ]);
-    };
-    grant(&format!("{SUB}/{RG}"));
-    let _operator = cluster.start_operator("operator", &["--default-scopes="]);
-    let spec = json!({"connectionSecret": {"name": "docs-conn"}});
-    cluster
-        .apply(&account_manifest("team-a", "docs", spec))
-        .unwrap();
-    cluster.wait_ready("team-a", "docs");
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), "team-a");
-    let entries =
-        |secret: Secret| -> Vec<String> { secret.data.unwrap_or_default().into_keys().collect() };
-    let published = entries(secrets.get("docs-conn").await.unwrap());
-    assert_eq!(published, ["endpoint", "key", "key1", "key2"]);
-
-    // The admin takes the grant back: the namespace may now manage another group only.
-    grant(&format!("{SUB}/rg-elsewhere"));
-    cluster
-        .wait_for(
-            "team-a",
-            "docs",
-            "ScopeNotAllowed",
-            has_condition("Stalled", "ScopeNotAllowed"),
-        )
-        .await
-        .unwrap();
-
-    // Withdrawn before the verdict is written, so both are there once it is.
-    let left = entries(secrets.get("docs-conn").await.unwrap());
-    assert_eq!(left, ["endpoint"], "the endpoint stays, the keys go");
-    let reasons = cluster.event_reasons("team-a");
-    assert!(reasons.iter().any(|r| r == "KeysWithdrawn"), "{reasons:?}");
 }

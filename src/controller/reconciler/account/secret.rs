@@ -222,15 +222,13 @@ impl Reconciler {
 
 /// Why the account is not this resource's to take keys from, when the verdict says it belongs
 /// to someone else (`AlreadyManaged`: another owner's tag; `AlreadyExists`: made elsewhere, not
-/// adopted). Read from the stalled verdict's reason; `Outcome::foreign` (issue 21) says the
-/// same once it lands, and then replaces this reading.
+/// adopted), as the engine's [`Outcome::foreign`] says; the message is the verdict's.
 fn not_ours(outcome: &Outcome) -> Option<String> {
-    if !outcome.stalled() {
+    if !outcome.foreign {
         return None;
     }
     let ready = status::find(&outcome.status.conditions, status::READY)?;
-    matches!(ready.reason.as_str(), "AlreadyManaged" | "AlreadyExists")
-        .then(|| format!("{}: {}", ready.reason, ready.message))
+    Some(format!("{}: {}", ready.reason, ready.message))
 }
 
 /// Why the connection Secret is not as it should be, naming it.
