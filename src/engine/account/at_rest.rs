@@ -44,7 +44,7 @@ impl Engine {
         if !nothing_to_do {
             return None;
         }
-        self.record(pass, subject, &observed, &plan);
+        self.record(arm, pass, subject, &observed, &plan);
         Some(pass.finish_verdict(&plan.verdict))
     }
 
@@ -52,6 +52,7 @@ impl Engine {
     /// account's list of deployments (remembered for their resyncs, forgotten with it).
     pub(super) fn record(
         &self,
+        arm: &ArmClient,
         pass: &mut Pass<'_>,
         subject: &Subject<'_>,
         observed: &Observation,
@@ -61,7 +62,7 @@ impl Engine {
         pass.record_observation(observed);
         if observed.listed {
             self.listings
-                .remember(&account_id, &observed.deployments, pass.now);
+                .remember(arm, &account_id, &observed.deployments, pass.now);
         }
         pass.record_plan(plan, &subject.target);
         if matches!(plan.verdict, Verdict::Deleted { .. }) {

@@ -41,7 +41,7 @@ pub(super) async fn resume(
                 // A new account has no deployments: as good as a list, and no read.
                 subject
                     .listings
-                    .remember(&subject.target.id(), &[], pass.now);
+                    .remember(arm, &subject.target.id(), &[], pass.now);
             }
             // Confirming a deletion's step leaves nothing to go on: observe afresh.
             Step::Continue(account.map(|a| {

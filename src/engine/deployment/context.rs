@@ -1,6 +1,6 @@
 //! Where a deployment's account is, and whether it is ready for deployments.
 
-use crate::api::{CognitiveServicesAccount, CognitiveServicesDeployment};
+use crate::api::{CognitiveServicesAccount, CognitiveServicesDeployment, ReconcilePolicy};
 use crate::arm::deployments::DeploymentRef;
 use crate::arm::models::AccountRef;
 use crate::engine::Engine;
@@ -13,6 +13,9 @@ pub struct AccountContext {
     /// The Azure account (`None` when neither the account resource nor the status says).
     pub target: Option<AccountRef>,
     pub state: AccountState,
+    /// The account resource is `reconcilePolicy: Observe`: none of the account's deployments
+    /// is written through it, nor deleted, whether or not it has read the account yet.
+    pub observe_only: bool,
 }
 
 impl Engine {
@@ -24,25 +27,16 @@ impl Engine {
             return AccountContext {
                 target: None,
                 state: AccountState::ResourceMissing,
+                observe_only: false,
             };
         };
         let target = self.target(account).ok();
-        let ready = account.status.as_ref().and_then(|s| {
-            status::find(&s.conditions, status::READY).map(|c| (c.clone(), s.observed_generation))
-        });
-        let state = match ready {
-            Some((c, generation))
-                if c.status == "True" && generation == account.metadata.generation =>
-            {
-                AccountState::Ready
-            }
-            Some((c, _)) if c.status == "True" => {
-                AccountState::NotReady("its latest spec is not reconciled yet".into())
-            }
-            Some((c, _)) => AccountState::NotReady(format!("{}: {}", c.reason, c.message)),
-            None => AccountState::NotReady("it has no status yet".into()),
-        };
-        AccountContext { target, state }
+        let state = account_state(account, target.as_ref());
+        AccountContext {
+            target,
+            state,
+            observe_only: account.spec.reconcile_policy == ReconcilePolicy::Observe,
+        }
     }
 
     /// Where the deployment lives in Azure.
@@ -57,5 +51,41 @@ impl Engine {
             account,
             deployment.spec.azure_name(name),
         ))
+    }
+}
+
+/// Where the account stands for its deployments, from its account resource. Deployments are
+/// written only into an account that resource manages: Ready for its current generation,
+/// `reconcilePolicy: Manage`, and its status naming the account as its own (`status.armId`,
+/// recorded only from an account read back with its owner tag). The account of an Observe
+/// resource that has read it (Ready, or Drifted) is observed only, and so are its deployments.
+fn account_state(account: &CognitiveServicesAccount, target: Option<&AccountRef>) -> AccountState {
+    let status = account.status.as_ref();
+    let Some(ready) = status.and_then(|s| status::find(&s.conditions, status::READY)) else {
+        return AccountState::NotReady("it has no status yet".into());
+    };
+    let current = status.is_some_and(|s| s.observed_generation == account.metadata.generation);
+    let ready_now = ready.status == "True" && current;
+    match account.spec.reconcile_policy {
+        ReconcilePolicy::Observe if ready_now || (current && ready.reason == "Drifted") => {
+            AccountState::Observed
+        }
+        ReconcilePolicy::Manage if ready_now => {
+            let claimed = status
+                .and_then(|s| s.arm_id.as_deref())
+                .zip(target)
+                .is_some_and(|(id, target)| id.eq_ignore_ascii_case(&target.id()));
+            if claimed {
+                AccountState::Ready
+            } else {
+                AccountState::NotReady(
+                    "its status does not name the account as its own (status.armId)".into(),
+                )
+            }
+        }
+        _ if ready.status == "True" => {
+            AccountState::NotReady("its latest spec is not reconciled yet".into())
+        }
+        _ => AccountState::NotReady(format!("{}: {}", ready.reason, ready.message)),
     }
 }
