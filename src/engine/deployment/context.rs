@@ -89,3 +89,72 @@ fn account_state(account: &CognitiveServicesAccount, target: Option<&AccountRef>
         _ => AccountState::NotReady(format!("{}: {}", ready.reason, ready.message)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{CognitiveServicesAccountStatus, Condition};
+
+    const SUB: &str = "11111111-1111-1111-1111-111111111111";
+
+    /// An account resource `docs` at generation 1 whose Ready is `ready`/`reason` for
+    /// generation 1, its status naming `arm_id`.
+    fn account(
+        policy: ReconcilePolicy,
+        ready: &str,
+        reason: &str,
+        arm_id: Option<&str>,
+    ) -> CognitiveServicesAccount {
+        let mut spec = crate::test_fixtures::openai_spec();
+        spec.subscription_id = Some(SUB.into());
+        spec.reconcile_policy = policy;
+        let mut resource = CognitiveServicesAccount::new("docs", spec);
+        resource.metadata.namespace = Some("team".into());
+        resource.metadata.generation = Some(1);
+        resource.status = Some(CognitiveServicesAccountStatus {
+            observed_generation: Some(1),
+            arm_id: arm_id.map(str::to_string),
+            conditions: vec![Condition {
+                type_: status::READY.into(),
+                status: ready.into(),
+                reason: reason.into(),
+                message: "m".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        resource
+    }
+
+    #[test]
+    fn deployments_are_written_only_into_an_account_its_resource_manages() {
+        let engine = Engine::default();
+        let ours = AccountRef::new(SUB, "rg", "docs").id();
+        let state = |a: &CognitiveServicesAccount| engine.account_context(Some(a)).state;
+        let manage = ReconcilePolicy::Manage;
+        assert_eq!(
+            state(&account(
+                manage,
+                "True",
+                "Succeeded",
+                Some(&ours.to_uppercase())
+            )),
+            AccountState::Ready
+        );
+        // Ready, but the status does not claim the account: no writes through it.
+        let unclaimed = state(&account(manage, "True", "Succeeded", None));
+        assert!(
+            matches!(&unclaimed, AccountState::NotReady(why) if why.contains("status.armId")),
+            "{unclaimed:?}"
+        );
+        let observe = ReconcilePolicy::Observe;
+        for (ready, reason) in [("True", "Succeeded"), ("False", "Drifted")] {
+            let observed = account(observe, ready, reason, None);
+            assert_eq!(state(&observed), AccountState::Observed);
+            assert!(engine.account_context(Some(&observed)).observe_only);
+        }
+        let absent = account(observe, "False", "NotFound", None);
+        assert!(matches!(state(&absent), AccountState::NotReady(_)));
+        assert!(engine.account_context(Some(&absent)).observe_only);
+    }
+}
