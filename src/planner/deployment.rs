@@ -275,6 +275,10 @@ fn plan_deletion(input: &DeploymentPlanInput) -> DeploymentPlan {
 
 fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> DeploymentPlan {
     let observing = observing(input);
+    // Claimed only when it shows to be ours (our tag, or the status's claim of a deployment
+    // whose tag was dropped): one being adopted is claimed once the tag is read back, and
+    // observing claims nothing.
+    let claims = ownership(input, deployment) == Ownership::Ours && !observing;
     match ownership(input, deployment) {
         Ownership::Ours => {}
         Ownership::Other(other) => {
@@ -307,17 +311,19 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
             return failed(input, deployment, observing);
         }
         if !is_terminal(state) {
-            return DeploymentPlan::progressing(
-                "Provisioning",
-                format!("deployment provisioningState is {state}"),
-            )
-            .claimed();
+            return DeploymentPlan {
+                claims_deployment: claims,
+                ..DeploymentPlan::progressing(
+                    "Provisioning",
+                    format!("deployment provisioningState is {state}"),
+                )
+            };
         }
     }
     let drift = drift(input, deployment);
     if drift.is_empty() {
         return DeploymentPlan {
-            claims_deployment: !observing,
+            claims_deployment: claims,
             ..DeploymentPlan::verdict(Verdict::Ready)
         };
     }
@@ -336,7 +342,8 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
     }
     DeploymentPlan {
         drift: drift.clone(),
-        ..writes_for(input, deployment, &drift).claimed()
+        claims_deployment: claims,
+        ..writes_for(input, deployment, &drift)
     }
 }
 

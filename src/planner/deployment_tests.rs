@@ -339,3 +339,27 @@ fn someone_elses_deployment_is_foreign_and_ours_is_not() {
     );
     assert!(!plan.foreign, "{plan:?}");
 }
+
+#[test]
+fn an_adoption_claims_the_deployment_only_once_its_tag_is_read_back() {
+    let mut adopt = spec();
+    adopt.adoption_policy = AdoptionPolicy::Adopt;
+    let plan = plan_with(&adopt, AccountState::Ready, Some(&observed(None)), false);
+    assert!(!plan.actions.is_empty(), "{plan:?}");
+    assert!(!plan.claims_deployment, "claimed before the tag landed");
+    let mut provisioning = observed(None);
+    provisioning.properties.as_mut().unwrap().provisioning_state = Some("Creating".into());
+    let plan = plan_with(&adopt, AccountState::Ready, Some(&provisioning), false);
+    assert_eq!(reason(&plan), "Provisioning");
+    assert!(
+        !plan.claims_deployment,
+        "an unclaimed deployment claimed while it provisions"
+    );
+    let plan = plan_with(
+        &adopt,
+        AccountState::Ready,
+        Some(&observed(Some(OWNER))),
+        false,
+    );
+    assert!(plan.claims_deployment, "{plan:?}");
+}
