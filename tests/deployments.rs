@@ -677,3 +677,213 @@ async fn a_deletion_that_starts_while_a_restore_runs_deletes_every_deployment_fi
     let billing = emulator.billing();
     assert_eq!(billing["billingCapacity"].as_f64(), Some(0.0), "{billing}");
 }
+
+/// What the deployment resource's status shows of the deployment in Azure.
+fn shown(outcome: &DeploymentOutcome) -> String {
+    let status = &outcome.status;
+    format!(
+        "model {:?} sku {:?} capacity {:?} state {:?} limits {:?} armId {:?}",
+        status.model_version,
+        status.sku_name,
+        status.capacity,
+        status.provisioning_state,
+        status.rate_limits,
+        status.arm_id
+    )
+}
+
+#[tokio::test]
+async fn a_deployment_of_an_observe_account_never_writes() {
+    let (emulator, client, engine) = setup().await;
+    emulator.seed_account(
+        SUB,
+        RG,
+        "docs-openai",
+        json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+    );
+    // Tagged as this deployment resource's own, so nothing but the account's policy stops it.
+    emulator.seed_deployment(
+        SUB,
+        RG,
+        "docs-openai",
+        "chat",
+        json!({"sku": {"name": "GlobalStandard", "capacity": 10},
+               "tags": {OWNER_TAG: "team-docs/chat"},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    account.spec.reconcile_policy = cognitive_operator::api::ReconcilePolicy::Observe;
+    let outcome = converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    emulator.clear_requests();
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 20);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    let reason = ready_reason(&outcome);
+    assert!(reason.starts_with("False/Drifted"), "{reason}");
+    assert!(
+        reason.contains("CognitiveServicesAccount docs-openai is reconcilePolicy Observe"),
+        "{reason}"
+    );
+    assert_eq!(outcome.status.capacity, Some(10));
+    assert_eq!(outcome.status.arm_id, None);
+    // One that does not exist is reported, not created.
+    let mut absent = deployment("absent", "gpt-4o", "GlobalStandard", 1);
+    let outcome = settle(&engine, &client, &account, &mut absent, false).await;
+    let reason = ready_reason(&outcome);
+    assert!(reason.starts_with("False/NotFound"), "{reason}");
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+    // Deleting the resource leaves the deployment in Azure without a call.
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut chat, true).await;
+    assert!(outcome.deletion_finished, "{}", ready_reason(&outcome));
+    assert_eq!(emulator.requests(), Vec::new());
+}
+
+#[tokio::test]
+async fn a_create_that_lost_a_race_never_takes_the_deployment_over() {
+    let emulator = emulator_with(3).await;
+    let (client, engine) = (client(&emulator), Engine::default());
+    let account = ready_account(&engine, &client).await;
+    let context = engine.account_context(Some(&account));
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let started = engine
+        .reconcile_deployment(&client, &chat, &context, false, jiff::Timestamp::now())
+        .await;
+    assert!(
+        started.status.pending_operation.is_some(),
+        "{}",
+        ready_reason(&started)
+    );
+    // Not ours until it is read back with our tag.
+    assert_eq!(started.status.arm_id, None);
+    chat.status = Some(started.status);
+    // Another writer's PUT lands while ours runs: the deployment is theirs, untagged.
+    emulator.seed_deployment(
+        SUB,
+        RG,
+        "docs-openai",
+        "chat",
+        json!({"sku": {"name": "GlobalStandard", "capacity": 10},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    let reason = ready_reason(&outcome);
+    assert!(reason.starts_with("False/AlreadyExists"), "{reason}");
+    assert_eq!(outcome.status.arm_id, None);
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+    // Deleting the resource never deletes it.
+    let outcome = settle(&engine, &client, &account, &mut chat, true).await;
+    assert!(outcome.deletion_finished, "{}", ready_reason(&outcome));
+    assert_eq!(writes(&emulator.requests()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_stalled_deployment_shows_its_verdict_and_nothing_of_the_foreign_one() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    for (name, tags) in [
+        (
+            "theirs",
+            json!({OWNER_TAG: "other-cluster/team-docs/theirs"}),
+        ),
+        ("unclaimed", json!({})),
+    ] {
+        emulator.seed_deployment(
+            SUB,
+            RG,
+            "docs-openai",
+            name,
+            json!({"sku": {"name": "GlobalStandard", "capacity": 10}, "tags": tags,
+                   "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+        );
+    }
+    for (name, verdict) in [("theirs", "AlreadyManaged"), ("unclaimed", "AlreadyExists")] {
+        let mut resource = deployment(name, "gpt-4o", "GlobalStandard", 10);
+        let outcome = settle(&engine, &client, &account, &mut resource, false).await;
+        let reason = ready_reason(&outcome);
+        assert!(reason.starts_with(&format!("False/{verdict}")), "{reason}");
+        assert_eq!(
+            shown(&outcome),
+            "model None sku None capacity None state None limits [] armId None"
+        );
+        assert!(outcome.deployment.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_list_made_with_one_credential_never_answers_another() {
+    let (emulator, client_a, engine) = setup().await;
+    let client_b = client(&emulator);
+    let mut account = ready_account(&engine, &client_a).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client_a, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    // The account's resync lists its deployments with client A.
+    converge(&engine, &client_a, &mut account, false, TIMEOUT, |_| {}).await;
+    emulator.clear_requests();
+    assert!(
+        settle(&engine, &client_a, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    assert_eq!(emulator.requests(), Vec::new(), "answered by A's list");
+    let outcome = settle(&engine, &client_b, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    let reads: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(reads, [format!("GET {}", deployment_path("chat"))]);
+}
+
+#[tokio::test]
+async fn a_stateless_apply_at_rest_reads_one_list_for_all_deployments() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let mut deployments: Vec<_> = (0..2)
+        .map(|i| deployment(&format!("chat-{i}"), "gpt-4o", "GlobalStandard", 5))
+        .collect();
+    for resource in &mut deployments {
+        assert!(
+            settle(&engine, &client, &account, resource, false)
+                .await
+                .ready()
+        );
+    }
+    // As `cognitive-operator apply` runs: a new engine, manifests without status.
+    let engine = Engine::default();
+    let mut account = fixtures::bare_account("docs-openai", &PLACE);
+    emulator.clear_requests();
+    assert!(
+        converge(&engine, &client, &mut account, false, TIMEOUT, |_| {})
+            .await
+            .ready()
+    );
+    for i in 0..2 {
+        let mut resource = deployment(&format!("chat-{i}"), "gpt-4o", "GlobalStandard", 5);
+        let outcome = settle(&engine, &client, &account, &mut resource, false).await;
+        assert!(outcome.ready(), "{}", ready_reason(&outcome));
+        assert_eq!(outcome.status.capacity, Some(5));
+    }
+    let requests = emulator.requests();
+    let deployment_reads: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path.contains("/deployments"))
+        .map(|r| r.path.as_str())
+        .collect();
+    let list = format!(
+        "{}/deployments",
+        AccountRef::new(SUB, RG, "docs-openai").id()
+    );
+    assert_eq!(
+        deployment_reads,
+        [list.as_str()],
+        "one list, no GET per deployment"
+    );
+    assert_eq!(writes(&requests), Vec::<String>::new());
+}

@@ -1618,3 +1618,131 @@ async fn a_deletion_during_an_account_update_deletes_every_deployment_first_and_
     let billing = emulator.billing().await;
     assert_eq!(billing["billingCapacity"], json!(0), "{billing}");
 }
+
+/// Seeds a deployment made outside the operator under account `account`.
+async fn seed_deployment(cluster: &Cluster, account: &str, name: &str, deployment: Value) {
+    let seed = json!({"subscriptionId": SUB, "resourceGroup": RG, "account": account,
+                      "name": name, "deployment": deployment});
+    let response = reqwest::Client::new()
+        .post(format!("{}/_emulator/deployments", cluster.emulator.url))
+        .json(&seed)
+        .send()
+        .await
+        .expect("the emulator answers");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+#[tokio::test]
+#[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
+async fn deployments_of_an_observe_account_are_only_observed() {
+    let cluster = Cluster::start().await;
+    cluster.create_namespace("team-docs");
+    cluster
+        .emulator
+        .seed(
+            "docs-openai",
+            json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+            false,
+        )
+        .await;
+    // Tagged as the deployment resource's own: only the account's policy keeps it unwritten.
+    seed_deployment(
+        &cluster,
+        "docs-openai",
+        "chat",
+        json!({"sku": {"name": "GlobalStandard", "capacity": 10},
+               "tags": {"cognitive-operator-owner": "e2e-cluster/team-docs/chat"},
+               "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    )
+    .await;
+    let _operator = cluster.start_operator(
+        "operator",
+        &["--no-leader-election", "--cluster-id", "e2e-cluster"],
+    );
+    cluster
+        .apply(&account_manifest(
+            "team-docs",
+            "docs-openai",
+            json!({"reconcilePolicy": "Observe"}),
+        ))
+        .unwrap();
+    cluster.wait_ready("team-docs", "docs-openai");
+    // A Manage deployment resource whose spec differs (capacity 20, not 10).
+    cluster
+        .apply(&deployment_manifest("team-docs", "chat", "docs-openai", 20).to_string())
+        .unwrap();
+    let deployments: Api<CognitiveServicesDeployment> =
+        Api::namespaced(cluster.client.clone(), "team-docs");
+    // Its verdict: Drifted, or (were it written) Ready after a PATCH.
+    let decided = |chat: Option<&CognitiveServicesDeployment>| {
+        chat.and_then(|c| c.status.as_ref()).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && (c.status == "True" || c.reason == "Drifted"))
+        })
+    };
+    let chat = tokio::time::timeout(WAIT, await_condition(deployments.clone(), "chat", decided))
+        .await
+        .expect("a verdict on chat")
+        .unwrap()
+        .unwrap();
+    let ready = chat
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Drifted"),
+        "{}; ARM writes: {:?}",
+        ready.message,
+        cluster.emulator.writes().await
+    );
+    assert!(
+        ready.message.contains("reconcilePolicy Observe"),
+        "{}",
+        ready.message
+    );
+    // Resyncs go on reading it, and none writes.
+    let reads = cluster.emulator.count("GET", "/deployments/chat").await;
+    cluster
+        .emulator
+        .wait_for("two more reads of chat", |log| {
+            let now = log
+                .iter()
+                .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/chat"))
+                .count();
+            now >= reads + 2
+        })
+        .await;
+    let deployment_writes = |writes: Vec<String>| -> Vec<String> {
+        writes
+            .into_iter()
+            .filter(|w| w.contains("/deployments/"))
+            .collect()
+    };
+    assert_eq!(
+        deployment_writes(cluster.emulator.writes().await),
+        Vec::<String>::new()
+    );
+    // Deleting the resource leaves the deployment in Azure: no DELETE.
+    cluster.plane.kubectl(&[
+        "delete",
+        "csd",
+        "chat",
+        "--namespace",
+        "team-docs",
+        "--wait=false",
+    ]);
+    wait_deleted(
+        deployments,
+        "chat",
+        &chat.uid().unwrap(),
+        "the deployment resource",
+    )
+    .await;
+    assert_eq!(
+        deployment_writes(cluster.emulator.writes().await),
+        Vec::<String>::new()
+    );
+}

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::OutputFormat;
 use super::inputs::Inputs;
+use crate::api::ReconcilePolicy;
 use crate::engine::{AccountContext, Engine, Preview};
 use crate::planner::deployment::{AccountState, DeploymentAction};
 use crate::planner::{Action, FieldDiff, Verdict};
@@ -143,13 +144,16 @@ fn planned_account(
     let Some((resource, preview)) = account else {
         return engine.account_context(None);
     };
+    let observe_only = resource.spec.reconcile_policy == ReconcilePolicy::Observe;
     let state = match &preview.plan.verdict {
+        Verdict::Ready if observe_only => AccountState::Observed,
         Verdict::Ready => AccountState::Ready,
         _ => AccountState::NotReady("apply brings the account to its spec first".into()),
     };
     AccountContext {
         target: engine.target(resource).ok(),
         state,
+        observe_only,
     }
 }
 

@@ -24,8 +24,12 @@ use super::model::Verdict;
 /// Where the deployment's account stands, as its `CognitiveServicesAccount` reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AccountState {
-    /// Ready: deployments may be written.
+    /// Ready, and managed by its account resource: deployments may be written.
     Ready,
+    /// Its account resource is `reconcilePolicy: Observe` and has read the account (Ready, or
+    /// Drifted): the namespace may look at the account, not change it, so its deployments are
+    /// read and compared but never written, whatever their own policy.
+    Observed,
     /// Not Ready yet (creating, restoring, stalled, ...): the message says why.
     NotReady(String),
     /// No `CognitiveServicesAccount` of that name in the namespace.
@@ -104,6 +108,9 @@ pub struct DeploymentPlan {
     pub drift: Vec<FieldDiff>,
     /// This resource manages the observed deployment: the status records its id.
     pub claims_deployment: bool,
+    /// The deployment is someone else's (AlreadyManaged, AlreadyExists, or Failed and not
+    /// ours): the status shows the verdict only, nothing of the deployment.
+    pub foreign: bool,
 }
 
 impl DeploymentPlan {
@@ -113,11 +120,19 @@ impl DeploymentPlan {
             verdict,
             drift: Vec::new(),
             claims_deployment: false,
+            foreign: false,
         }
     }
 
     fn stalled(reason: &'static str, message: String) -> Self {
         Self::verdict(Verdict::Stalled { reason, message })
+    }
+
+    fn foreign(reason: &'static str, message: String) -> Self {
+        DeploymentPlan {
+            foreign: true,
+            ..Self::stalled(reason, message)
+        }
     }
 
     fn progressing(reason: &'static str, message: String) -> Self {
@@ -150,7 +165,7 @@ pub fn plan_deployment(input: &DeploymentPlanInput) -> DeploymentPlan {
         return plan_deletion(input);
     }
     match input.account {
-        AccountState::Ready => {}
+        AccountState::Ready | AccountState::Observed => {}
         AccountState::NotReady(why) => {
             return DeploymentPlan::progressing(
                 "AccountNotReady",
@@ -171,21 +186,42 @@ pub fn plan_deployment(input: &DeploymentPlanInput) -> DeploymentPlan {
         }
     }
     match input.deployment {
-        None if policy == ReconcilePolicy::Observe => DeploymentPlan::verdict(Verdict::Observed {
+        None if observing(input) => DeploymentPlan::verdict(Verdict::Observed {
             reason: "NotFound",
             message: format!(
-                "deployment {} does not exist (reconcilePolicy Observe: not creating it)",
-                input.target.name
+                "deployment {} does not exist ({}: not creating it)",
+                input.target.name,
+                why_observing(input)
             ),
         }),
-        // Claimed once ARM accepts the create: a refused one must not make a deployment that
-        // someone else creates meanwhile look like ours.
+        // Claimed once it is read back with our tag: a create that lost a race to another
+        // writer must not make that writer's deployment look like ours.
         None => DeploymentPlan::act(
             DeploymentAction::Create(Box::new(desired_deployment(input))),
             "Creating",
             format!("creating deployment {}", input.target.name),
         ),
         Some(deployment) => plan_existing(input, deployment),
+    }
+}
+
+/// Whether the deployment is only read and compared: its own policy is Observe, or its
+/// account's is (see [`AccountState::Observed`]).
+fn observing(input: &DeploymentPlanInput) -> bool {
+    input.spec.reconcile_policy == ReconcilePolicy::Observe
+        || input.account == &AccountState::Observed
+}
+
+/// Why nothing is written, as the messages say it: so that a `Manage` deployment resource of an
+/// Observe account is never silently taken for managed.
+fn why_observing(input: &DeploymentPlanInput) -> String {
+    if input.account == &AccountState::Observed {
+        format!(
+            "CognitiveServicesAccount {} is reconcilePolicy Observe: its deployments are observed only",
+            input.spec.account_ref.name
+        )
+    } else {
+        "reconcilePolicy Observe".to_string()
     }
 }
 
@@ -206,6 +242,12 @@ pub fn waiting_for(pending: &PendingOperation) -> DeploymentPlan {
 fn plan_deletion(input: &DeploymentPlanInput) -> DeploymentPlan {
     let spec = input.spec;
     let deleted = |message: String| DeploymentPlan::verdict(Verdict::Deleted { message });
+    if input.account == &AccountState::Observed {
+        return deleted(format!(
+            "the deployment is left in Azure ({})",
+            why_observing(input)
+        ));
+    }
     if spec.reconcile_policy == ReconcilePolicy::Observe
         || spec.deletion_policy == DeploymentDeletionPolicy::Orphan
     {
@@ -232,11 +274,15 @@ fn plan_deletion(input: &DeploymentPlanInput) -> DeploymentPlan {
 }
 
 fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> DeploymentPlan {
-    let observing = input.spec.reconcile_policy == ReconcilePolicy::Observe;
+    let observing = observing(input);
+    // Claimed only when it shows to be ours (our tag, or the status's claim of a deployment
+    // whose tag was dropped): one being adopted is claimed once the tag is read back, and
+    // observing claims nothing.
+    let claims = ownership(input, deployment) == Ownership::Ours && !observing;
     match ownership(input, deployment) {
         Ownership::Ours => {}
         Ownership::Other(other) => {
-            return DeploymentPlan::stalled(
+            return DeploymentPlan::foreign(
                 "AlreadyManaged",
                 format!(
                     "deployment {} is already managed by CognitiveServicesDeployment {other} (Azure tag {OWNER_TAG}); two resources must not manage one deployment",
@@ -247,7 +293,7 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
         Ownership::Unclaimed
             if input.spec.adoption_policy == AdoptionPolicy::Never && !observing =>
         {
-            return DeploymentPlan::stalled(
+            return DeploymentPlan::foreign(
                 "AlreadyExists",
                 format!(
                     "deployment {} exists in the account and was not created by this resource; set spec.adoptionPolicy: Adopt to take it over",
@@ -265,17 +311,19 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
             return failed(input, deployment, observing);
         }
         if !is_terminal(state) {
-            return DeploymentPlan::progressing(
-                "Provisioning",
-                format!("deployment provisioningState is {state}"),
-            )
-            .claimed();
+            return DeploymentPlan {
+                claims_deployment: claims,
+                ..DeploymentPlan::progressing(
+                    "Provisioning",
+                    format!("deployment provisioningState is {state}"),
+                )
+            };
         }
     }
     let drift = drift(input, deployment);
     if drift.is_empty() {
         return DeploymentPlan {
-            claims_deployment: !observing,
+            claims_deployment: claims,
             ..DeploymentPlan::verdict(Verdict::Ready)
         };
     }
@@ -285,15 +333,17 @@ fn plan_existing(input: &DeploymentPlanInput, deployment: &Deployment) -> Deploy
             ..DeploymentPlan::verdict(Verdict::Observed {
                 reason: "Drifted",
                 message: format!(
-                    "the deployment differs from the spec in {} (reconcilePolicy Observe: not changing it)",
-                    paths(&drift)
+                    "the deployment differs from the spec in {} ({}: not changing it)",
+                    paths(&drift),
+                    why_observing(input)
                 ),
             })
         };
     }
     DeploymentPlan {
         drift: drift.clone(),
-        ..writes_for(input, deployment, &drift).claimed()
+        claims_deployment: claims,
+        ..writes_for(input, deployment, &drift)
     }
 }
 
@@ -303,13 +353,14 @@ fn failed(input: &DeploymentPlanInput, deployment: &Deployment, observing: bool)
         return DeploymentPlan::verdict(Verdict::Observed {
             reason: "DeploymentFailed",
             message: format!(
-                "deployment {} is in provisioningState Failed (reconcilePolicy Observe: not changing it)",
-                input.target.name
+                "deployment {} is in provisioningState Failed ({}: not changing it)",
+                input.target.name,
+                why_observing(input)
             ),
         });
     }
     if ownership(input, deployment) != Ownership::Ours {
-        return DeploymentPlan::stalled(
+        return DeploymentPlan::foreign(
             "DeploymentFailed",
             format!(
                 "deployment {} is in provisioningState Failed and this resource did not create it; delete it in Azure or adopt it",
@@ -490,7 +541,7 @@ fn drift(input: &DeploymentPlanInput, deployment: &Deployment) -> Vec<FieldDiff>
         false,
     );
     // Observe mode claims nothing, so its owner tag is no difference.
-    let observing = spec.reconcile_policy == ReconcilePolicy::Observe;
+    let observing = observing(input);
     let mut desired_tags = desired_tags(input, deployment);
     let mut observed_tags = deployment.tags.clone().unwrap_or_default();
     if observing {

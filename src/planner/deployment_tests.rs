@@ -66,7 +66,7 @@ fn an_absent_deployment_is_created_with_the_owner_tag() {
     };
     assert_eq!(body.tags.as_ref().unwrap()[OWNER_TAG], OWNER);
     assert_eq!(body.sku.as_ref().unwrap().capacity, Some(10));
-    // Ours once ARM accepts it (the engine records it then), not before.
+    // Ours once it is read back with the owner tag, not when ARM accepts the create.
     assert!(!plan.claims_deployment);
 }
 
@@ -265,4 +265,101 @@ fn observe_reports_drift_and_writes_nothing() {
     assert!(plan.actions.is_empty());
     assert!(plan.drift.iter().any(|d| d.path == "sku.capacity"));
     assert!(!plan.claims_deployment);
+}
+
+#[test]
+fn deployments_of_an_observed_account_are_observed_only() {
+    // A Manage deployment resource whose account resource is reconcilePolicy Observe.
+    let mut bigger = spec();
+    bigger.sku.capacity = Some(20);
+    let plan = plan_with(
+        &bigger,
+        AccountState::Observed,
+        Some(&observed(Some(OWNER))),
+        false,
+    );
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    let Verdict::Observed {
+        reason: why,
+        message,
+    } = &plan.verdict
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(*why, "Drifted");
+    assert!(
+        message.contains("CognitiveServicesAccount docs-openai is reconcilePolicy Observe"),
+        "{message}"
+    );
+    assert!(plan.drift.iter().any(|d| d.path == "sku.capacity"));
+    assert!(!plan.claims_deployment);
+    // Absent: reported, never created.
+    let plan = plan_with(&spec(), AccountState::Observed, None, false);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert_eq!(reason(&plan), "NotFound");
+    // Matching, but not tagged as ours: no owner tag to add, nothing claimed.
+    let plan = plan_with(
+        &spec(),
+        AccountState::Observed,
+        Some(&observed(None)),
+        false,
+    );
+    assert_eq!(plan.verdict, Verdict::Ready, "{plan:?}");
+    assert!(plan.actions.is_empty() && !plan.claims_deployment);
+    // Deleting even one of ours leaves it in Azure.
+    let plan = plan_with(
+        &spec(),
+        AccountState::Observed,
+        Some(&observed(Some(OWNER))),
+        true,
+    );
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    let Verdict::Deleted { message } = &plan.verdict else {
+        panic!("{plan:?}")
+    };
+    assert!(message.contains("reconcilePolicy Observe"), "{message}");
+}
+
+#[test]
+fn someone_elses_deployment_is_foreign_and_ours_is_not() {
+    let plan = plan_with(
+        &spec(),
+        AccountState::Ready,
+        Some(&observed(Some("cluster-b/team-docs/chat"))),
+        false,
+    );
+    assert!(plan.foreign, "{plan:?}");
+    let plan = plan_with(&spec(), AccountState::Ready, Some(&observed(None)), false);
+    assert!(plan.foreign, "{plan:?}");
+    let plan = plan_with(
+        &spec(),
+        AccountState::Ready,
+        Some(&observed(Some(OWNER))),
+        false,
+    );
+    assert!(!plan.foreign, "{plan:?}");
+}
+
+#[test]
+fn an_adoption_claims_the_deployment_only_once_its_tag_is_read_back() {
+    let mut adopt = spec();
+    adopt.adoption_policy = AdoptionPolicy::Adopt;
+    let plan = plan_with(&adopt, AccountState::Ready, Some(&observed(None)), false);
+    assert!(!plan.actions.is_empty(), "{plan:?}");
+    assert!(!plan.claims_deployment, "claimed before the tag landed");
+    let mut provisioning = observed(None);
+    provisioning.properties.as_mut().unwrap().provisioning_state = Some("Creating".into());
+    let plan = plan_with(&adopt, AccountState::Ready, Some(&provisioning), false);
+    assert_eq!(reason(&plan), "Provisioning");
+    assert!(
+        !plan.claims_deployment,
+        "an unclaimed deployment claimed while it provisions"
+    );
+    let plan = plan_with(
+        &adopt,
+        AccountState::Ready,
+        Some(&observed(Some(OWNER))),
+        false,
+    );
+    assert!(plan.claims_deployment, "{plan:?}");
 }

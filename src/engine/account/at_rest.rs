@@ -46,7 +46,7 @@ impl Engine {
         if !nothing_to_do {
             return None;
         }
-        self.record(pass, subject, &observed, &plan);
+        self.record(arm, pass, subject, &observed, &plan);
         Some(pass.finish_verdict(&plan.verdict))
     }
 
@@ -54,6 +54,7 @@ impl Engine {
     /// account's list of deployments (remembered for their resyncs, forgotten with it).
     pub(super) fn record(
         &self,
+        arm: &ArmClient,
         pass: &mut Pass<'_>,
         subject: &Subject<'_>,
         observed: &Observation,
@@ -67,7 +68,7 @@ impl Engine {
         }
         if observed.listed && !plan.foreign {
             self.listings
-                .remember(&account_id, &observed.deployments, pass.now);
+                .remember(arm, &account_id, &observed.deployments, pass.now);
         }
         pass.record_plan(plan, &subject.target);
         if matches!(plan.verdict, Verdict::Deleted { .. }) {

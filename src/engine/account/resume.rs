@@ -41,7 +41,7 @@ pub(super) async fn resume(
                 // A new account has no deployments: as good as a list, and no read.
                 subject
                     .listings
-                    .remember(&subject.target.id(), &[], pass.now);
+                    .remember(arm, &subject.target.id(), &[], pass.now);
             }
             // A deletion goes on from a fresh observation, whose list of deployments is made in
             // this pass: the account confirmed by an Update or Restore still holds them all, and

@@ -87,7 +87,7 @@ impl Engine {
             return pass.finish(Summary::from_verdict(&Verdict::Paused), Next::Done);
         }
         let mut subject = self.subject(resource, target, deleting);
-        subject.deployments_due = self.deployments_due(&subject, pass.now);
+        subject.deployments_due = self.deployments_due(arm, &subject, pass.now);
         if deleting && leaves_account_alone(resource) {
             // The planner's answer needs no observation: no ARM call at all.
             let plan = subject.plan(&Observation::default(), None);
@@ -136,7 +136,7 @@ impl Engine {
                 },
             };
             let plan = subject.plan_in(&observed, None, &pass.status);
-            self.record(pass, &subject, &observed, &plan);
+            self.record(arm, pass, &subject, &observed, &plan);
             match act(arm, pass, &subject, &plan, &mut searched_elsewhere).await {
                 Step::Continue(learned) => known = learned.map(|o| *o),
                 Step::Done(outcome) => return *outcome,

@@ -7,6 +7,7 @@ use super::observe::Observation;
 use crate::api::{
     CognitiveServicesAccount, CognitiveServicesAccountStatus, FieldError, ReconcilePolicy,
 };
+use crate::arm::ArmClient;
 use crate::arm::lro::PendingOperation;
 use crate::arm::models::{Account, AccountRef};
 use crate::engine::Engine;
@@ -77,7 +78,12 @@ impl Engine {
     /// Whether this reconcile lists the account's deployments (see [`lists_deployments`]):
     /// when the status shows some (the list serves their resyncs, one read for all), and
     /// otherwise at most every [`DEPLOYMENT_DISCOVERY`], to find ones made outside.
-    pub(super) fn deployments_due(&self, subject: &Subject<'_>, now: Timestamp) -> bool {
+    pub(super) fn deployments_due(
+        &self,
+        arm: &ArmClient,
+        subject: &Subject<'_>,
+        now: Timestamp,
+    ) -> bool {
         let shown = subject
             .resource
             .status
@@ -86,7 +92,7 @@ impl Engine {
         shown
             || !self
                 .listings
-                .listed_within(&subject.target.id(), now, DEPLOYMENT_DISCOVERY)
+                .listed_within(arm, &subject.target.id(), now, DEPLOYMENT_DISCOVERY)
     }
 }
 

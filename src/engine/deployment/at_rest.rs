@@ -1,33 +1,40 @@
-//! A resync of a settled deployment, answered from its account's latest list of deployments.
+//! A deployment reconcile at rest, answered from its account's latest list of deployments.
 
-use super::context::AccountContext;
 use super::outcome::DeploymentOutcome;
 use super::pass::DeploymentPass;
+use super::rounds::Job;
 use crate::api::CognitiveServicesDeployment;
-use crate::arm::deployments::DeploymentRef;
+use crate::arm::ArmClient;
 use crate::engine::Engine;
 use crate::planner::Verdict;
 use crate::planner::status::{self};
 
 impl Engine {
-    /// A resync of a settled deployment answered by its account's latest list of deployments
-    /// (see [`super::listings`]): the outcome when the list shows nothing to do, else `None`
-    /// (read the deployment itself).
+    /// A reconcile with nothing in flight, answered by its account's latest list of
+    /// deployments (see [`crate::engine::listings`]) made with the same client: the outcome
+    /// when the list shows nothing to do, else `None` (read the deployment itself). Any
+    /// reconcile may be answered so, a stateless `apply` and a spec change included: the list
+    /// only ever concludes that the deployment already matches, and anything else (a
+    /// difference, an absence) is read afresh before a write is planned.
     pub(super) fn settled_by_listing(
         &self,
-        resource: &CognitiveServicesDeployment,
-        account: &AccountContext,
-        target: &DeploymentRef,
-        deleting: bool,
+        arm: &ArmClient,
+        job: &Job<'_>,
         pass: &mut DeploymentPass<'_>,
     ) -> Option<DeploymentOutcome> {
-        if deleting || !is_settled(resource) {
+        let Job {
+            resource,
+            account,
+            target,
+            deleting,
+        } = *job;
+        if deleting || pass.status.pending_operation.is_some() {
             return None;
         }
         let max_age = jiff::SignedDuration::try_from(resource.spec.resync()?).ok()?;
-        let listed = self
-            .listings
-            .lookup(&target.account.id(), &target.name, pass.now, max_age)?;
+        let listed =
+            self.listings
+                .lookup(arm, &target.account.id(), &target.name, pass.now, max_age)?;
         let plan = self.plan_for(
             resource,
             account,

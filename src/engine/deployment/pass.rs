@@ -23,6 +23,9 @@ pub(super) struct DeploymentPass<'a> {
     writes: Vec<Write>,
     deployment: Option<Deployment>,
     pub(super) deletion_finished: bool,
+    /// What Ready says: that the deployment matches, and, when its account is observed only,
+    /// that it is not managed for all that.
+    pub(super) ready_message: String,
 }
 
 impl<'a> DeploymentPass<'a> {
@@ -34,6 +37,7 @@ impl<'a> DeploymentPass<'a> {
             writes: Vec::new(),
             deployment: None,
             deletion_finished: false,
+            ready_message: "the deployment matches the spec".into(),
         }
     }
 
@@ -72,10 +76,10 @@ impl<'a> DeploymentPass<'a> {
         }
     }
 
-    pub(super) fn wrote(&mut self, action: &DeploymentAction, target: &DeploymentRef) {
-        if matches!(action, DeploymentAction::Create(_)) {
-            self.status.arm_id = Some(target.id());
-        }
+    /// A write ARM accepted. It claims nothing: `status.armId` names a deployment only once it
+    /// is read back with this resource's owner tag ([`Self::record_plan`]), so that a create
+    /// that lost a race to another writer never makes that writer's deployment look like ours.
+    pub(super) fn wrote(&mut self, action: &DeploymentAction) {
         self.writes.push(Write {
             kind: action.kind(),
             fields: action.fields(),
@@ -101,7 +105,7 @@ impl<'a> DeploymentPass<'a> {
             self.status.last_error = None;
         }
         let summary = match verdict {
-            Verdict::Ready => Summary::ready_with("the deployment matches the spec"),
+            Verdict::Ready => Summary::ready_with(&self.ready_message),
             other => Summary::from_verdict(other),
         };
         self.finish(summary, next)

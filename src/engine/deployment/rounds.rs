@@ -104,6 +104,12 @@ impl Engine {
         now: Timestamp,
     ) -> DeploymentOutcome {
         let mut pass = DeploymentPass::new(resource, now);
+        if account.state == AccountState::Observed {
+            pass.ready_message = format!(
+                "the deployment matches the spec; CognitiveServicesAccount {} is reconcilePolicy Observe, so it is observed only",
+                resource.spec.account_ref.name
+            );
+        }
         let target = match self.before_arm(resource, account, deleting, &mut pass) {
             Ok(target) => target,
             Err(outcome) => return *outcome,
@@ -120,17 +126,18 @@ impl Engine {
             // Started by a reconcile whose status write this (cached) object predates.
             pass.status.pending_operation = gate.operation();
         }
-        let outcome = match self.queue_for_the_gate(resource, &gate, &mut pass) {
-            Some(waiting) => waiting,
-            None => {
-                let job = Job {
-                    resource,
-                    account,
-                    target: &target,
-                    deleting,
-                };
-                self.rounds(arm, &job, &gate, pass).await
-            }
+        let job = Job {
+            resource,
+            account,
+            target: &target,
+            deleting,
+        };
+        let outcome = if let Some(settled) = self.settled_by_listing(arm, &job, &mut pass) {
+            settled
+        } else if let Some(waiting) = self.queue_for_the_gate(resource, &gate, &mut pass) {
+            waiting
+        } else {
+            self.rounds(arm, &job, &gate, pass).await
         };
         // Whatever happened, an account whose write here is not in flight is free for others.
         if outcome.status.pending_operation.is_none() {
@@ -181,12 +188,6 @@ impl Engine {
                     Err(outcome) => return *outcome,
                 }
             }
-            if known.is_none()
-                && let Some(settled) =
-                    self.settled_by_listing(resource, account, target, deleting, &mut pass)
-            {
-                return settled;
-            }
             let observed = match known.take() {
                 Some(observed) => observed,
                 None => match arm.get_deployment(target).await {
@@ -204,6 +205,10 @@ impl Engine {
                 deleting,
             );
             pass.record_plan(&plan, target);
+            if plan.foreign {
+                // Someone else's deployment: the verdict says so, the status shows none of it.
+                pass.record_observation(None);
+            }
             let Some(action) = plan.actions.first() else {
                 return pass.finish_verdict(&plan.verdict);
             };
@@ -212,19 +217,19 @@ impl Engine {
             }
             let executed = execute(arm, target, action).await;
             if executed.is_ok() {
-                // The account's list no longer says what is there: its next reconcile lists
-                // again rather than serve a resync from it.
+                // The account's list no longer says what is there, for any client: its next
+                // reconcile lists again rather than serve a resync from it.
                 self.listings.forget(&target.account.id());
             }
             match executed {
                 Ok(Some(operation)) => {
-                    pass.wrote(action, target);
+                    pass.wrote(action);
                     gate.started(&operation);
                     let next = Next::After(operation.poll_interval());
                     pass.status.pending_operation = Some(operation);
                     return pass.finish(Summary::from_verdict(&plan.verdict), next);
                 }
-                Ok(None) => pass.wrote(action, target),
+                Ok(None) => pass.wrote(action),
                 Err(error) => return pass.finish_error(&error),
             }
         }
@@ -260,6 +265,13 @@ impl Engine {
                 message: message.into(),
             })));
         }
+        if deleting && account.observe_only {
+            let message = format!(
+                "the deployment is left in Azure: CognitiveServicesAccount {} is reconcilePolicy Observe, so its deployments are observed only; no ARM call",
+                resource.spec.account_ref.name
+            );
+            return Err(Box::new(pass.finish_verdict(&Verdict::Deleted { message })));
+        }
         let target = self.deployment_target(resource, account);
         let waiting = resource
             .status
@@ -274,11 +286,11 @@ impl Engine {
                     resource.spec.account_ref.name
                 ),
             }))),
-            // Nothing to do in ARM until the account is Ready: no call at all.
+            // Nothing to do in ARM until the account is Ready (or observed): no call at all.
             None => Err(Box::new(self.verdict_only(resource, account, None, pass))),
-            Some(target) if !deleting && waiting && account.state != AccountState::Ready => Err(
-                Box::new(self.verdict_only(resource, account, Some(&target), pass)),
-            ),
+            Some(target) if !deleting && waiting && !may_read(&account.state) => Err(Box::new(
+                self.verdict_only(resource, account, Some(&target), pass),
+            )),
             Some(target) => Ok(target),
         }
     }
@@ -302,6 +314,11 @@ pub(super) struct Job<'a> {
     pub(super) account: &'a AccountContext,
     pub(super) target: &'a DeploymentRef,
     pub(super) deleting: bool,
+}
+
+/// Whether the account stands so that its deployments may be read (and, when Ready, written).
+fn may_read(state: &AccountState) -> bool {
+    matches!(state, AccountState::Ready | AccountState::Observed)
 }
 
 pub(super) fn leaves_deployment_alone(resource: &CognitiveServicesDeployment) -> bool {
