@@ -490,3 +490,61 @@ async fn a_deployment_whose_create_failed_is_deleted_and_created_again() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_pending_operation_that_names_another_deployment_is_dropped_and_the_deployment_read() {
+    use cognitive_operator::arm::{OperationKind, PendingOperation, PollMethod};
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let theirs = AccountRef::new(SUB, RG, "theirs");
+    emulator.seed_account(
+        SUB,
+        RG,
+        "theirs",
+        json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+    );
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    let forged = |resource_id: String| PendingOperation {
+        kind: OperationKind::Update,
+        poll: PollMethod::ProvisioningState,
+        url: client.endpoint().join(&resource_id).unwrap().to_string(),
+        resource_id,
+        started_at: jiff::Timestamp::now().to_string(),
+        retry_after_seconds: None,
+    };
+    for (case, operation) in [
+        (
+            "another account's deployment",
+            forged(format!("{}/deployments/chat", theirs.id())),
+        ),
+        ("another account", forged(theirs.id())),
+        ("a sibling deployment", forged(deployment_path("other"))),
+    ] {
+        chat.status.as_mut().unwrap().pending_operation = Some(operation);
+        emulator.clear_requests();
+        let outcome = Engine::default()
+            .reconcile_deployment(
+                &client,
+                &chat,
+                &engine.account_context(Some(&account)),
+                false,
+                jiff::Timestamp::now(),
+            )
+            .await;
+        let paths: Vec<String> = emulator.requests().iter().map(|q| q.path.clone()).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains("/accounts/theirs") && !p.ends_with("/other")),
+            "{case}: {paths:?}"
+        );
+        assert_eq!(paths, [deployment_path("chat")], "{case}");
+        assert!(outcome.status.pending_operation.is_none(), "{case}");
+        assert!(outcome.ready(), "{case}: {}", ready_reason(&outcome));
+    }
+}

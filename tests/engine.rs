@@ -597,3 +597,84 @@ async fn an_invalid_spec_holds_a_deletion_only_when_the_policy_needs_azure() {
     );
     assert!(emulator.requests().is_empty());
 }
+
+/// A handle as a user who may write `/status` could forge it: `resource_id` and `url` of their
+/// choosing, on the ARM endpoint.
+fn forged(
+    client: &ArmClient,
+    poll: cognitive_operator::arm::PollMethod,
+    path: &str,
+    resource_id: &str,
+) -> cognitive_operator::arm::PendingOperation {
+    cognitive_operator::arm::PendingOperation {
+        kind: OperationKind::Update,
+        poll,
+        url: client.endpoint().join(path).unwrap().to_string(),
+        resource_id: resource_id.to_string(),
+        started_at: jiff::Timestamp::now().to_string(),
+        retry_after_seconds: None,
+    }
+}
+
+#[tokio::test]
+async fn a_pending_operation_that_names_another_resource_is_dropped_and_the_account_read() {
+    use cognitive_operator::arm::PollMethod::{AzureAsyncOperation, ProvisioningState};
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.seed_account(
+        SUB,
+        RG,
+        "theirs",
+        json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+    );
+    let mut r = resource("ours");
+    assert!(settle(&client, &mut r).await.ready());
+    let (ours, theirs) = (
+        AccountRef::new(SUB, RG, "ours").id(),
+        AccountRef::new(SUB, RG, "theirs").id(),
+    );
+    const ELSEWHERE: &str = "22222222-2222-2222-2222-222222222222";
+    let status_url = format!(
+        "/subscriptions/{ELSEWHERE}/providers/Microsoft.CognitiveServices/locations/westus/operationStatuses/x"
+    );
+    for (case, operation) in [
+        (
+            "another account",
+            forged(&client, ProvisioningState, &theirs, &theirs),
+        ),
+        (
+            "another account's deployment",
+            forged(
+                &client,
+                ProvisioningState,
+                &format!("{theirs}/deployments/chat"),
+                &format!("{theirs}/deployments/chat"),
+            ),
+        ),
+        (
+            "our account, polled in another subscription",
+            forged(&client, AzureAsyncOperation, &status_url, &ours),
+        ),
+    ] {
+        let status = r.status.as_mut().unwrap();
+        status.pending_operation = Some(Box::new(operation));
+        emulator.clear_requests();
+        let outcome = Engine::default()
+            .reconcile(&client, &r, false, jiff::Timestamp::now())
+            .await;
+        let paths: Vec<String> = emulator.requests().iter().map(|q| q.path.clone()).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains("/accounts/theirs") && !p.contains(ELSEWHERE)),
+            "{case}: {paths:?}"
+        );
+        assert!(
+            paths.contains(&ours),
+            "{case}: the account is read: {paths:?}"
+        );
+        assert!(outcome.status.pending_operation.is_none(), "{case}");
+        assert!(outcome.ready(), "{case}: {:?}", outcome.status.conditions);
+        assert!(outcome.writes.is_empty(), "{case}");
+    }
+}
