@@ -548,3 +548,23 @@ async fn a_pending_operation_that_names_another_deployment_is_dropped_and_the_de
         assert!(outcome.ready(), "{case}: {}", ready_reason(&outcome));
     }
 }
+
+#[tokio::test]
+async fn a_deployment_create_whose_reply_is_lost_is_sent_once() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/deployments/chat".into()),
+        drop_after_handling: Some(true),
+        ..Fault::default()
+    });
+    emulator.clear_requests();
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(
+        writes(&emulator.requests()),
+        [format!("PUT {}", deployment_path("chat"))]
+    );
+}

@@ -678,3 +678,24 @@ async fn a_pending_operation_that_names_another_resource_is_dropped_and_the_acco
         assert!(outcome.writes.is_empty(), "{case}");
     }
 }
+
+#[tokio::test]
+async fn a_create_whose_reply_is_lost_is_sent_once_and_found_by_reading() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/accounts/lost".into()),
+        drop_after_handling: Some(true),
+        ..Fault::default()
+    });
+    let mut r = resource("lost");
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert_eq!(
+        count(&emulator.requests(), "PUT"),
+        1,
+        "the next reconcile read the account it had created: {:?}",
+        writes(&emulator.requests())
+    );
+}
