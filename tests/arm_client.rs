@@ -548,6 +548,99 @@ async fn a_key_regeneration_is_never_sent_twice_after_an_ambiguous_failure() {
     assert_eq!(sent, 1);
 }
 
+/// How many requests `method` sent to a path ending in `suffix`.
+fn sent(emulator: &Emulator, method: &str, suffix: &str) -> usize {
+    emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
+
+#[tokio::test]
+async fn a_create_or_restore_is_never_sent_twice_after_an_ambiguous_failure() {
+    use cognitive_operator::arm::{Deployment, DeploymentRef, OperationKind};
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    // The create takes effect, and its answer is lost on the way back.
+    emulator.add_fault(Fault {
+        drop_after_handling: Some(true),
+        ..fault("PUT", "/accounts/lost")
+    });
+    let result = client
+        .create_account(&target("lost"), &account_body(None))
+        .await;
+    assert!(result.is_err(), "the lost answer is reported: {result:?}");
+    assert_eq!(sent(&emulator, "PUT", "/accounts/lost"), 1);
+    assert!(client.get_account(&target("lost")).await.unwrap().is_some());
+
+    create(&client, "gone").await;
+    let deleted = client.delete_account(&target("gone")).await.unwrap();
+    client.wait(&deleted.unwrap(), WAIT).await.unwrap();
+    emulator.add_fault(Fault {
+        drop_after_handling: Some(true),
+        ..fault("PUT", "/accounts/gone")
+    });
+    emulator.clear_requests();
+    assert!(
+        client
+            .restore_account(&target("gone"), LOCATION)
+            .await
+            .is_err()
+    );
+    assert_eq!(sent(&emulator, "PUT", "/accounts/gone"), 1);
+
+    create(&client, "models").await;
+    let chat = DeploymentRef::new(&target("models"), "chat");
+    let body: Deployment = serde_json::from_value(json!({
+        "sku": {"name": "GlobalStandard", "capacity": 1},
+        "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}
+    }))
+    .unwrap();
+    emulator.add_fault(Fault {
+        drop_after_handling: Some(true),
+        ..fault("PUT", "/deployments/chat")
+    });
+    let result = client
+        .put_deployment(&chat, &body, OperationKind::Create)
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(sent(&emulator, "PUT", "/deployments/chat"), 1);
+
+    // An update sent twice is the same update: it is retried.
+    create(&client, "tagged").await;
+    emulator.add_fault(Fault {
+        drop_after_handling: Some(true),
+        ..fault("PATCH", "/accounts/tagged")
+    });
+    client
+        .update_account(&target("tagged"), &json!({"tags": {"team": "b"}}))
+        .await
+        .expect("the resent PATCH is answered");
+    assert_eq!(sent(&emulator, "PATCH", "/accounts/tagged"), 2);
+}
+
+#[tokio::test]
+async fn a_create_that_could_not_connect_is_tried_again() {
+    // A port nobody listens on: the connection fails before anything is sent.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = ArmClientConfig::new(endpoint);
+    config.rate_limits = None;
+    config.retry = fast_retries();
+    let client = ArmClient::new(config, Arc::new(Credential::static_token("t"))).unwrap();
+    let result = client
+        .create_account(&target("unreachable"), &account_body(None))
+        .await;
+    assert!(matches!(result, Err(ArmError::Transport(_))), "{result:?}");
+    assert_eq!(
+        client.metrics().requests_for("CreateAccount"),
+        u64::from(fast_retries().max_attempts),
+        "every attempt failed to connect, so each was safe to make"
+    );
+}
+
 #[tokio::test]
 async fn a_handle_pointing_away_from_the_arm_endpoint_is_refused() {
     let emulator = emulator().await;

@@ -250,3 +250,23 @@ fn deployment_fields_azure_cannot_change_are_immutable_with_guidance() {
         ]
     );
 }
+
+#[test]
+fn the_owner_tag_is_refused_by_a_cel_rule_on_both_kinds() {
+    for (kind, root) in [("account", schema()), ("deployment", deployment_schema())] {
+        let tags = &root["properties"]["spec"]["properties"]["tags"];
+        let rule = &tags["x-kubernetes-validations"][0];
+        let text = rule["rule"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("lowerAscii()") && text.contains("'cognitive-operator-owner'"),
+            "{kind}: {tags}"
+        );
+        let message = rule["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("spec.tags") && message.contains("any letter case"),
+            "{kind}: {message}"
+        );
+        // Bounds the rule's cost for the API server's CEL budget: Azure's 50 tags, one ours.
+        assert_eq!(tags["maxProperties"], 49, "{kind}: {tags}");
+    }
+}

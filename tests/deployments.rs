@@ -887,3 +887,81 @@ async fn a_stateless_apply_at_rest_reads_one_list_for_all_deployments() {
     );
     assert_eq!(writes(&requests), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_pending_operation_that_names_another_deployment_is_dropped_and_the_deployment_read() {
+    use cognitive_operator::arm::{OperationKind, PendingOperation, PollMethod};
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let theirs = AccountRef::new(SUB, RG, "theirs");
+    emulator.seed_account(
+        SUB,
+        RG,
+        "theirs",
+        json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+    );
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    let forged = |resource_id: String| PendingOperation {
+        kind: OperationKind::Update,
+        poll: PollMethod::ProvisioningState,
+        url: client.endpoint().join(&resource_id).unwrap().to_string(),
+        resource_id,
+        started_at: jiff::Timestamp::now().to_string(),
+        retry_after_seconds: None,
+    };
+    for (case, operation) in [
+        (
+            "another account's deployment",
+            forged(format!("{}/deployments/chat", theirs.id())),
+        ),
+        ("another account", forged(theirs.id())),
+        ("a sibling deployment", forged(deployment_path("other"))),
+    ] {
+        chat.status.as_mut().unwrap().pending_operation = Some(operation);
+        emulator.clear_requests();
+        let outcome = Engine::default()
+            .reconcile_deployment(
+                &client,
+                &chat,
+                &engine.account_context(Some(&account)),
+                false,
+                jiff::Timestamp::now(),
+            )
+            .await;
+        let paths: Vec<String> = emulator.requests().iter().map(|q| q.path.clone()).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains("/accounts/theirs") && !p.ends_with("/other")),
+            "{case}: {paths:?}"
+        );
+        assert_eq!(paths, [deployment_path("chat")], "{case}");
+        assert!(outcome.status.pending_operation.is_none(), "{case}");
+        assert!(outcome.ready(), "{case}: {}", ready_reason(&outcome));
+    }
+}
+
+#[tokio::test]
+async fn a_deployment_create_whose_reply_is_lost_is_sent_once() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/deployments/chat".into()),
+        drop_after_handling: Some(true),
+        ..Fault::default()
+    });
+    emulator.clear_requests();
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+    let outcome = settle(&engine, &client, &account, &mut chat, false).await;
+    assert!(outcome.ready(), "{}", ready_reason(&outcome));
+    assert_eq!(
+        writes(&emulator.requests()),
+        [format!("PUT {}", deployment_path("chat"))]
+    );
+}

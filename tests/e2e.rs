@@ -212,6 +212,20 @@ async fn the_api_server_refuses_invalid_specs_with_our_messages_before_arm_hears
         bad_name.contains("spec.azureName") && bad_name.contains("should match"),
         "{bad_name}"
     );
+    // The owner tag is the operator's, in any letter case (Azure's tag names ignore case).
+    let owner_tag = "spec.tags may not set cognitive-operator-owner, in any letter case";
+    let claimed = cluster
+        .apply(&account_manifest(
+            "team-a",
+            "fourth",
+            json!({"tags": {"COGNITIVE-OPERATOR-OWNER": "team-b/theirs"}}),
+        ))
+        .unwrap_err();
+    assert!(claimed.contains(owner_tag), "{claimed}");
+    let mut deployment = deployment_manifest("team-a", "chat", "docs", 1);
+    deployment["spec"]["tags"] = json!({"Cognitive-Operator-Owner": "team-b/theirs"});
+    let claimed = cluster.apply(&deployment.to_string()).unwrap_err();
+    assert!(claimed.contains(owner_tag), "{claimed}");
 
     // Nothing new reached ARM, and neither refused object exists.
     cluster.emulator.wait_for_resyncs("docs", 2).await;

@@ -735,3 +735,105 @@ async fn delete_and_purge_says_when_no_purge_took_place() {
         .clone();
     assert!(said.contains("deleted and purged"), "{said}");
 }
+
+/// A handle as a user who may write `/status` could forge it: `resource_id` and `url` of their
+/// choosing, on the ARM endpoint.
+fn forged(
+    client: &ArmClient,
+    poll: cognitive_operator::arm::PollMethod,
+    path: &str,
+    resource_id: &str,
+) -> cognitive_operator::arm::PendingOperation {
+    cognitive_operator::arm::PendingOperation {
+        kind: OperationKind::Update,
+        poll,
+        url: client.endpoint().join(path).unwrap().to_string(),
+        resource_id: resource_id.to_string(),
+        started_at: jiff::Timestamp::now().to_string(),
+        retry_after_seconds: None,
+    }
+}
+
+#[tokio::test]
+async fn a_pending_operation_that_names_another_resource_is_dropped_and_the_account_read() {
+    use cognitive_operator::arm::PollMethod::{AzureAsyncOperation, ProvisioningState};
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.seed_account(
+        SUB,
+        RG,
+        "theirs",
+        json!({"location": LOCATION, "kind": "OpenAI", "sku": {"name": "S0"}}),
+    );
+    let mut r = resource("ours");
+    assert!(settle(&client, &mut r).await.ready());
+    let (ours, theirs) = (
+        AccountRef::new(SUB, RG, "ours").id(),
+        AccountRef::new(SUB, RG, "theirs").id(),
+    );
+    const ELSEWHERE: &str = "22222222-2222-2222-2222-222222222222";
+    let status_url = format!(
+        "/subscriptions/{ELSEWHERE}/providers/Microsoft.CognitiveServices/locations/westus/operationStatuses/x"
+    );
+    for (case, operation) in [
+        (
+            "another account",
+            forged(&client, ProvisioningState, &theirs, &theirs),
+        ),
+        (
+            "another account's deployment",
+            forged(
+                &client,
+                ProvisioningState,
+                &format!("{theirs}/deployments/chat"),
+                &format!("{theirs}/deployments/chat"),
+            ),
+        ),
+        (
+            "our account, polled in another subscription",
+            forged(&client, AzureAsyncOperation, &status_url, &ours),
+        ),
+    ] {
+        let status = r.status.as_mut().unwrap();
+        status.pending_operation = Some(Box::new(operation));
+        emulator.clear_requests();
+        let outcome = Engine::default()
+            .reconcile(&client, &r, false, jiff::Timestamp::now())
+            .await;
+        let paths: Vec<String> = emulator.requests().iter().map(|q| q.path.clone()).collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| !p.contains("/accounts/theirs") && !p.contains(ELSEWHERE)),
+            "{case}: {paths:?}"
+        );
+        assert!(
+            paths.contains(&ours),
+            "{case}: the account is read: {paths:?}"
+        );
+        assert!(outcome.status.pending_operation.is_none(), "{case}");
+        assert!(outcome.ready(), "{case}: {:?}", outcome.status.conditions);
+        assert!(outcome.writes.is_empty(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_create_whose_reply_is_lost_is_sent_once_and_found_by_reading() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    emulator.add_fault(Fault {
+        method: Some("PUT".into()),
+        path_contains: Some("/accounts/lost".into()),
+        drop_after_handling: Some(true),
+        ..Fault::default()
+    });
+    let mut r = resource("lost");
+    let outcome = settle(&client, &mut r).await;
+    assert!(outcome.ready(), "{:?}", outcome.status.conditions);
+    assert_eq!(
+        count(&emulator.requests(), "PUT"),
+        1,
+        "the next reconcile read the account it had created: {:?}",
+        writes(&emulator.requests())
+    );
+}

@@ -7,11 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The binary as the container image builds it (no emulator), for tests/image_binary.rs; copied
-# aside, since the test build below rebuilds target/debug/cognitive-operator with the defaults.
+# aside, since the test build below rebuilds debug/cognitive-operator with the defaults. The
+# target directory is cargo's (CARGO_TARGET_DIR or a config may move it from ./target).
 cargo build --quiet --no-default-features --bin cognitive-operator
-mkdir -p target/image-binary
-cp target/debug/cognitive-operator target/image-binary/cognitive-operator
-COGNITIVE_OPERATOR_IMAGE_BINARY=$PWD/target/image-binary/cognitive-operator
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+if [ -z "$target_dir" ]; then
+  echo "cargo metadata names no target_directory" >&2
+  exit 1
+fi
+mkdir -p "$target_dir/image-binary"
+cp "$target_dir/debug/cognitive-operator" "$target_dir/image-binary/cognitive-operator"
+COGNITIVE_OPERATOR_IMAGE_BINARY=$target_dir/image-binary/cognitive-operator
 export COGNITIVE_OPERATOR_IMAGE_BINARY
 
 if ! command -v go >/dev/null 2>&1; then

@@ -18,6 +18,15 @@ use crate::arm::models::{AccountWritableProperties, Identity, Sku};
 /// backup restore, or from the `plan` CLI).
 pub const OWNER_TAG: &str = "cognitive-operator-owner";
 
+/// Whether a tag name is the owner tag. Azure compares tag names ignoring case, so
+/// `Cognitive-Operator-Owner` is the same tag.
+pub fn is_owner_tag(name: &str) -> bool {
+    name.eq_ignore_ascii_case(OWNER_TAG)
+}
+
+/// How many tags `spec.tags` may hold: Azure's 50 per resource, less the owner tag.
+pub const MAX_SPEC_TAGS: usize = 49;
+
 /// The finalizer that runs the deletion policy before the resource goes away.
 pub const FINALIZER: &str = "cognitive-operator.dev/cleanup";
 
@@ -83,9 +92,12 @@ pub struct CognitiveServicesAccountSpec {
     /// SKU of the account, e.g. `{name: S0}`.
     pub sku: Sku,
 
-    /// Azure tags. When set, they are managed as a whole: tags added in Azure by hand are removed.
-    /// The operator adds its own tag `cognitive-operator-owner`.
+    /// Azure tags (at most 49). When set, they are managed as a whole: tags added in Azure by
+    /// hand are removed. The operator adds its own tag `cognitive-operator-owner`, which this
+    /// map may not set in any letter case (Azure tag names ignore case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 49))]
+    #[x_kube(validation = Rule::new("self.all(k, k.lowerAscii() != 'cognitive-operator-owner')").message("spec.tags may not set cognitive-operator-owner, in any letter case: the operator sets that tag itself"))]
     pub tags: Option<StringMap>,
 
     /// Managed identity of the account.
@@ -496,8 +508,11 @@ impl CognitiveServicesAccountSpec {
         Ok(())
     }
 
-    /// The writable properties and the Secret names.
+    /// The tags, the writable properties and the Secret names.
     fn validate_references(&self) -> Result<(), FieldError> {
+        if let Some(tags) = &self.tags {
+            check_tags(tags.len(), tags.iter().map(|(name, _)| name))?;
+        }
         if let Some(properties) = &self.properties {
             validate_properties(properties)?;
         }
@@ -518,6 +533,31 @@ impl CognitiveServicesAccountSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// `spec.tags`: within Azure's count, and never the owner tag, whose value says who manages the
+/// resource (a spec could otherwise claim, or disown, what it names).
+pub(super) fn check_tags<'a>(
+    count: usize,
+    mut names: impl Iterator<Item = &'a str>,
+) -> Result<(), FieldError> {
+    if count > MAX_SPEC_TAGS {
+        return Err(field_error(
+            "spec.tags",
+            format!(
+                "{count} tags is too many: Azure allows 50 on a resource, one of them the operator's own, so at most {MAX_SPEC_TAGS}"
+            ),
+        ));
+    }
+    match names.find(|name| is_owner_tag(name)) {
+        Some(name) => Err(field_error(
+            "spec.tags",
+            format!(
+                "may not set {name}: {OWNER_TAG}, in any letter case, is the tag the operator sets itself"
+            ),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -691,6 +731,26 @@ mod tests {
             s.validate("docs").unwrap_err().field,
             "spec.connectionSecret.name"
         );
+    }
+
+    #[test]
+    fn the_owner_tag_is_refused_in_any_letter_case() {
+        for key in [
+            OWNER_TAG,
+            "Cognitive-Operator-Owner",
+            "COGNITIVE-OPERATOR-OWNER",
+        ] {
+            let mut s = spec();
+            s.tags = Some([(key.to_string(), "team-b/theirs".to_string())].into());
+            let error = s.validate("docs").unwrap_err();
+            assert_eq!(error.field, "spec.tags", "{key}");
+            assert!(error.message.contains(key), "{error}");
+        }
+        let mut s = spec();
+        s.tags = Some((0..50).map(|i| (format!("t{i}"), String::new())).collect());
+        assert_eq!(s.validate("docs").unwrap_err().field, "spec.tags");
+        s.tags = Some((0..49).map(|i| (format!("t{i}"), String::new())).collect());
+        assert_eq!(s.validate("docs"), Ok(()));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::account::{
-    check_azure_name, check_enum, check_resync_interval, field_error, resync_period,
+    check_azure_name, check_enum, check_resync_interval, check_tags, field_error, resync_period,
     valid_dns_subdomain,
 };
 use super::{AdoptionPolicy, Condition, FieldDrift, FieldError, LastError, ReconcilePolicy};
@@ -71,9 +71,12 @@ pub struct CognitiveServicesDeploymentSpec {
     #[schemars(extend("enum" = ["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"]))]
     pub version_upgrade_option: Option<String>,
 
-    /// Azure tags. When set, they are managed as a whole. The operator adds its own tag
-    /// `cognitive-operator-owner`.
+    /// Azure tags (at most 49). When set, they are managed as a whole. The operator adds its
+    /// own tag `cognitive-operator-owner`, which this map may not set in any letter case (Azure
+    /// tag names ignore case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxProperties" = 49))]
+    #[x_kube(validation = Rule::new("self.all(k, k.lowerAscii() != 'cognitive-operator-owner')").message("spec.tags may not set cognitive-operator-owner, in any letter case: the operator sets that tag itself"))]
     pub tags: Option<BTreeMap<String, String>>,
 
     /// `Manage` (default: create and update the deployment), `Observe` (read only: report
@@ -255,6 +258,9 @@ impl CognitiveServicesDeploymentSpec {
                 "NoAutoUpgrade",
             ],
         )?;
+        if let Some(tags) = &self.tags {
+            check_tags(tags.len(), tags.keys().map(String::as_str))?;
+        }
         check_resync_interval(self.resync_interval.as_deref())
     }
 }
@@ -288,5 +294,16 @@ mod tests {
         let mut s = spec();
         s.model.name = " ".into();
         assert_eq!(s.validate("chat").unwrap_err().field, "spec.model.name");
+    }
+
+    #[test]
+    fn the_owner_tag_is_refused_in_any_letter_case() {
+        for key in [crate::api::OWNER_TAG, "Cognitive-Operator-Owner"] {
+            let mut s = spec();
+            s.tags = Some(BTreeMap::from([(key.to_string(), "x".to_string())]));
+            let error = s.validate("chat").unwrap_err();
+            assert_eq!(error.field, "spec.tags", "{key}");
+            assert!(error.message.contains(key), "{error}");
+        }
     }
 }

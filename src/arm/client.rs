@@ -783,16 +783,16 @@ impl ArmClient {
         let result = loop {
             let permit = self.wait_for_token(&subscription, class).await;
             let outcome = self.send_once(operation, &method, &url, body, permit).await;
-            let error = match outcome {
+            let (error, maybe_delivered) = match outcome {
                 Ok(response) => break Ok(response),
-                Err(error) => error,
+                Err(failed) => (failed.error, failed.maybe_delivered),
             };
             if attempt >= retry.max_attempts || !retried_in_client(&error) {
                 break Err(error);
             }
             // A request that may have been carried out must not be sent again blindly: only a
-            // 429 proves that ARM did not act on it.
-            if !is_idempotent(operation) && !error.is_throttled() {
+            // 429, or a connection that was never made, proves that ARM did not act on it.
+            if !is_idempotent(operation) && maybe_delivered && !error.is_throttled() {
                 break Err(error);
             }
             self.inner.metrics.retries.inc();
@@ -838,7 +838,7 @@ impl ArmClient {
         url: &Url,
         body: Option<&Value>,
         permit: Option<Permit<'_>>,
-    ) -> Result<Response, ArmError> {
+    ) -> Result<Response, FailedAttempt> {
         let token = self.inner.credential.token().await?;
         let mut request = self
             .inner
@@ -856,7 +856,11 @@ impl ArmClient {
             Ok(response) => response,
             Err(e) => {
                 self.count(operation, "error");
-                return Err(ArmError::Transport(describe_transport_error(&e)));
+                return Err(FailedAttempt {
+                    error: ArmError::Transport(describe_transport_error(&e)),
+                    // No connection, nothing sent: the request never reached ARM.
+                    maybe_delivered: !e.is_connect(),
+                });
             }
         };
         let status = response.status();
@@ -892,7 +896,8 @@ impl ArmClient {
             &body,
             request_id,
             server_retry_after,
-        ))))
+        )))
+        .into())
     }
 
     /// Tells the limiter what the answer said of ARM's bucket: its count, and after a 429 how
@@ -939,10 +944,33 @@ fn retried_in_client(error: &ArmError) -> bool {
     }
 }
 
-/// Whether sending `operation` twice has the effect of sending it once. Regenerating a key
-/// twice replaces it twice (a key handed out in between is lost).
+/// One attempt that got no usable answer.
+struct FailedAttempt {
+    error: ArmError,
+    /// Whether ARM may have received (and acted on) the request: false only when no
+    /// connection was made.
+    maybe_delivered: bool,
+}
+
+impl From<ArmError> for FailedAttempt {
+    fn from(error: ArmError) -> Self {
+        FailedAttempt {
+            error,
+            maybe_delivered: true,
+        }
+    }
+}
+
+/// Whether sending `operation` again after a lost answer is safe. Regenerating a key twice
+/// replaces it twice (a key handed out in between is lost). A create or restore was decided on
+/// a read older than the lost answer, so it is sent once per decision: the engine reads the
+/// account (or deployment) again and finds what the first PUT made, or decides anew. Updates,
+/// deletes and purges sent twice are the same request.
 fn is_idempotent(operation: &str) -> bool {
-    operation != "RegenerateKey"
+    !matches!(
+        operation,
+        "RegenerateKey" | "CreateAccount" | "RestoreAccount" | "CreateDeployment"
+    )
 }
 
 fn operation_url_unusable(error: &ApiError) -> bool {

@@ -160,8 +160,13 @@ impl ArmClient {
         kind: OperationKind,
     ) -> Result<Option<PendingOperation>, ArmError> {
         let body = serde_json::to_value(body).expect("deployments serialize");
+        // Named apart: a create is never resent after a lost answer, an update may be.
+        let name = match kind {
+            OperationKind::Create => "CreateDeployment",
+            _ => "UpdateDeployment",
+        };
         let (_, operation) = self
-            .write_to::<Deployment>(&deployment.id(), "PutDeployment", Method::PUT, &body, kind)
+            .write_to::<Deployment>(&deployment.id(), name, Method::PUT, &body, kind)
             .await?;
         Ok(operation)
     }

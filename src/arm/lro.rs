@@ -7,8 +7,11 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use url::Url;
+
+use super::deployments::DeploymentRef;
 use super::error::ArmError;
-use super::models::Account;
+use super::models::{Account, AccountRef, DeletedAccountRef};
 
 /// What a long-running operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -68,10 +71,61 @@ impl PendingOperation {
         crate::arm::deployments::DeploymentRef::parse_id(&self.resource_id).is_some()
     }
 
+    /// Whether this handle is one the operator could have started for the account `target`:
+    /// it acts on the account, on one of its deployments (a deletion deletes them first) or on
+    /// its soft-deleted copy (a purge), and it is polled under the account's subscription on
+    /// the ARM endpoint. A handle read from a status is checked, since whoever may write
+    /// `/status` could otherwise point the operator's identity at any resource it reaches.
+    pub fn acts_on_account(&self, target: &AccountRef, endpoint: &Url) -> bool {
+        let id = &self.resource_id;
+        let on_target = id.eq_ignore_ascii_case(&target.id())
+            || DeploymentRef::parse_id(id)
+                .is_some_and(|d| same_account(&d.account, target) && plain_name(&d.name))
+            || DeletedAccountRef::parse_id(id).is_some_and(|copy| {
+                copy.subscription_id
+                    .eq_ignore_ascii_case(&target.subscription_id)
+                    && copy
+                        .resource_group
+                        .eq_ignore_ascii_case(&target.resource_group)
+                    && copy.name.eq_ignore_ascii_case(&target.name)
+                    && plain_name(&copy.location)
+            });
+        on_target && self.polled_under(&target.subscription_id, endpoint)
+    }
+
+    /// [`PendingOperation::acts_on_account`] for the deployment `target`: the deployment
+    /// itself, polled under its subscription on the ARM endpoint.
+    pub fn acts_on_deployment(&self, target: &DeploymentRef, endpoint: &Url) -> bool {
+        self.resource_id.eq_ignore_ascii_case(&target.id())
+            && self.polled_under(&target.account.subscription_id, endpoint)
+    }
+
+    /// The URL is on the ARM endpoint, under `/subscriptions/{subscription}/` (after the URL
+    /// parser has resolved any `..`).
+    fn polled_under(&self, subscription: &str, endpoint: &Url) -> bool {
+        let Ok(url) = Url::parse(&self.url) else {
+            return false;
+        };
+        let prefix = format!("/subscriptions/{}/", subscription.to_ascii_lowercase());
+        url.origin() == endpoint.origin() && url.path().to_ascii_lowercase().starts_with(&prefix)
+    }
+
     /// The wait ARM asked for, or a default when it named none.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.retry_after_seconds.unwrap_or(DEFAULT_POLL_SECONDS))
     }
+}
+
+fn same_account(a: &AccountRef, b: &AccountRef) -> bool {
+    a.id().eq_ignore_ascii_case(&b.id())
+}
+
+/// A name ARM could have given a deployment or a location: no path tricks (`..`, `%2F`).
+fn plain_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 /// Poll interval when ARM sends no `Retry-After`.
@@ -107,5 +161,88 @@ impl Provisioned for Account {
     const WHAT: &'static str = "account";
     fn provisioning_state(&self) -> Option<&str> {
         Account::provisioning_state(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: &str = "11111111-1111-1111-1111-111111111111";
+
+    fn endpoint() -> Url {
+        Url::parse("https://management.azure.com/").unwrap()
+    }
+
+    fn handle(url: &str, resource_id: &str) -> PendingOperation {
+        PendingOperation {
+            kind: OperationKind::Update,
+            poll: PollMethod::AzureAsyncOperation,
+            url: format!("https://management.azure.com{url}"),
+            resource_id: resource_id.to_string(),
+            started_at: "2026-12-01T00:00:00Z".into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_handle_belongs_to_its_account_its_deployments_and_its_copy_only() {
+        let ours = AccountRef::new(SUB, "rg", "docs");
+        let status = format!(
+            "/subscriptions/{SUB}/providers/Microsoft.CognitiveServices/locations/westus/operationStatuses/1?api-version=x"
+        );
+        let id = ours.id();
+        let upper = id.to_ascii_uppercase();
+        let deployment = format!("{id}/deployments/chat");
+        let copy = DeletedAccountRef {
+            subscription_id: SUB.into(),
+            location: "eastus".into(),
+            resource_group: "rg".into(),
+            name: "docs".into(),
+        }
+        .id();
+        for resource_id in [&id, &upper, &deployment, &copy] {
+            assert!(
+                handle(&status, resource_id).acts_on_account(&ours, &endpoint()),
+                "{resource_id}"
+            );
+        }
+        let theirs = AccountRef::new(SUB, "rg", "theirs").id();
+        let elsewhere = AccountRef::new(SUB, "rg-other", "docs").id();
+        let walking = format!("{id}/deployments/..");
+        for resource_id in [
+            &theirs,
+            &format!("{theirs}/deployments/chat"),
+            &elsewhere,
+            &walking,
+        ] {
+            assert!(
+                !handle(&status, resource_id).acts_on_account(&ours, &endpoint()),
+                "{resource_id}"
+            );
+        }
+        let other_subscription =
+            "/subscriptions/22222222-2222-2222-2222-222222222222/providers/x/operationStatuses/1";
+        let walked_out = format!("/subscriptions/{SUB}/../22222222-2222-2222-2222-222222222222/x");
+        for url in [other_subscription, &walked_out, "/providers/x"] {
+            assert!(
+                !handle(url, &id).acts_on_account(&ours, &endpoint()),
+                "{url}"
+            );
+        }
+        let mut off_host = handle(&status, &id);
+        off_host.url = format!("https://attacker.example{status}");
+        assert!(!off_host.acts_on_account(&ours, &endpoint()));
+    }
+
+    #[test]
+    fn a_deployment_handle_belongs_to_that_deployment_only() {
+        let chat = DeploymentRef::new(&AccountRef::new(SUB, "rg", "docs"), "chat");
+        let url = format!("{}?api-version=x", chat.id());
+        assert!(handle(&url, &chat.id()).acts_on_deployment(&chat, &endpoint()));
+        let sibling = DeploymentRef::new(&chat.account, "other").id();
+        for resource_id in [sibling, chat.account.id()] {
+            assert!(!handle(&url, &resource_id).acts_on_deployment(&chat, &endpoint()));
+        }
     }
 }

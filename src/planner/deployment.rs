@@ -12,14 +12,15 @@ use serde_json::{Value, json};
 
 use crate::api::{
     AdoptionPolicy, CognitiveServicesDeploymentSpec, DeploymentDeletionPolicy, OWNER_TAG,
-    ReconcilePolicy,
+    ReconcilePolicy, is_owner_tag,
 };
 use crate::arm::deployments::{Deployment, DeploymentModel, DeploymentProperties, DeploymentRef};
 use crate::arm::lro::{OperationKind, PendingOperation};
 use crate::arm::models::Sku;
 
-use super::diff::FieldDiff;
+use super::diff::{FieldDiff, same_tags};
 use super::model::Verdict;
+use super::ownership::{owner_tag_in, with_owner_tag};
 
 /// Where the deployment's account stands, as its `CognitiveServicesAccount` reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -545,10 +546,10 @@ fn drift(input: &DeploymentPlanInput, deployment: &Deployment) -> Vec<FieldDiff>
     let mut desired_tags = desired_tags(input, deployment);
     let mut observed_tags = deployment.tags.clone().unwrap_or_default();
     if observing {
-        desired_tags.remove(OWNER_TAG);
-        observed_tags.remove(OWNER_TAG);
+        desired_tags.retain(|name, _| !is_owner_tag(name));
+        observed_tags.retain(|name, _| !is_owner_tag(name));
     }
-    if desired_tags != observed_tags {
+    if !same_tags(&desired_tags, &observed_tags) {
         drift.push(FieldDiff {
             path: "tags".into(),
             desired: json!(desired_tags),
@@ -560,19 +561,17 @@ fn drift(input: &DeploymentPlanInput, deployment: &Deployment) -> Vec<FieldDiff>
 
 /// The spec's tags (or, when it manages none, the deployment's) plus the owner tag.
 fn desired_tags(input: &DeploymentPlanInput, deployment: &Deployment) -> BTreeMap<String, String> {
-    let mut tags = match &input.spec.tags {
+    let tags = match &input.spec.tags {
         Some(tags) => tags.clone(),
         None => deployment.tags.clone().unwrap_or_default(),
     };
-    tags.insert(OWNER_TAG.to_string(), input.owner.to_string());
-    tags
+    with_owner_tag(tags, input.owner)
 }
 
 /// The deployment to PUT on create: the spec plus the owner tag.
 pub fn desired_deployment(input: &DeploymentPlanInput) -> Deployment {
     let spec = input.spec;
-    let mut tags = spec.tags.clone().unwrap_or_default();
-    tags.insert(OWNER_TAG.to_string(), input.owner.to_string());
+    let tags = with_owner_tag(spec.tags.clone().unwrap_or_default(), input.owner);
     Deployment {
         sku: Some(Sku {
             name: spec.sku.name.clone(),
@@ -627,7 +626,7 @@ fn updated_deployment(input: &DeploymentPlanInput, observed: &Deployment) -> Dep
 }
 
 pub fn owner_of(deployment: &Deployment) -> Option<&str> {
-    deployment.tags.as_ref()?.get(OWNER_TAG).map(String::as_str)
+    owner_tag_in(deployment.tags.as_ref()?)
 }
 
 #[derive(Debug, PartialEq)]

@@ -203,6 +203,31 @@ fn someone_elses_deployment_is_never_written() {
     assert!(plan.actions.is_empty());
 }
 
+/// The deployment with its owner tag spelt `key` (Azure tag names ignore case).
+fn tagged_as(key: &str, owner: &str) -> Deployment {
+    Deployment {
+        tags: Some(BTreeMap::from([(key.into(), owner.into())])),
+        ..observed(None)
+    }
+}
+
+#[test]
+fn an_owner_tag_in_another_case_is_still_another_s() {
+    let mut adopt = spec();
+    adopt.adoption_policy = AdoptionPolicy::Adopt;
+    let theirs = tagged_as("Cognitive-Operator-Owner", "cluster-b/team-docs/chat");
+    let plan = plan_with(&adopt, AccountState::Ready, Some(&theirs), false);
+    assert_eq!(reason(&plan), "AlreadyManaged", "{plan:?}");
+    assert!(plan.actions.is_empty());
+    assert_eq!(owner_of(&theirs), Some("cluster-b/team-docs/chat"));
+    let plan = plan_with(&spec(), AccountState::Ready, Some(&theirs), true);
+    assert!(plan.actions.is_empty(), "never deleted: {plan:?}");
+    let ours = tagged_as("COGNITIVE-OPERATOR-OWNER", OWNER);
+    let plan = plan_with(&spec(), AccountState::Ready, Some(&ours), false);
+    assert_eq!(plan.verdict, Verdict::Ready, "{plan:?}");
+    assert!(plan.actions.is_empty());
+}
+
 #[test]
 fn a_changed_model_or_sku_name_is_stalled_naming_the_field() {
     let mut other = observed(Some(OWNER));

@@ -6,17 +6,16 @@ use crate::api::StringMap;
 /// The account to PUT on create: the spec plus the owner tag.
 pub fn desired_account(input: &PlanInput) -> Account {
     let spec = input.spec;
-    let mut tags = spec
+    let tags = spec
         .tags
         .as_ref()
         .map(StringMap::to_btree)
         .unwrap_or_default();
-    tags.insert(OWNER_TAG.to_string(), input.owner.to_string());
     Account {
         location: Some(spec.location.clone()),
         kind: Some(spec.kind.clone()),
         sku: Some(spec.sku.clone()),
-        tags: Some(tags),
+        tags: Some(with_owner_tag(tags, input.owner)),
         identity: spec.identity.clone(),
         properties: spec.properties.clone().map(|writable| AccountProperties {
             writable,
@@ -30,11 +29,11 @@ pub fn desired_account(input: &PlanInput) -> Account {
 /// spec does not manage tags, only the owner tag is added to whatever tags the account has.
 pub(super) fn desired_document(input: &PlanInput, observed: &Account) -> Value {
     let mut document = desired_document_without_owner(input);
-    let mut tags: BTreeMap<String, String> = match &input.spec.tags {
+    let tags: BTreeMap<String, String> = match &input.spec.tags {
         Some(tags) => tags.to_btree(),
         None => observed.tags.clone().unwrap_or_default(),
     };
-    tags.insert(OWNER_TAG.to_string(), input.owner.to_string());
+    let tags = with_owner_tag(tags, input.owner);
     document["tags"] = serde_json::to_value(tags).expect("tags serialize");
     document
 }

@@ -1,7 +1,7 @@
 //! Compares the desired account with the observed one the way ARM means it.
 //!
 //! Only what the spec sets is compared; server defaults the spec leaves out are ignored. Tags
-//! are compared as a whole map, lists as sets (order never matters to ARM here), enum values and
+//! are compared as a whole map (names ignoring case, as Azure does), lists as sets (order never matters to ARM here), enum values and
 //! ARM ids case-insensitively. Differences are reported per leaf field; a PATCH replaces whole
 //! top-level units (`sku`, `tags`, `identity`, `properties.<name>`), which is how ARM merges.
 
@@ -94,7 +94,7 @@ fn diff_at(path: &str, desired: &Value, observed: &Value, out: &mut Vec<FieldDif
 pub fn covers(path: &str, desired: &Value, observed: &Value) -> bool {
     match (desired, observed) {
         (Value::Null, _) => true,
-        (Value::Object(d), Value::Object(o)) if WHOLE_MAPS.contains(&path) => d == o,
+        (Value::Object(d), Value::Object(o)) if WHOLE_MAPS.contains(&path) => same_tags(d, o),
         (Value::Object(d), Value::Object(o)) if KEYED_BY_ARM_ID.contains(&path) => {
             same_key_set(d, o)
         }
@@ -107,6 +107,23 @@ pub fn covers(path: &str, desired: &Value, observed: &Value) -> bool {
         (Value::Number(d), Value::Number(o)) => d.as_f64() == o.as_f64(),
         (d, o) => d == o,
     }
+}
+
+/// Tag maps are the same when their names match ignoring case (Azure's rule, and it may keep
+/// a name in the casing it first had) and their values exactly.
+pub fn same_tags<'a, V: PartialEq + 'a>(
+    desired: impl IntoIterator<Item = (&'a String, &'a V)>,
+    observed: impl IntoIterator<Item = (&'a String, &'a V)>,
+) -> bool {
+    let folded = |tags: Vec<(&'a String, &'a V)>| {
+        let mut tags: Vec<(String, &'a V)> = tags
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        tags
+    };
+    folded(desired.into_iter().collect()) == folded(observed.into_iter().collect())
 }
 
 fn same_key_set(desired: &Map<String, Value>, observed: &Map<String, Value>) -> bool {
@@ -223,6 +240,15 @@ mod tests {
         let diffs = diff(&desired, &observed);
         assert_eq!(diffs.len(), 1);
         assert_eq!(diffs[0].path, "tags");
+    }
+
+    #[test]
+    fn tag_names_compare_case_insensitively_as_azure_does() {
+        let desired = json!({"tags": {"team": "a", "cognitive-operator-owner": "x"}});
+        let observed = json!({"tags": {"Team": "a", "Cognitive-Operator-Owner": "x"}});
+        assert!(diff(&desired, &observed).is_empty());
+        let other_value = json!({"tags": {"Team": "b", "Cognitive-Operator-Owner": "x"}});
+        assert_eq!(diff(&desired, &other_value)[0].path, "tags");
     }
 
     #[test]

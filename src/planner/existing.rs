@@ -90,11 +90,11 @@ pub(super) fn visible_drift(drift: Vec<FieldDiff>) -> Vec<FieldDiff> {
                 let strip = |v: &Value| {
                     let mut v = v.clone();
                     if let Some(map) = v.as_object_mut() {
-                        map.remove(OWNER_TAG);
+                        map.retain(|name, _| !crate::api::is_owner_tag(name));
                     }
                     v
                 };
-                strip(&d.desired) != strip(&d.observed)
+                !diff::covers("tags", &strip(&d.desired), &strip(&d.observed))
             }
         })
         .collect()

@@ -2,9 +2,29 @@
 //! the resource's status.
 
 use super::*;
+use crate::api::is_owner_tag;
 
 pub fn owner_of(account: &Account) -> Option<&str> {
-    account.tags.as_ref()?.get(OWNER_TAG).map(String::as_str)
+    owner_tag_in(account.tags.as_ref()?)
+}
+
+/// The owner tag's value, whatever the letter case of its name: Azure tag names ignore case,
+/// so `COGNITIVE-OPERATOR-OWNER: other/ns/x` is another resource's claim, not no claim.
+pub(super) fn owner_tag_in(tags: &BTreeMap<String, String>) -> Option<&str> {
+    tags.iter()
+        .find(|(name, _)| is_owner_tag(name))
+        .map(|(_, value)| value.as_str())
+}
+
+/// `tags` with the owner tag set to `owner`, under its one spelling: another spelling beside it
+/// would be a second tag of the same name to Azure.
+pub(super) fn with_owner_tag(
+    mut tags: BTreeMap<String, String>,
+    owner: &str,
+) -> BTreeMap<String, String> {
+    tags.retain(|name, _| !is_owner_tag(name));
+    tags.insert(OWNER_TAG.to_string(), owner.to_string());
+    tags
 }
 
 /// Who manages an existing account, by its owner tag and, failing that, by the status.

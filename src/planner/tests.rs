@@ -414,6 +414,46 @@ fn m12_managed_by_another_resource_stalls_already_managed() {
     assert!(plan.foreign, "nothing of it goes into the status");
 }
 
+/// An account as Azure may hold it: tags whose names differ from ours only in case.
+fn with_owner_tag_spelt(mut account: Account, key: &str, owner: &str) -> Account {
+    let tags = account.tags.as_mut().unwrap();
+    tags.remove(OWNER_TAG);
+    tags.insert(key.into(), owner.into());
+    account
+}
+
+#[test]
+fn m12b_an_owner_tag_in_another_case_is_still_another_s() {
+    let mut s = spec();
+    s.adoption_policy = AdoptionPolicy::Adopt;
+    for key in ["Cognitive-Operator-Owner", "COGNITIVE-OPERATOR-OWNER"] {
+        let account = with_owner_tag_spelt(account_for(&s, None), key, "team-b/other");
+        let plan = plan(&input(&s, Some(&account), None));
+        assert_eq!(stalled_reason(&plan), "AlreadyManaged", "{key}: {plan:?}");
+        assert!(message(&plan).contains("team-b/other"), "{key}");
+        assert!(plan.actions.is_empty(), "{key}: nothing is written");
+        assert!(!plan.claims_account, "{key}");
+    }
+}
+
+#[test]
+fn m12c_our_owner_tag_in_another_case_is_ours_and_converged() {
+    let s = spec();
+    let account = with_owner_tag_spelt(account_for(&s, None), "Cognitive-Operator-Owner", OWNER);
+    let mut tagged = account.clone();
+    tagged
+        .tags
+        .as_mut()
+        .unwrap()
+        .insert("TEAM".into(), "a".into());
+    tagged.tags.as_mut().unwrap().remove("team");
+    for account in [account, tagged] {
+        let plan = plan(&input(&s, Some(&account), None));
+        assert_eq!(plan.verdict, Verdict::Ready, "{:?}", account.tags);
+        assert!(plan.actions.is_empty(), "{plan:?}");
+    }
+}
+
 /// The owner of this resource in cluster `prod-1`.
 const CLUSTER_OWNER: &str = "prod-1/team-a/docs";
 

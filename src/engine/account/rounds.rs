@@ -121,6 +121,13 @@ impl Engine {
                     pass.status.pending_operation = None;
                     continue;
                 }
+                // The status is not authority: a handle there may have been written by anyone
+                // who may write `/status`, and polling it uses the operator's identity.
+                if !operation.acts_on_account(&subject.target, arm.endpoint()) {
+                    tracing::warn!(resource_id = %operation.resource_id, url = %operation.url, "the pending operation in the status does not act on this resource's account: dropping it and reading the account");
+                    pass.status.pending_operation = None;
+                    continue;
+                }
                 match resume(arm, pass, &subject, &operation).await {
                     Step::Continue(confirmed) => known = confirmed.map(|o| *o),
                     Step::Done(outcome) => return *outcome,

@@ -180,7 +180,7 @@ impl Engine {
         for _ in 0..MAX_ROUNDS {
             if let Some(operation) = pass.status.pending_operation.clone() {
                 match self
-                    .resume_deployment(arm, &mut pass, gate, &operation)
+                    .resume_deployment(arm, &mut pass, gate, target, &operation)
                     .await
                 {
                     Ok(Some(confirmed)) => known = Some(Some(confirmed)),

@@ -10,6 +10,7 @@ use super::catalogue::{self, CatalogueModel, OPENAI_FORMAT, SkuRange};
 use super::error::ArmError;
 use super::model::{AccountKey, ProvisioningState, account_id, normalize_location, write_time};
 use super::schema::{self, DEPLOYMENT, DEPLOYMENT_PATCH};
+use super::tags;
 
 pub(crate) const DEPLOYMENT_TYPE: &str = "Microsoft.CognitiveServices/accounts/deployments";
 
@@ -202,8 +203,12 @@ fn integer(value: &Value) -> Option<i64> {
     value.as_i64().or_else(|| value.as_u64().map(|_| i64::MAX))
 }
 
-fn tags_of(body: &Value) -> Option<Map<String, Value>> {
-    body.get("tags").and_then(Value::as_object).cloned()
+fn tags_of(body: &Value) -> Result<Option<Map<String, Value>>, ArmError> {
+    let tags = body.get("tags").and_then(Value::as_object).cloned();
+    if let Some(tags) = &tags {
+        tags::check_distinct_names(tags)?;
+    }
+    Ok(tags)
 }
 
 impl DeploymentRequest {
@@ -218,7 +223,7 @@ impl DeploymentRequest {
         Ok(Self {
             sku_name: text(&body["sku"]["name"]),
             capacity: integer(&body["sku"]["capacity"]),
-            tags: tags_of(&body).unwrap_or_default(),
+            tags: tags_of(&body)?.unwrap_or_default(),
             format: text(&model["format"]).unwrap_or_default(),
             model_name: text(&model["name"]).unwrap_or_default(),
             version: text(&model["version"]),
@@ -264,7 +269,10 @@ impl DeploymentRequest {
             model,
             sku,
             capacity,
-            tags: self.tags,
+            tags: match current {
+                Some(current) => tags::keep_stored_casing(self.tags, &current.tags),
+                None => self.tags,
+            },
             rai_policy_name: self
                 .rai_policy_name
                 .unwrap_or_else(|| DEFAULT_RAI_POLICY.to_string()),
@@ -303,7 +311,7 @@ impl DeploymentPatch {
         Ok(Self {
             sku_name: text(&body["sku"]["name"]),
             capacity: integer(&body["sku"]["capacity"]),
-            tags: tags_of(&body),
+            tags: tags_of(&body)?,
         })
     }
 
@@ -315,7 +323,7 @@ impl DeploymentPatch {
         let mut spec = current.clone();
         spec.capacity = capacity;
         if let Some(tags) = self.tags {
-            spec.tags = tags;
+            spec.tags = tags::keep_stored_casing(tags, &current.tags);
         }
         Ok(spec)
     }

@@ -31,6 +31,7 @@ mod schema;
 mod server;
 mod shared;
 mod store;
+mod tags;
 mod throttle;
 
 use std::net::{Ipv4Addr, SocketAddr};

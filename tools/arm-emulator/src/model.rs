@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ArmError;
 use super::schema::{self, ACCOUNT, strip_nulls};
+use super::tags;
 
 /// Identity of an account in state maps: subscription, resource group and name, lowercased
 /// because ARM names are case-insensitive.
@@ -299,6 +300,9 @@ impl AccountRequest {
             Value::Object(tags) => Some(tags),
             _ => None,
         });
+        if let Some(Some(tags)) = &tags {
+            tags::check_distinct_names(tags)?;
+        }
         Ok(Self {
             location,
             kind,
@@ -356,7 +360,7 @@ impl AccountRequest {
             spec.sku = sku;
         }
         if let Some(tags) = self.tags {
-            spec.tags = tags.unwrap_or_default();
+            spec.tags = tags::keep_stored_casing(tags.unwrap_or_default(), &current.tags);
         }
         if let Some(identity) = self.identity {
             spec.identity = Some(identity);

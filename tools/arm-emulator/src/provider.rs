@@ -24,6 +24,7 @@ use super::render;
 use super::routes::Route;
 use super::schema::{self, CHECK_DOMAIN_AVAILABILITY, REGENERATE_KEY};
 use super::store::{NewOperation, State};
+use super::tags;
 
 /// Settings the provider needs from the emulator configuration.
 #[derive(Clone, Copy, Debug)]
@@ -382,6 +383,7 @@ fn replace_account(
         requested_subdomain,
     )?;
     let mut spec = request.into_spec();
+    spec.tags = tags::keep_stored_casing(std::mem::take(&mut spec.tags), &current.spec.tags);
     // A subdomain cannot be removed, so a PUT that leaves it out keeps it.
     if let Some(subdomain) = current.spec.custom_subdomain()
         && spec.custom_subdomain().is_none()

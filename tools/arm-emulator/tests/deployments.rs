@@ -307,6 +307,36 @@ async fn patch_scales_capacity_in_an_operation_and_changes_tags_at_once() {
 }
 
 #[tokio::test]
+async fn deployment_tag_names_are_case_insensitive_and_keep_their_stored_casing() {
+    let harness = Harness::start().await;
+    let mut body = deployment("gpt-4o", None, "GlobalStandard", 10);
+    body["tags"] = json!({"Team": "search"});
+    harness
+        .emulator
+        .seed_deployment(SUB, RG, ACCOUNT, "chat", body.clone());
+    let path = deployment_path(ACCOUNT, "chat");
+
+    let twice = harness
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&json!({"tags": {"a": "1", "A": "2"}})),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST, "{}", twice.body);
+    assert_eq!(twice.error_target(), "tags");
+    body["tags"] = json!({"x": "1", "X": "2"});
+    let put = harness.put_deployment("chat", &body).await;
+    assert_eq!(put.status, StatusCode::BAD_REQUEST, "{}", put.body);
+
+    let retagged = harness
+        .call(Method::PATCH, &path, Some(&json!({"tags": {"TEAM": "ai"}})))
+        .await;
+    assert_eq!(retagged.status, StatusCode::OK, "{}", retagged.body);
+    assert_eq!(harness.get(&path).await.body["tags"], json!({"Team": "ai"}));
+}
+
+#[tokio::test]
 async fn a_put_over_a_deployment_updates_it_in_an_operation() {
     let harness = Harness::start().await;
     let body = deployment("gpt-4o", Some("2024-08-06"), "GlobalStandard", 10);

@@ -591,6 +591,43 @@ async fn patch_changes_are_long_running_but_tags_only_is_synchronous() {
 }
 
 #[tokio::test]
+async fn tag_names_are_case_insensitive_and_keep_their_stored_casing() {
+    let harness = Harness::start().await;
+    let path = account_path(SUB, RG, "acct");
+    let mut body = account_body("Face", None);
+    body["tags"] = json!({"Team": "search"});
+    harness.create("acct", &body).await;
+
+    let twice = harness
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&json!({"tags": {"env": "1", "ENV": "2"}})),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST, "{}", twice.body);
+    assert_eq!(twice.error_target(), "tags");
+    assert!(twice.error_message().contains("'env'"), "{}", twice.body);
+    body["tags"] = json!({"a": "1", "A": "2"});
+    let put = harness.call(Method::PUT, &path, Some(&body)).await;
+    assert_eq!(put.status, StatusCode::BAD_REQUEST, "{}", put.body);
+
+    let renamed = harness
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&json!({"tags": {"team": "ai", "new": "x"}})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    assert_eq!(
+        harness.get(&path).await.body["tags"],
+        json!({"Team": "ai", "new": "x"}),
+        "one tag, under the name it was stored with"
+    );
+}
+
+#[tokio::test]
 async fn put_on_an_existing_account_is_a_full_update() {
     let harness = Harness::start().await;
     let path = account_path(SUB, RG, "acct");
