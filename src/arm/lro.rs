@@ -72,16 +72,15 @@ impl PendingOperation {
     }
 
     /// Whether this handle is one the operator could have started for the account `target`:
-    /// it acts on the account, on one of its deployments (a deletion deletes them first) or on
-    /// its soft-deleted copy (a purge), and it is polled under the account's subscription on
-    /// the ARM endpoint. A handle read from a status is checked, since whoever may write
-    /// `/status` could otherwise point the operator's identity at any resource it reaches.
+    /// a write of the account itself, the deletion of one of its deployments (a deletion
+    /// deletes them first) or the purge of its soft-deleted copy, polled at its own URL or at
+    /// an operation URL of its subscription on the ARM endpoint ([`Self::polled_at`]). A handle
+    /// read from a status is checked, since whoever may write `/status` could otherwise point
+    /// the operator's identity at any resource or path it reaches.
     pub fn acts_on_account(&self, target: &AccountRef, endpoint: &Url) -> bool {
         let id = &self.resource_id;
-        let on_target = id.eq_ignore_ascii_case(&target.id())
-            || DeploymentRef::parse_id(id)
-                .is_some_and(|d| same_account(&d.account, target) && plain_name(&d.name))
-            || DeletedAccountRef::parse_id(id).is_some_and(|copy| {
+        let on_target = match self.kind {
+            OperationKind::Purge => DeletedAccountRef::parse_id(id).is_some_and(|copy| {
                 copy.subscription_id
                     .eq_ignore_ascii_case(&target.subscription_id)
                     && copy
@@ -89,25 +88,58 @@ impl PendingOperation {
                         .eq_ignore_ascii_case(&target.resource_group)
                     && copy.name.eq_ignore_ascii_case(&target.name)
                     && plain_name(&copy.location)
-            });
-        on_target && self.polled_under(&target.subscription_id, endpoint)
+            }),
+            OperationKind::Delete if self.on_a_deployment() => DeploymentRef::parse_id(id)
+                .is_some_and(|d| same_account(&d.account, target) && plain_name(&d.name)),
+            _ => id.eq_ignore_ascii_case(&target.id()),
+        };
+        on_target && self.polled_at(&target.subscription_id, endpoint)
     }
 
-    /// [`PendingOperation::acts_on_account`] for the deployment `target`: the deployment
-    /// itself, polled under its subscription on the ARM endpoint.
+    /// [`PendingOperation::acts_on_account`] for the deployment `target`: a write of the
+    /// deployment itself, polled at its own URL or at an operation URL of its subscription.
     pub fn acts_on_deployment(&self, target: &DeploymentRef, endpoint: &Url) -> bool {
-        self.resource_id.eq_ignore_ascii_case(&target.id())
-            && self.polled_under(&target.account.subscription_id, endpoint)
+        let kinds = matches!(
+            self.kind,
+            OperationKind::Create | OperationKind::Update | OperationKind::Delete
+        );
+        kinds
+            && self.resource_id.eq_ignore_ascii_case(&target.id())
+            && self.polled_at(&target.account.subscription_id, endpoint)
     }
 
-    /// The URL is on the ARM endpoint, under `/subscriptions/{subscription}/` (after the URL
-    /// parser has resolved any `..`).
-    fn polled_under(&self, subscription: &str, endpoint: &Url) -> bool {
+    /// The URL is on the ARM endpoint and names (after the URL parser has resolved any `..`)
+    /// either the resource the handle acts on, or one of its operations: an
+    /// `operationStatuses`/`operationResults` entry of a Cognitive Services location of
+    /// `subscription`, or under the resource. Nothing else of the subscription is read.
+    fn polled_at(&self, subscription: &str, endpoint: &Url) -> bool {
         let Ok(url) = Url::parse(&self.url) else {
             return false;
         };
-        let prefix = format!("/subscriptions/{}/", subscription.to_ascii_lowercase());
-        url.origin() == endpoint.origin() && url.path().to_ascii_lowercase().starts_with(&prefix)
+        if url.origin() != endpoint.origin() {
+            return false;
+        }
+        let path = url.path().to_ascii_lowercase();
+        let resource = self.resource_id.to_ascii_lowercase();
+        let operation = |rest: &str| match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [collection, id] => {
+                matches!(*collection, "operationstatuses" | "operationresults") && plain_name(id)
+            }
+            _ => false,
+        };
+        let location_scoped = format!(
+            "/subscriptions/{}/providers/microsoft.cognitiveservices/locations/",
+            subscription.to_ascii_lowercase()
+        );
+        if path == resource {
+            return true;
+        }
+        if let Some(rest) = path.strip_prefix(&format!("{resource}/")) {
+            return operation(rest);
+        }
+        path.strip_prefix(&location_scoped)
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(location, rest)| plain_name(location) && operation(rest))
     }
 
     /// The wait ARM asked for, or a default when it named none.
@@ -201,9 +233,23 @@ mod tests {
             name: "docs".into(),
         }
         .id();
-        for resource_id in [&id, &upper, &deployment, &copy] {
+        for (kind, resource_id) in [
+            (OperationKind::Update, &id),
+            (OperationKind::Create, &upper),
+            (OperationKind::Delete, &deployment),
+            (OperationKind::Purge, &copy),
+        ] {
+            let mut ours_handle = handle(&status, resource_id);
+            ours_handle.kind = kind;
             assert!(
-                handle(&status, resource_id).acts_on_account(&ours, &endpoint()),
+                ours_handle.acts_on_account(&ours, &endpoint()),
+                "{resource_id}"
+            );
+        }
+        // A deployment or a copy named by an account write: not one the operator starts.
+        for resource_id in [&deployment, &copy] {
+            assert!(
+                !handle(&status, resource_id).acts_on_account(&ours, &endpoint()),
                 "{resource_id}"
             );
         }
@@ -233,6 +279,12 @@ mod tests {
         let mut off_host = handle(&status, &id);
         off_host.url = format!("https://attacker.example{status}");
         assert!(!off_host.acts_on_account(&ours, &endpoint()));
+        // Any other path of the subscription, e.g. another resource group's account as the
+        // "operation" URL, is not polled.
+        let elsewhere_url = format!("{elsewhere}?api-version=x");
+        let own_url = format!("{id}?api-version=x");
+        assert!(!handle(&elsewhere_url, &id).acts_on_account(&ours, &endpoint()));
+        assert!(handle(&own_url, &id).acts_on_account(&ours, &endpoint()));
     }
 
     #[test]

@@ -237,7 +237,6 @@ pub fn waiting_for(pending: &PendingOperation) -> DeploymentPlan {
         reason,
         format!("ARM is {what} (operation started {})", pending.started_at),
     )
-    .claimed()
 }
 
 fn plan_deletion(input: &DeploymentPlanInput) -> DeploymentPlan {

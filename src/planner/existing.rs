@@ -137,6 +137,8 @@ pub(super) fn immutable_change(input: &PlanInput, account: &Account) -> Option<P
     None
 }
 
-pub(super) fn is_openai_family(kind: &str) -> bool {
+/// The kinds of the OpenAI family: they may turn into each other, and they hold model
+/// deployments (which a deletion lists and deletes first).
+pub fn is_openai_family(kind: &str) -> bool {
     kind.eq_ignore_ascii_case("OpenAI") || kind.eq_ignore_ascii_case("AIServices")
 }

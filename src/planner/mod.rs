@@ -32,6 +32,7 @@ pub use diff::FieldDiff;
 
 pub use decide::plan;
 pub use desired::desired_account;
+pub use existing::is_openai_family;
 pub use model::{Action, Plan, PlanInput, SoftDeleted, Verdict};
 pub use ownership::{is_foreign, is_managed_by, owner_of};
 

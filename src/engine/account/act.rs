@@ -106,6 +106,10 @@ pub(super) async fn act(
         None => execute(arm, &subject.target, action).await,
     };
     subject.group_listings.forget(arm, &subject.target);
+    if matches!(action, Action::DeleteDeployment(_)) {
+        // The account's list no longer says what is there, for any client.
+        subject.listings.forget(&account_id);
+    }
     if !matches!(executed, Ok(Some(_))) {
         subject.gate.leave(&account_id, &subject.writer);
     }

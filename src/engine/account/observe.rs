@@ -93,9 +93,8 @@ fn holds_listable_deployments(subject: &Subject<'_>, account: &Account) -> bool 
         .kind
         .as_deref()
         .unwrap_or(&subject.resource.spec.kind);
-    let has_deployments = ["OpenAI", "AIServices"]
-        .iter()
-        .any(|k| k.eq_ignore_ascii_case(kind));
+    // The planner's own rule: a deletion it plans waits for this list from these kinds.
+    let has_deployments = planner::is_openai_family(kind);
     // Deleting lists them whatever the state: a Failed account's deployments bill too.
     let provisioned = subject.deleting
         || account

@@ -7,6 +7,7 @@ use super::subject::Subject;
 use crate::arm::ArmClient;
 use crate::arm::lro::{OperationKind, PendingOperation, PollStatus};
 use crate::engine::common::Next;
+use crate::planner;
 use crate::planner::status::Summary;
 
 /// Polls the operation a previous reconcile started.
@@ -37,8 +38,12 @@ pub(super) async fn resume(
         }
         Ok(PollStatus::Succeeded(account)) => {
             pass.operation_succeeded(operation);
-            if operation.kind == OperationKind::Create && !operation.on_a_deployment() {
-                // A new account has no deployments: as good as a list, and no read.
+            let ours = account
+                .as_deref()
+                .is_some_and(|a| planner::is_managed_by(a, &subject.owner, false));
+            if operation.kind == OperationKind::Create && !operation.on_a_deployment() && ours {
+                // A new account of ours has no deployments: as good as a list, and no read.
+                // (Another's, after a lost create race, is not listed at all.)
                 subject
                     .listings
                     .remember(arm, &subject.target.id(), &[], pass.now);
