@@ -839,7 +839,16 @@ impl ArmClient {
         body: Option<&Value>,
         permit: Option<Permit<'_>>,
     ) -> Result<Response, FailedAttempt> {
-        let token = self.inner.credential.token().await?;
+        // No token, nothing sent: a create may be tried again.
+        let token = self
+            .inner
+            .credential
+            .token()
+            .await
+            .map_err(|error| FailedAttempt {
+                error,
+                maybe_delivered: false,
+            })?;
         let mut request = self
             .inner
             .http
