@@ -10,7 +10,8 @@ use std::time::Duration;
 use arm_emulator::{Emulator, Fault};
 use cognitive_operator::api::{
     AccountReference, CognitiveServicesAccount, CognitiveServicesDeployment,
-    CognitiveServicesDeploymentSpec, DeletionPolicy, DeploymentSku, ModelSpec, OWNER_TAG,
+    CognitiveServicesDeploymentSpec, DeletionPolicy, DeploymentDeletionPolicy, DeploymentSku,
+    ModelSpec, OWNER_TAG,
 };
 use cognitive_operator::arm::{AccountRef, ArmClient};
 use cognitive_operator::cli::converge::{converge, converge_deployment};
@@ -963,5 +964,44 @@ async fn a_deployment_create_whose_reply_is_lost_is_sent_once() {
     assert_eq!(
         writes(&emulator.requests()),
         [format!("PUT {}", deployment_path("chat"))]
+    );
+}
+
+/// A spec that stopped validating (say, after an upgrade that reserved the owner tag) must not
+/// let a deployment of ours go with its finalizer while it bills on in Azure.
+#[tokio::test]
+async fn an_invalid_spec_holds_the_deletion_of_a_deployment_in_azure() {
+    let (emulator, client, engine) = setup().await;
+    let account = ready_account(&engine, &client).await;
+    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 1);
+    assert!(
+        settle(&engine, &client, &account, &mut chat, false)
+            .await
+            .ready()
+    );
+    chat.spec.tags = Some([("Cognitive-Operator-Owner".to_string(), "x".to_string())].into());
+    emulator.clear_requests();
+    let outcome = settle(&engine, &client, &account, &mut chat, true).await;
+    assert!(!outcome.deletion_finished, "{}", ready_reason(&outcome));
+    assert!(
+        ready_reason(&outcome).contains("InvalidSpec"),
+        "{}",
+        ready_reason(&outcome)
+    );
+    assert!(emulator.requests().is_empty(), "no ARM call");
+
+    // With nothing of it in Azure (no armId), or with Orphan, there is nothing to wait for.
+    chat.spec.deletion_policy = DeploymentDeletionPolicy::Orphan;
+    assert!(
+        settle(&engine, &client, &account, &mut chat, true)
+            .await
+            .deletion_finished
+    );
+    let mut never_created = deployment("draft", "gpt-4o", "GlobalStandard", 1);
+    never_created.spec.tags = chat.spec.tags.clone();
+    assert!(
+        settle(&engine, &client, &account, &mut never_created, true)
+            .await
+            .deletion_finished
     );
 }

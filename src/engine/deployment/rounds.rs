@@ -251,8 +251,17 @@ impl Engine {
     ) -> Result<DeploymentRef, Box<DeploymentOutcome>> {
         let name = resource.metadata.name.as_deref().unwrap_or_default();
         if let Err(e) = resource.spec.validate(name) {
-            pass.deletion_finished = deleting;
-            let summary = Summary::stalled("InvalidSpec", &e.to_string());
+            // A deployment of ours in Azure (a spec that stopped validating, say after an
+            // upgrade) keeps its finalizer: letting go would leave it billing. With nothing of
+            // it in Azure, or Orphan, there is nothing to wait for.
+            let in_azure = resource.status.as_ref().is_some_and(|s| s.arm_id.is_some());
+            pass.deletion_finished = deleting && (!in_azure || leaves_deployment_alone(resource));
+            let message = if deleting && !pass.deletion_finished {
+                format!("the deletion policy waits for a valid spec: {e}")
+            } else {
+                e.to_string()
+            };
+            let summary = Summary::stalled("InvalidSpec", &message);
             return Err(Box::new(pass.finish(summary, Next::Resync)));
         }
         if resource.spec.reconcile_policy == ReconcilePolicy::Pause {
