@@ -989,6 +989,19 @@ async fn an_invalid_spec_holds_the_deletion_of_a_deployment_in_azure() {
         ready_reason(&outcome)
     );
     assert!(emulator.requests().is_empty(), "no ARM call");
+    // Its account resource gone, the account's deletion policy took care of it.
+    let no_account = engine.account_context(None);
+    let outcome = converge_deployment(
+        &engine,
+        &client,
+        &mut chat.clone(),
+        &no_account,
+        true,
+        TIMEOUT,
+        |_| {},
+    )
+    .await;
+    assert!(outcome.deletion_finished, "{}", ready_reason(&outcome));
 
     // With nothing of it in Azure (no armId), or with Orphan, there is nothing to wait for.
     chat.spec.deletion_policy = DeploymentDeletionPolicy::Orphan;

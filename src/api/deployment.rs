@@ -220,10 +220,16 @@ impl CognitiveServicesDeploymentSpec {
         resync_period(self.resync_interval.as_deref())
     }
 
+    /// Whether `accountRef.name` can be an object's name, so that it may reach an API path
+    /// (whatever else the spec says).
+    pub fn names_an_account(&self) -> bool {
+        valid_dns_subdomain(&self.account_ref.name)
+    }
+
     /// Checks what the CRD schema checks, naming the first bad field.
     pub fn validate(&self, metadata_name: &str) -> Result<(), FieldError> {
         check_azure_name("deployment", self.azure_name.as_deref(), metadata_name)?;
-        if !valid_dns_subdomain(&self.account_ref.name) {
+        if !self.names_an_account() {
             return Err(field_error(
                 "spec.accountRef.name",
                 format!(

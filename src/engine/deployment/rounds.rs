@@ -253,9 +253,11 @@ impl Engine {
         if let Err(e) = resource.spec.validate(name) {
             // A deployment of ours in Azure (a spec that stopped validating, say after an
             // upgrade) keeps its finalizer: letting go would leave it billing. With nothing of
-            // it in Azure, or Orphan, there is nothing to wait for.
+            // it in Azure, Orphan, or its account resource gone (whose deletion policy took
+            // care of its deployments), there is nothing to wait for.
             let in_azure = resource.status.as_ref().is_some_and(|s| s.arm_id.is_some());
-            pass.deletion_finished = deleting && (!in_azure || leaves_deployment_alone(resource));
+            let waits = in_azure && !leaves_deployment_alone(resource) && account.target.is_some();
+            pass.deletion_finished = deleting && !waits;
             let message = if deleting && !pass.deletion_finished {
                 format!("the deletion policy waits for a valid spec: {e}")
             } else {

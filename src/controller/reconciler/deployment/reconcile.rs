@@ -75,7 +75,9 @@ impl Reconciler {
             return Ok(done(Requeue::AwaitChange, ReconcileResult::Deleted));
         }
         let valid = valid_spec(resource);
-        let account = if valid {
+        // The account resource is read whenever its name can be an object's: an invalid spec
+        // of a deployment whose account is gone need not hold its deletion.
+        let account = if resource.spec.names_an_account() {
             match self.account_of(resource).await? {
                 Ok(account) => account,
                 Err(message) => {
@@ -87,8 +89,8 @@ impl Reconciler {
                 }
             }
         } else {
-            // A spec that does not validate (an accountRef.name that is no object name among
-            // its faults) never reaches an API path: the engine says InvalidSpec, with no call.
+            // An accountRef.name that is no object name never reaches an API path: the engine
+            // says InvalidSpec, with no call.
             None
         };
         let context = self.engine.account_context(account.as_ref());
