@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::arm::models::is_guid;
+
 /// Namespace annotation naming the scopes its resources may manage.
 pub const SCOPES_ANNOTATION: &str = "cognitive-operator.dev/azure-scopes";
 /// Namespace annotation naming the scopes in which `reconcilePolicy: Observe` may copy the keys
@@ -143,16 +145,6 @@ pub fn parse_client_ids(text: &str) -> Result<Vec<String>, GrantError> {
         }),
         None => Ok(entries.into_iter().map(str::to_string).collect()),
     }
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// What a namespace may do in Azure: the scopes its resources may manage, those in which

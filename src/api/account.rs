@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StringMap;
 use crate::arm::lro::PendingOperation;
-use crate::arm::models::{AccountWritableProperties, Identity, Sku};
+use crate::arm::models::{AccountWritableProperties, Identity, Sku, is_guid};
 
 /// The Azure tag that marks an account (or a deployment) as managed by one resource; its value
 /// is `{cluster}/{namespace}/{name}` (`{namespace}/{name}` without a cluster id). It survives
@@ -451,7 +451,7 @@ impl CognitiveServicesAccountSpec {
     /// checked against them: a value with '/' or '..' could walk the path to another scope.
     fn validate_scope(&self) -> Result<(), FieldError> {
         if let Some(subscription) = &self.subscription_id
-            && !valid_subscription_id(subscription)
+            && !is_guid(subscription)
         {
             return Err(field_error(
                 "spec.subscriptionId",
@@ -602,16 +602,6 @@ pub(super) fn check_azure_name(
             "{name:?} is not a valid {what} name: 2-64 characters, letters, digits, '_', '.' and '-', starting with a letter or digit"
         ),
     ))
-}
-
-/// A GUID in its usual 8-4-4-4-12 hexadecimal form.
-fn valid_subscription_id(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Azure's rule for resource group names (Unicode letters and digits are allowed).

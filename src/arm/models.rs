@@ -517,6 +517,16 @@ impl DeletedAccountRef {
     }
 }
 
+/// A GUID in its usual 8-4-4-4-12 hexadecimal form (subscription, tenant and client ids).
+pub fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, len)| group.len() == len && group.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
