@@ -171,15 +171,9 @@ impl Reconciler {
     }
 
     async fn publish_withdrawal(&self, resource: &CognitiveServicesAccount, why: &str) {
-        let namespace = resource.namespace().unwrap_or_else(|| "default".into());
-        let name = resource
-            .spec
-            .connection_secret
-            .as_ref()
-            .map_or("", |reference| reference.name.as_str());
-        let note = format!(
-            "key, key1 and key2 removed from Secret {namespace}/{name}, the endpoint stays: {why}"
-        );
+        let secret = connection_secret_name(resource);
+        let note =
+            format!("key, key1 and key2 removed from Secret {secret}, the endpoint stays: {why}");
         self.publish(
             resource,
             EventType::Warning,
@@ -233,13 +227,19 @@ fn not_ours(outcome: &Outcome) -> Option<String> {
 
 /// Why the connection Secret is not as it should be, naming it.
 pub(super) fn secret_failure(resource: &CognitiveServicesAccount, error: &Error) -> String {
+    let secret = connection_secret_name(resource);
+    format!(
+        "the connection Secret {secret} (spec.connectionSecret) could not be brought up to date: {error}; retrying"
+    )
+}
+
+/// `{namespace}/{name}` of the connection Secret, for messages.
+fn connection_secret_name(resource: &CognitiveServicesAccount) -> String {
     let namespace = resource.namespace().unwrap_or_else(|| "default".into());
     let name = resource
         .spec
         .connection_secret
         .as_ref()
         .map_or("", |reference| reference.name.as_str());
-    format!(
-        "the connection Secret {namespace}/{name} (spec.connectionSecret) could not be brought up to date: {error}; retrying"
-    )
+    format!("{namespace}/{name}")
 }
