@@ -398,18 +398,8 @@ async fn delete_and_purge_waits_for_the_purge_permission_and_the_secret_is_colle
 
 /// The notes of the events with `reason` in `namespace`.
 fn event_notes(cluster: &Cluster, namespace: &str, reason: &str) -> Vec<String> {
-    let events: Value = serde_json::from_str(&cluster.plane.kubectl(&[
-        "get",
-        "events.events.k8s.io",
-        "--namespace",
-        namespace,
-        "-o",
-        "json",
-    ]))
-    .unwrap();
-    events["items"]
-        .as_array()
-        .unwrap()
+    cluster
+        .events(namespace)
         .iter()
         .filter(|event| event["reason"] == reason)
         .map(|event| event["note"].as_str().unwrap_or_default().to_string())

@@ -463,6 +463,14 @@ impl Cluster {
 
     /// events.k8s.io/v1 events in `namespace`, as `reason` strings.
     pub fn event_reasons(&self, namespace: &str) -> Vec<String> {
+        self.events(namespace)
+            .iter()
+            .map(|event| event["reason"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The events.k8s.io/v1 events in `namespace`.
+    pub fn events(&self, namespace: &str) -> Vec<Value> {
         let events: Value = serde_json::from_str(&self.plane.kubectl(&[
             "get",
             "events.events.k8s.io",
@@ -472,12 +480,7 @@ impl Cluster {
             "json",
         ]))
         .unwrap();
-        events["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|event| event["reason"].as_str().unwrap_or_default().to_string())
-            .collect()
+        events["items"].as_array().cloned().unwrap_or_default()
     }
 }
 
