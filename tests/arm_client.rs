@@ -7,12 +7,15 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arm_emulator::{ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, ThrottleConfig};
+use arm_emulator::{
+    ArmErrorBody, BucketConfig, Emulator, EmulatorConfig, Fault, Profile, ThrottleConfig,
+};
 use cognitive_operator::arm::error::codes;
 use cognitive_operator::arm::models::{AccountProperties, AccountWritableProperties, Sku};
 use cognitive_operator::arm::{
     Account, AccountRef, ArmClient, ArmClientConfig, ArmError, BucketShape, Credential,
-    DeletedAccountRef, KeyName, PendingOperation, PollMethod, PollStatus, RateLimits, RetryPolicy,
+    DeletedAccountRef, Deployment, DeploymentRef, KeyName, OperationKind, PendingOperation,
+    PollMethod, PollStatus, RateLimits, RetryPolicy,
 };
 use common::*;
 use serde_json::json;
@@ -85,6 +88,14 @@ fn expect_api_error(result: Result<impl std::fmt::Debug, ArmError>, code: &str) 
 
 // ----- operations -----------------------------------------------------------------------------
 
+/// Deletes an account and waits for it to be gone: Azure was recorded answering 200 at once,
+/// the contract also allows a 202 operation (the long-running profile).
+async fn delete(client: &ArmClient, name: &str) {
+    if let Some(deleting) = client.delete_account(&target(name)).await.unwrap() {
+        client.wait(&deleting, WAIT).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn create_get_update_list_keys_delete_purge_round_trip() {
     let emulator = emulator().await;
@@ -109,12 +120,7 @@ async fn create_get_update_list_keys_delete_purge_round_trip() {
         .unwrap();
     assert_eq!(listed.len(), 1);
 
-    let delete = client
-        .delete_account(&target("acct"))
-        .await
-        .unwrap()
-        .expect("delete is long-running");
-    client.wait(&delete, WAIT).await.unwrap();
+    delete(&client, "acct").await;
     assert_eq!(client.get_account(&target("acct")).await.unwrap(), None);
     let copy = client
         .get_deleted_account(&deleted("acct"))
@@ -146,17 +152,7 @@ async fn restore_brings_back_the_account_with_its_keys() {
     let client = client(&emulator);
     create(&client, "restored").await;
     let keys = client.list_keys(&target("restored")).await.unwrap();
-    client
-        .wait(
-            &client
-                .delete_account(&target("restored"))
-                .await
-                .unwrap()
-                .unwrap(),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    delete(&client, "restored").await;
 
     let restore = client
         .restore_account(&target("restored"), LOCATION)
@@ -559,7 +555,6 @@ fn sent(emulator: &Emulator, method: &str, suffix: &str) -> usize {
 
 #[tokio::test]
 async fn a_create_or_restore_is_never_sent_twice_after_an_ambiguous_failure() {
-    use cognitive_operator::arm::{Deployment, DeploymentRef, OperationKind};
     let emulator = emulator().await;
     let client = client(&emulator);
     // The create takes effect, and its answer is lost on the way back.
@@ -575,8 +570,7 @@ async fn a_create_or_restore_is_never_sent_twice_after_an_ambiguous_failure() {
     assert!(client.get_account(&target("lost")).await.unwrap().is_some());
 
     create(&client, "gone").await;
-    let deleted = client.delete_account(&target("gone")).await.unwrap();
-    client.wait(&deleted.unwrap(), WAIT).await.unwrap();
+    delete(&client, "gone").await;
     emulator.add_fault(Fault {
         drop_after_handling: Some(true),
         ..fault("PUT", "/accounts/gone")
@@ -618,6 +612,77 @@ async fn a_create_or_restore_is_never_sent_twice_after_an_ambiguous_failure() {
         .await
         .expect("the resent PATCH is answered");
     assert_eq!(sent(&emulator, "PATCH", "/accounts/tagged"), 2);
+}
+
+// ----- the forms Azure answers in ---------------------------------------------------------------
+
+async fn create_chat(
+    client: &ArmClient,
+    account: &str,
+) -> cognitive_operator::arm::DeploymentWrite {
+    let body: Deployment = serde_json::from_value(json!({
+        "sku": {"name": "GlobalStandard", "capacity": 1},
+        "properties": {"model": {"format": "OpenAI", "name": "gpt-4o", "version": "2024-11-20"}}
+    }))
+    .unwrap();
+    let chat = DeploymentRef::new(&target(account), "chat");
+    client
+        .put_deployment(&chat, &body, OperationKind::Create)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_create_answered_done_is_no_operation_and_its_answer_is_the_deployment() {
+    // Recorded Azure: 201 with provisioningState Succeeded and no operation header.
+    let emulator = emulator_in(Profile::Recorded).await;
+    let client = client(&emulator);
+    create(&client, "sync").await;
+    let written = create_chat(&client, "sync").await;
+    assert_eq!(written.operation, None, "nothing to poll");
+    let deployment = written.finished().expect("the answer shows the deployment");
+    assert_eq!(deployment.provisioning_state(), Some("Succeeded"));
+}
+
+#[tokio::test]
+async fn a_create_answered_as_an_operation_is_followed_and_its_answer_is_not_taken_as_done() {
+    let emulator = emulator_in(Profile::LongRunning).await;
+    let client = client(&emulator);
+    create(&client, "lro").await;
+    let written = create_chat(&client, "lro").await;
+    let operation = written
+        .operation
+        .clone()
+        .expect("a 201 Creating with headers");
+    assert_eq!(
+        written.finished(),
+        None,
+        "an operation's first answer is not its end"
+    );
+    client.wait_deployment(&operation, WAIT).await.unwrap();
+}
+
+#[tokio::test]
+async fn without_a_retry_after_an_operation_is_polled_at_the_clients_default() {
+    let emulator = emulator().await;
+    let mut config = ArmClientConfig::new(emulator.base_url());
+    config.default_poll = Duration::from_secs(7);
+    let client = ArmClient::new(config, Arc::new(Credential::static_token("t"))).unwrap();
+    let mut handle = PendingOperation {
+        kind: OperationKind::Create,
+        poll: PollMethod::AzureAsyncOperation,
+        url: format!("{}/x", emulator.base_url()),
+        resource_id: target("paced").id(),
+        started_at: "2026-12-03T00:00:00Z".into(),
+        retry_after_seconds: None,
+    };
+    assert_eq!(client.poll_interval(&handle), Duration::from_secs(7));
+    handle.retry_after_seconds = Some(2);
+    assert_eq!(
+        client.poll_interval(&handle),
+        Duration::from_secs(2),
+        "ARM's wait wins"
+    );
 }
 
 #[tokio::test]
@@ -711,17 +776,7 @@ async fn each_documented_error_is_classified() {
     assert!(!e.is_retryable());
 
     // 409 FlagMustBeSetForRestore: terminal.
-    client
-        .wait(
-            &client
-                .delete_account(&target("busy"))
-                .await
-                .unwrap()
-                .unwrap(),
-            WAIT,
-        )
-        .await
-        .unwrap();
+    delete(&client, "busy").await;
     let e = expect_api_error(
         client
             .create_account(&target("busy"), &account_body(None))

@@ -7,7 +7,7 @@ mod fixtures;
 
 use std::time::Duration;
 
-use arm_emulator::{Emulator, Fault};
+use arm_emulator::{Emulator, Fault, Profile};
 use cognitive_operator::api::{
     AccountReference, CognitiveServicesAccount, CognitiveServicesDeployment,
     CognitiveServicesDeploymentSpec, DeletionPolicy, DeploymentDeletionPolicy, DeploymentSku,
@@ -426,14 +426,14 @@ async fn at_rest_one_list_of_the_account_serves_its_deployments_and_drift_is_rea
         &AccountRef::new(SUB, RG, "docs-openai"),
         "chat-1",
     );
-    let operation = client
+    let written = client
         .patch_deployment(
             &drifted,
             &json!({"sku": {"name": "GlobalStandard", "capacity": 7}}),
         )
         .await
         .unwrap();
-    if let Some(operation) = operation {
+    if let Some(operation) = written.operation {
         client.wait_deployment(&operation, TIMEOUT).await.unwrap();
     }
     converge(&engine, &client, &mut account, false, TIMEOUT, |_| {}).await;
@@ -457,39 +457,47 @@ async fn at_rest_one_list_of_the_account_serves_its_deployments_and_drift_is_rea
 
 #[tokio::test]
 async fn a_deployment_whose_create_failed_is_deleted_and_created_again() {
-    let (emulator, client, engine) = setup().await;
-    let account = ready_account(&engine, &client).await;
-    emulator.add_fault(Fault {
-        method: Some("PUT".into()),
-        path_contains: Some("/deployments/chat".into()),
-        operation_error: Some(arm_emulator::ArmErrorBody {
-            code: "InternalServerError".into(),
-            message: "provisioning failed".into(),
-        }),
-        ..Fault::default()
-    });
-    emulator.clear_requests();
-    let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
-    let mut reasons = Vec::new();
-    let context = engine.account_context(Some(&account));
-    let outcome = converge_deployment(&engine, &client, &mut chat, &context, false, TIMEOUT, |o| {
-        reasons.push(ready_reason(o))
-    })
-    .await;
-    assert!(outcome.ready(), "{}", ready_reason(&outcome));
-    assert!(
-        reasons.iter().any(|r| r.contains("Recreating")),
-        "{reasons:?}"
-    );
-    let path = deployment_path("chat");
-    assert_eq!(
-        writes(&emulator.requests()),
-        [
-            format!("PUT {path}"),
-            format!("DELETE {path}"),
-            format!("PUT {path}")
-        ]
-    );
+    for profile in [Profile::Recorded, Profile::LongRunning] {
+        let emulator = emulator_in(profile).await;
+        let (client, engine) = (client(&emulator), Engine::default());
+        let account = ready_account(&engine, &client).await;
+        emulator.add_fault(Fault {
+            method: Some("PUT".into()),
+            path_contains: Some("/deployments/chat".into()),
+            operation_error: Some(arm_emulator::ArmErrorBody {
+                code: "InternalServerError".into(),
+                message: "provisioning failed".into(),
+            }),
+            ..Fault::default()
+        });
+        emulator.clear_requests();
+        let mut chat = deployment("chat", "gpt-4o", "GlobalStandard", 10);
+        let mut reasons = Vec::new();
+        let context = engine.account_context(Some(&account));
+        let outcome =
+            converge_deployment(&engine, &client, &mut chat, &context, false, TIMEOUT, |o| {
+                reasons.push(ready_reason(o))
+            })
+            .await;
+        assert!(outcome.ready(), "{profile:?}: {}", ready_reason(&outcome));
+        if profile == Profile::LongRunning {
+            // While the deletion runs, the status says why.
+            assert!(
+                reasons.iter().any(|r| r.contains("Recreating")),
+                "{reasons:?}"
+            );
+        }
+        let path = deployment_path("chat");
+        assert_eq!(
+            writes(&emulator.requests()),
+            [
+                format!("PUT {path}"),
+                format!("DELETE {path}"),
+                format!("PUT {path}")
+            ],
+            "{profile:?}"
+        );
+    }
 }
 
 /// An emulator whose operations run until the clock is advanced past `HELD`: an Update can be
@@ -742,7 +750,8 @@ async fn a_deployment_of_an_observe_account_never_writes() {
 
 #[tokio::test]
 async fn a_create_that_lost_a_race_never_takes_the_deployment_over() {
-    let emulator = emulator_with(3).await;
+    // The race needs a create that runs for a while: a long-running one.
+    let emulator = emulator_answering(Profile::LongRunning, 3).await;
     let (client, engine) = (client(&emulator), Engine::default());
     let account = ready_account(&engine, &client).await;
     let context = engine.account_context(Some(&account));

@@ -54,14 +54,16 @@ fn stalled_message(outcome: &Outcome) -> String {
         .clone()
 }
 
-/// Soft-deletes an account by hand (as someone in the portal would).
+/// Soft-deletes an account by hand (as someone in the portal would), waiting for it when ARM
+/// answers with an operation.
 async fn delete_by_hand(client: &ArmClient, name: &str) {
-    let op = client
+    let deleting = client
         .delete_account(&AccountRef::new(SUB, RG, name))
         .await
-        .unwrap()
         .unwrap();
-    client.wait(&op, TIMEOUT).await.unwrap();
+    if let Some(operation) = deleting {
+        client.wait(&operation, TIMEOUT).await.unwrap();
+    }
 }
 
 fn seed_copy(emulator: &Emulator, name: &str, location: &str, owner: Option<&str>) {

@@ -2,7 +2,9 @@
 //! live here (the CLI and the controller both import them; neither imports the other).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::arm::client::DEFAULT_POLL;
 use crate::arm::{
     ArmClient, ArmClientConfig, ArmError, Cloud, Credential, CredentialMode, IdentitySettings,
 };
@@ -36,6 +38,16 @@ pub struct ArmArgs {
     /// Bearer token for --credential static-token (for the emulator).
     #[arg(long, env = "COGNITIVE_OPERATOR_STATIC_TOKEN", hide_env_values = true)]
     pub static_token: Option<String>,
+
+    /// Entra ID authority (https) for client-secret, workload-identity and the Secrets of
+    /// spec.credentialsSecretRef, instead of the cloud's (e.g. https://login.microsoftonline.us
+    /// or a private cloud's). As Azure's SDKs, it reads AZURE_AUTHORITY_HOST.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST")]
+    pub authority_host: Option<String>,
+
+    /// Seconds between polls of an operation when ARM names none (no Retry-After).
+    #[arg(long, env = "ARM_DEFAULT_POLL_SECONDS", default_value_t = DEFAULT_POLL.as_secs(), hide = true)]
+    pub default_poll_seconds: u64,
 }
 
 impl ArmArgs {
@@ -45,9 +57,25 @@ impl ArmArgs {
             .unwrap_or_else(|| self.cloud.arm_endpoint().to_string())
     }
 
+    /// The client configuration these flags give (endpoint, poll pacing).
+    pub fn config(&self) -> ArmClientConfig {
+        ArmClientConfig {
+            default_poll: Duration::from_secs(self.default_poll_seconds),
+            ..ArmClientConfig::new(self.endpoint())
+        }
+    }
+
+    /// The identity settings of the environment, with these flags' authority.
+    pub fn identity_settings(&self) -> IdentitySettings {
+        IdentitySettings {
+            authority_host: self.authority_host.clone().filter(|a| !a.is_empty()),
+            ..IdentitySettings::from_env()
+        }
+    }
+
     /// Builds the client with the given default credential mode.
     pub fn client(&self, default_mode: CredentialMode) -> Result<ArmClient, ArmError> {
-        self.client_with(default_mode, ArmClientConfig::new(self.endpoint()))
+        self.client_with(default_mode, self.config())
     }
 
     /// Builds the client from `config` (endpoint, limits, shared metrics) with these credentials.
@@ -60,7 +88,7 @@ impl ArmArgs {
         let mut credential = Credential::new(
             mode,
             self.cloud,
-            &IdentitySettings::from_env(),
+            &self.identity_settings(),
             self.static_token.as_deref(),
         )?;
         if let Some(scope) = &self.token_scope {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use azure_core::cloud::CloudConfiguration;
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions};
 use azure_identity::{
@@ -100,6 +100,9 @@ pub struct IdentitySettings {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub federated_token_file: Option<std::path::PathBuf>,
+    /// The Entra ID authority tokens are asked of, instead of the cloud's (an https URL, e.g.
+    /// a sovereign or private cloud's, or the emulator's offline Entra ID).
+    pub authority_host: Option<String>,
 }
 
 impl fmt::Debug for IdentitySettings {
@@ -112,6 +115,7 @@ impl fmt::Debug for IdentitySettings {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("federated_token_file", &self.federated_token_file)
+            .field("authority_host", &self.authority_host)
             .finish()
     }
 }
@@ -126,6 +130,7 @@ impl IdentitySettings {
             client_id: var("AZURE_CLIENT_ID"),
             client_secret: var("AZURE_CLIENT_SECRET"),
             federated_token_file: var("AZURE_FEDERATED_TOKEN_FILE").map(Into::into),
+            authority_host: None,
         }
     }
 }
@@ -275,19 +280,44 @@ fn require(value: &Option<String>, what: &str) -> Result<String, ArmError> {
         .ok_or_else(|| ArmError::Credential(format!("{what} is not set")))
 }
 
-/// The cloud's authority, and few quick retries of a token request: azure_identity's default
-/// (8 retries over up to a minute) would hold a reconcile worker that long, while the
-/// controller's own backoff retries a failed token request anyway.
-fn identity_client_options(cloud: Cloud) -> ClientOptions {
-    ClientOptions {
-        cloud: Some(Arc::new(cloud.configuration())),
+/// The cloud's authority (or the one given), and few quick retries of a token request:
+/// azure_identity's default (8 retries over up to a minute) would hold a reconcile worker that
+/// long, while the controller's own backoff retries a failed token request anyway.
+fn identity_client_options(
+    cloud: Cloud,
+    identity: &IdentitySettings,
+) -> Result<ClientOptions, ArmError> {
+    let cloud = match &identity.authority_host {
+        None => cloud.configuration(),
+        Some(authority) => custom_authority(authority)?,
+    };
+    Ok(ClientOptions {
+        cloud: Some(Arc::new(cloud)),
         retry: RetryOptions::exponential(ExponentialRetryOptions {
             max_retries: 2,
             max_total_elapsed: azure_core::time::Duration::seconds(5),
             ..Default::default()
         }),
         ..Default::default()
+    })
+}
+
+/// A cloud whose Entra ID is at `authority`: https only, since client secrets and federated
+/// assertions are sent there.
+fn custom_authority(authority: &str) -> Result<CloudConfiguration, ArmError> {
+    let url = Url::parse(authority).map_err(|e| {
+        ArmError::Config(format!(
+            "authority host {authority:?} (--authority-host, AZURE_AUTHORITY_HOST) is not a URL: {e}"
+        ))
+    })?;
+    if url.scheme() != "https" {
+        return Err(ArmError::Config(format!(
+            "authority host {authority} (--authority-host, AZURE_AUTHORITY_HOST) must be https: secrets and assertions are sent to it"
+        )));
     }
+    let mut custom = CustomConfiguration::default();
+    custom.authority_host = authority.trim_end_matches('/').to_string();
+    Ok(custom.into())
 }
 
 fn workload_identity(
@@ -300,7 +330,7 @@ fn workload_identity(
         token_file_path: identity.federated_token_file.clone(),
         ..Default::default()
     };
-    options.credential_options.client_options = identity_client_options(cloud);
+    options.credential_options.client_options = identity_client_options(cloud, identity)?;
     Ok(WorkloadIdentityCredential::new(Some(options)).map_err(credential_error)?)
 }
 
@@ -315,7 +345,7 @@ fn managed_identity(
             .map(azure_identity::UserAssignedId::ClientId),
         ..Default::default()
     };
-    options.client_options = identity_client_options(cloud);
+    options.client_options = identity_client_options(cloud, identity)?;
     Ok(ManagedIdentityCredential::new(Some(options)).map_err(credential_error)?)
 }
 
@@ -330,7 +360,7 @@ fn client_secret(
         "clientSecret (AZURE_CLIENT_SECRET)",
     )?;
     let options = ClientSecretCredentialOptions {
-        client_options: identity_client_options(cloud),
+        client_options: identity_client_options(cloud, identity)?,
     };
     Ok(
         ClientSecretCredential::new(&tenant, client, Secret::new(secret), Some(options))
@@ -431,6 +461,35 @@ mod tests {
         credential.token().await.unwrap();
         assert_eq!(credential.token().await.unwrap().secret(), "token-1");
         assert_eq!(fake.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_authority_host_replaces_the_clouds_and_must_be_https() {
+        let with = |authority: &str| IdentitySettings {
+            authority_host: Some(authority.into()),
+            ..IdentitySettings::default()
+        };
+        let options = identity_client_options(Cloud::AzureCloud, &with("https://login.example/"))
+            .expect("an https authority");
+        let Some(CloudConfiguration::Custom(custom)) = options.cloud.as_deref() else {
+            panic!("a custom cloud: {:?}", options.cloud);
+        };
+        assert_eq!(custom.authority_host, "https://login.example");
+        let refused = identity_client_options(Cloud::AzureCloud, &with("http://127.0.0.1:1"))
+            .expect_err("plain http");
+        assert!(
+            refused.to_string().contains("must be https")
+                && refused.to_string().contains("AZURE_AUTHORITY_HOST"),
+            "{refused}"
+        );
+        let default =
+            identity_client_options(Cloud::AzureUsGovernment, &IdentitySettings::default())
+                .unwrap();
+        assert_eq!(
+            default.cloud.as_deref(),
+            Some(&CloudConfiguration::AzureGovernment),
+            "without one, the cloud's own"
+        );
     }
 
     #[test]

@@ -127,6 +127,29 @@ impl DeploymentRef {
     }
 }
 
+/// What ARM answered a deployment's PUT or PATCH with.
+#[derive(Debug)]
+pub struct DeploymentWrite {
+    /// The deployment as the answer shows it.
+    pub deployment: Option<Deployment>,
+    /// The operation to follow; `None` when ARM finished at once.
+    pub operation: Option<PendingOperation>,
+}
+
+impl DeploymentWrite {
+    /// The deployment the write left, when the answer shows it finished (`Succeeded`): what a
+    /// GET right after would read, so none is needed.
+    pub fn finished(self) -> Option<Deployment> {
+        if self.operation.is_some() {
+            return None;
+        }
+        self.deployment.filter(|d| {
+            d.provisioning_state()
+                .is_some_and(|s| s.eq_ignore_ascii_case("Succeeded"))
+        })
+    }
+}
+
 impl ArmClient {
     /// GET a deployment; `None` when it (or its account) does not exist.
     pub async fn get_deployment(
@@ -158,17 +181,20 @@ impl ArmClient {
         deployment: &DeploymentRef,
         body: &Deployment,
         kind: OperationKind,
-    ) -> Result<Option<PendingOperation>, ArmError> {
+    ) -> Result<DeploymentWrite, ArmError> {
         let body = serde_json::to_value(body).expect("deployments serialize");
         // Named apart: a create is never resent after a lost answer, an update may be.
         let name = match kind {
             OperationKind::Create => "CreateDeployment",
             _ => "UpdateDeployment",
         };
-        let (_, operation) = self
+        let (deployment, operation) = self
             .write_to::<Deployment>(&deployment.id(), name, Method::PUT, &body, kind)
             .await?;
-        Ok(operation)
+        Ok(DeploymentWrite {
+            deployment,
+            operation,
+        })
     }
 
     /// PATCH `sku` and `tags` only (`PatchResourceTagsAndSku`).
@@ -176,8 +202,8 @@ impl ArmClient {
         &self,
         deployment: &DeploymentRef,
         patch: &Value,
-    ) -> Result<Option<PendingOperation>, ArmError> {
-        let (_, operation) = self
+    ) -> Result<DeploymentWrite, ArmError> {
+        let (deployment, operation) = self
             .write_to::<Deployment>(
                 &deployment.id(),
                 "PatchDeployment",
@@ -186,7 +212,10 @@ impl ArmClient {
                 OperationKind::Update,
             )
             .await?;
-        Ok(operation)
+        Ok(DeploymentWrite {
+            deployment,
+            operation,
+        })
     }
 
     /// DELETE a deployment. `None` when ARM finished at once or it was already gone.

@@ -141,11 +141,6 @@ impl PendingOperation {
             .and_then(|rest| rest.split_once('/'))
             .is_some_and(|(location, rest)| plain_name(location) && operation(rest))
     }
-
-    /// The wait ARM asked for, or a default when it named none.
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_secs(self.retry_after_seconds.unwrap_or(DEFAULT_POLL_SECONDS))
-    }
 }
 
 fn same_account(a: &AccountRef, b: &AccountRef) -> bool {
@@ -159,9 +154,6 @@ fn plain_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
-
-/// Poll interval when ARM sends no `Retry-After`.
-pub const DEFAULT_POLL_SECONDS: u64 = 5;
 
 /// Where an operation stands after one poll; `T` is the resource it acts on.
 #[derive(Debug)]

@@ -9,12 +9,14 @@ pub mod deployments;
 pub mod error;
 pub mod lro;
 pub mod models;
+mod polling;
 pub mod ratelimit;
+mod transport;
 
 pub use args::ArmArgs;
 pub use client::{ArmClient, ArmClientConfig, ArmMetrics, RetryPolicy, WriteOutcome};
 pub use credentials::{Cloud, Credential, CredentialMode, IdentitySettings};
-pub use deployments::{Deployment, DeploymentRef};
+pub use deployments::{Deployment, DeploymentRef, DeploymentWrite};
 pub use error::{ApiError, ArmError};
 pub use lro::{OperationKind, PendingOperation, PollMethod, PollStatus};
 pub use models::{Account, AccountRef, ApiKeys, DeletedAccountRef, KeyName};

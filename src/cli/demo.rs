@@ -23,7 +23,7 @@ use crate::api::{
 use crate::arm::ArmClient;
 use crate::engine::{Engine, Outcome};
 use crate::planner::status;
-use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use arm_emulator::{Emulator, EmulatorConfig, Profile, RecordedRequest};
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -75,6 +75,7 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
     let config = EmulatorConfig {
         polls_to_complete: Some(1),
         retry_after_secs: 0,
+        profile: Profile::from_env()?,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config)

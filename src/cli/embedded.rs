@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::api::CognitiveServicesAccount;
 use crate::arm::{ArmClient, ArmClientConfig, ArmError, Credential};
-use arm_emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig, Profile};
 
 /// The subscription used for resources without one when talking to an embedded emulator.
 pub const EMULATOR_SUBSCRIPTION: &str = "00000000-0000-0000-0000-000000000000";
@@ -28,6 +28,7 @@ pub async fn start(
     let config = EmulatorConfig {
         polls_to_complete: Some(1),
         retry_after_secs: 0,
+        profile: Profile::from_env().map_err(std::io::Error::other)?,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await?;
@@ -53,8 +54,13 @@ pub async fn start(
     Ok(Embedded { emulator, client })
 }
 
-/// A client for an emulator, with the static token it accepts.
+/// A client for an emulator, with the static token it accepts. It polls at once where no
+/// Retry-After says otherwise: the embedded emulator's operations end at their first poll.
 pub fn client_for(emulator: &Emulator) -> Result<ArmClient, ArmError> {
     let credential = Arc::new(Credential::static_token(EMULATOR_TOKEN));
-    ArmClient::new(ArmClientConfig::new(emulator.base_url()), credential)
+    let config = ArmClientConfig {
+        default_poll: std::time::Duration::ZERO,
+        ..ArmClientConfig::new(emulator.base_url())
+    };
+    ArmClient::new(config, credential)
 }

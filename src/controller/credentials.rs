@@ -58,7 +58,11 @@ pub type CredentialFactory =
 /// The production factory: a service principal, or workload identity for the Secret's client id
 /// using the pod's AZURE_FEDERATED_TOKEN_FILE. (Which client ids a Secret may name is checked
 /// before, by [`Credentials`], on every call.)
-pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> CredentialFactory {
+pub fn azure_credential_factory(
+    cloud: Cloud,
+    token_scope: Option<String>,
+    authority_host: Option<String>,
+) -> CredentialFactory {
     Arc::new(move |identity: &SecretIdentity| {
         let federated_token_file = std::env::var_os("AZURE_FEDERATED_TOKEN_FILE")
             .filter(|v| !v.is_empty())
@@ -77,6 +81,7 @@ pub fn azure_credential_factory(cloud: Cloud, token_scope: Option<String>) -> Cr
             client_id: Some(identity.client_id.clone()),
             client_secret: identity.client_secret.clone(),
             federated_token_file,
+            authority_host: authority_host.clone(),
         };
         let credential = Credential::new(mode, cloud, &settings, None)?;
         Ok(match &token_scope {

@@ -199,7 +199,7 @@ fn build_reconciler(
 ) -> Result<Reconciler, Error> {
     let template = ArmClientConfig {
         metrics: metrics.arm().clone(),
-        ..ArmClientConfig::new(args.arm.endpoint())
+        ..args.arm.config()
     };
     // The operator's own identity: workload identity unless --credential says otherwise.
     let default = args
@@ -208,7 +208,11 @@ fn build_reconciler(
     let credentials = credentials::Credentials::new(
         default,
         template,
-        credentials::azure_credential_factory(args.arm.cloud, args.arm.token_scope.clone()),
+        credentials::azure_credential_factory(
+            args.arm.cloud,
+            args.arm.token_scope.clone(),
+            args.arm.identity_settings().authority_host,
+        ),
         args.allowed_federated_client_ids.clone(),
     );
     let engine = Engine::new(args.arm.subscription_id.clone()).for_cluster(Some(cluster_id));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use arm_emulator::{Emulator, EmulatorConfig, Profile, RecordedRequest};
 use cognitive_operator::api::Condition;
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RetryPolicy};
 
@@ -13,13 +13,26 @@ pub const RG: &str = "rg-ai";
 pub const LOCATION: &str = "westus";
 
 /// An emulator with throttling off, operations that finish after `polls` polls and no
-/// Retry-After wait, and the test resource group seeded.
+/// Retry-After wait, and the test resource group seeded; it answers in the forms of the profile
+/// `ARM_EMULATOR_PROFILE` names (recorded Azure's by default), so a suite runs under each.
 pub async fn emulator_with(polls: u32) -> Emulator {
+    let profile = Profile::from_env().unwrap_or_else(|e| panic!("{e}"));
+    emulator_answering(profile, polls).await
+}
+
+/// [`emulator`] answering in the forms of `profile`, whatever the environment says.
+pub async fn emulator_in(profile: Profile) -> Emulator {
+    emulator_answering(profile, 2).await
+}
+
+/// [`emulator_with`] answering in the forms of `profile`.
+pub async fn emulator_answering(profile: Profile, polls: u32) -> Emulator {
     cognitive_operator::install_crypto_provider();
     let config = EmulatorConfig {
         polls_to_complete: Some(polls),
         retry_after_secs: 0,
         throttling: None,
+        profile,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await.expect("emulator starts");
@@ -40,10 +53,12 @@ pub fn fast_retries() -> RetryPolicy {
     }
 }
 
-/// A client for the emulator without client-side rate limiting.
+/// A client for the emulator without client-side rate limiting, polling at once where no
+/// Retry-After says otherwise (the emulator's operations end by polls, not by time).
 pub fn client(emulator: &Emulator) -> ArmClient {
     let mut config = ArmClientConfig::new(emulator.base_url());
     config.rate_limits = None;
+    config.default_poll = Duration::ZERO;
     config.retry = fast_retries();
     ArmClient::new(config, Arc::new(Credential::static_token("test-token"))).expect("client")
 }

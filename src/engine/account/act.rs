@@ -119,7 +119,7 @@ pub(super) async fn act(
                 .gate
                 .started(&account_id, &subject.writer, &operation);
             pass.wrote(action);
-            let next = Next::After(operation.poll_interval());
+            let next = Next::After(arm.poll_interval(&operation));
             pass.status.pending_operation = Some(Box::new(operation));
             Step::done(pass.finish(Summary::from_verdict(&plan.verdict), next))
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::act::execute;
+use super::act::{Written, execute};
 use super::at_rest::is_settled;
 use super::context::AccountContext;
 use super::gate::{Gate, waiting_for_the_gate};
@@ -222,14 +222,18 @@ impl Engine {
                 self.listings.forget(&target.account.id());
             }
             match executed {
-                Ok(Some(operation)) => {
+                Ok(Written::Operation(operation)) => {
                     pass.wrote(action);
                     gate.started(&operation);
-                    let next = Next::After(operation.poll_interval());
+                    let next = Next::After(arm.poll_interval(&operation));
                     pass.status.pending_operation = Some(operation);
                     return pass.finish(Summary::from_verdict(&plan.verdict), next);
                 }
-                Ok(None) => pass.wrote(action),
+                Ok(Written::Done(left)) => {
+                    pass.wrote(action);
+                    // The answer showed what the write left: the next round plans on it.
+                    known = *left;
+                }
                 Err(error) => return pass.finish_error(&error),
             }
         }
