@@ -114,7 +114,10 @@ async fn token_post(
     (response.status(), response.json().await.unwrap())
 }
 
-fn secret_grant(secret: &str, scope: &str) -> Vec<(&'static str, String)> {
+/// The fields of a token request.
+type Fields = Vec<(&'static str, String)>;
+
+fn secret_grant(secret: &str, scope: &str) -> Fields {
     vec![
         ("grant_type", "client_credentials".into()),
         ("client_id", CLIENT.into()),
@@ -123,11 +126,7 @@ fn secret_grant(secret: &str, scope: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn post_grant(
-    harness: &Harness,
-    tenant: &str,
-    fields: &[(&'static str, String)],
-) -> (StatusCode, Value) {
+async fn post_grant(harness: &Harness, tenant: &str, fields: &Fields) -> (StatusCode, Value) {
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     token_post(harness, tenant, &fields).await
 }
@@ -265,7 +264,7 @@ async fn token_errors_are_entras_json_with_its_statuses() {
     }
 
     let other_tenant = "33333333-3333-3333-3333-333333333333";
-    let cases: [(&str, Vec<(&'static str, String)>, &str, u64); 4] = [
+    let cases: [(&str, Fields, &str, u64); 4] = [
         (
             other_tenant,
             secret_grant(SECRET, ARM_SCOPE),

@@ -48,7 +48,6 @@ pub(super) struct Claims {
 const MANAGED_IDENTITY_GRANT: &str = "managed_identity";
 
 impl Claims {
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn service_principal(
         audience: &str,
         tenant: &str,

@@ -16,6 +16,8 @@ pub struct Harness {
     pub http: reqwest::Client,
     /// Where [`Harness::url`] sends requests: the plain listener, or the TLS one.
     pub base: String,
+    /// The `Authorization` header of [`Harness::send`] ([`BEARER`] unless changed).
+    pub auth: String,
 }
 
 /// What the tests look at in a response.
@@ -58,6 +60,7 @@ impl Harness {
             base: emulator.base_url(),
             emulator,
             http: reqwest::Client::new(),
+            auth: BEARER.to_string(),
         }
     }
 
@@ -75,6 +78,7 @@ impl Harness {
             base: emulator.tls_base_url().expect("a TLS listener"),
             http: client_trusting(&ca),
             emulator,
+            auth: BEARER.to_string(),
         }
     }
 
@@ -91,7 +95,7 @@ impl Harness {
 
     /// A request to a whole URL (a next link, an operation's URL, an example's URL).
     pub async fn send(&self, method: Method, url: &str, body: Option<&Value>) -> Answer {
-        self.raw(method, url, body, Some(BEARER)).await
+        self.raw(method, url, body, Some(&self.auth)).await
     }
 
     /// A request with the given `Authorization` header, or none.
