@@ -1,18 +1,19 @@
 //! Replays what real Azure was recorded answering (the go-vcr cassettes of Azure Service
 //! Operator's test suite, vendored in `spec/azure-recordings/aso/`) against the emulator, and
-//! compares each Microsoft.CognitiveServices interaction: the status code, the operation headers
-//! and the shape of the operation URL, the `ETag` header, the provisioning state (or operation
-//! status, or error code) and the key sets of the body. Values (ids, dates, etags, keys) are not
-//! compared.
+//! compares each interaction (Microsoft.CognitiveServices and the Microsoft.Resources group
+//! around it): the status code, the operation headers and the shape of the operation URL, the
+//! `ETag` header, the provisioning state (or operation status, or error code) and the key sets
+//! of the body. Values (ids, dates, etags, keys) are not compared. It runs as Azure's clients
+//! do: over TLS, with a token the emulator's Entra ID issued (and only such tokens accepted).
 //!
 //! Every difference found must be listed in [`KNOWN_DIFFERENCES`] with its reason, and every
 //! entry there must still differ: the list is the emulator's debt to recorded Azure, kept honest
-//! in both directions (docs/emulator.md). Interactions of other providers are listed in the
-//! report as not replayed, never skipped silently. `-- --nocapture` prints the whole table.
+//! in both directions (docs/emulator.md). `-- --nocapture` prints the whole table.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use arm_emulator::{EmulatorConfig, Profile, ResourceGroupSeed};
 use reqwest::Method;
@@ -332,19 +333,60 @@ fn is_cognitive_services(interaction: &Interaction) -> bool {
         .contains("/providers/Microsoft.CognitiveServices")
 }
 
-/// The resource group the cassette's first request creates, seeded instead of replayed.
-fn resource_group(cassette: &Cassette) -> ResourceGroupSeed {
-    let first = &cassette.interactions[0].request;
-    let path = first.url.trim_start_matches(AZURE);
+/// A poll of a resource group deletion's Location (`/subscriptions/{s}/operationresults/…`).
+fn is_group_deletion_poll(interaction: &Interaction) -> bool {
+    !is_cognitive_services(interaction) && interaction.request.url.contains("/operationresults/")
+}
+
+/// The resource group the cassette's first request PUTs, when Azure answered that it existed
+/// already (200): the emulator must have it too. `None` when the PUT created it (201).
+fn existing_resource_group(cassette: &Cassette) -> Option<ResourceGroupSeed> {
+    let first = &cassette.interactions[0];
+    if first.response.code != 200 {
+        return None;
+    }
+    let path = first.request.url.trim_start_matches(AZURE);
     let segments: Vec<&str> = path.split(['/', '?']).collect();
-    ResourceGroupSeed {
+    Some(ResourceGroupSeed {
         subscription_id: segments[2].to_string(),
         name: segments[4].to_string(),
-        location: parse(&first.body)["location"]
+        location: parse(&first.request.body)["location"]
             .as_str()
             .unwrap_or("eastus")
             .to_string(),
-    }
+    })
+}
+
+const TENANT: &str = "22222222-2222-2222-2222-222222222222";
+const CLIENT: &str = "11111111-1111-1111-1111-111111111111";
+
+/// A token of the emulator's Entra ID for a service principal, as an SDK client gets one.
+async fn issued_token(harness: &Harness) -> String {
+    harness
+        .emulator
+        .add_service_principal(TENANT, CLIENT, "secret");
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT),
+            ("client_secret", "secret"),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .finish();
+    let response: Value = harness
+        .http
+        .post(format!("{}/{TENANT}/oauth2/v2.0/token", harness.base))
+        .body(form)
+        .send()
+        .await
+        .expect("the token endpoint answers")
+        .json()
+        .await
+        .expect("a token response");
+    response["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_string()
 }
 
 /// One row of the report.
@@ -357,6 +399,8 @@ struct Replay {
     harness: Harness,
     /// The emulator's operation URL of the latest write, polled where the recording polls.
     operation: Option<String>,
+    /// The emulator's Location of the latest group deletion, and its Retry-After.
+    group_deletion: Option<(String, u64)>,
     rows: Vec<Row>,
     differences: BTreeSet<(String, String)>,
 }
@@ -370,16 +414,20 @@ impl Replay {
             .filter(|i| is_operation_poll(i))
             .count();
         let config = EmulatorConfig {
-            resource_groups: vec![resource_group(cassette)],
+            resource_groups: existing_resource_group(cassette).into_iter().collect(),
             polls_to_complete: Some(polls as u32),
             operation_duration: None,
             throttling: None,
             profile: Profile::Recorded,
             ..EmulatorConfig::default()
         };
+        let mut harness = Harness::with_tls(config).await;
+        harness.auth = format!("Bearer {}", issued_token(&harness).await);
+        harness.emulator.require_issued_tokens(true);
         Replay {
-            harness: Harness::with(config).await,
+            harness,
             operation: None,
+            group_deletion: None,
             rows: Vec::new(),
             differences: BTreeSet::new(),
         }
@@ -393,11 +441,6 @@ impl Replay {
             request.method,
             short_path(&request.url)
         );
-        if !is_cognitive_services(interaction) {
-            let outcome = "not replayed: Microsoft.Resources is not emulated yet".to_string();
-            self.rows.push(Row { label, outcome });
-            return;
-        }
         let answer = self.send(interaction).await;
         let differences =
             Shape::recorded(&interaction.response).differences(&Shape::replayed(&answer));
@@ -421,12 +464,16 @@ impl Replay {
     async fn send(&self, interaction: &Interaction) -> Answer {
         let request = &interaction.request;
         let method = Method::from_bytes(request.method.as_bytes()).expect("an HTTP method");
-        let url = match (&self.operation, is_operation_poll(interaction)) {
-            (Some(operation), true) => operation.clone(),
-            _ => request.url.replace(
-                AZURE,
-                self.harness.emulator.base_url().trim_end_matches('/'),
-            ),
+        let url = match (&self.operation, &self.group_deletion) {
+            (Some(operation), _) if is_operation_poll(interaction) => operation.clone(),
+            (_, Some((location, retry_after))) if is_group_deletion_poll(interaction) => {
+                // As a client does, the replay waits the Retry-After it was given.
+                self.harness
+                    .emulator
+                    .advance_clock(Duration::from_secs(*retry_after));
+                location.clone()
+            }
+            _ => request.url.replace(AZURE, &self.harness.base),
         };
         let body = (!request.body.is_empty()).then(|| parse(&request.body));
         self.harness.send(method, &url, body.as_ref()).await
@@ -436,7 +483,14 @@ impl Replay {
     /// recording never polls (Azure answered synchronously) is run to its end, so that the next
     /// interaction meets what it met in Azure rather than a write in flight.
     async fn note_operation(&mut self, interaction: &Interaction, answer: &Answer) {
-        if is_operation_poll(interaction) {
+        if is_operation_poll(interaction) || is_group_deletion_poll(interaction) {
+            return;
+        }
+        if !is_cognitive_services(interaction) && interaction.request.method == "DELETE" {
+            let retry_after = answer.header("retry-after").and_then(|s| s.parse().ok());
+            self.group_deletion = answer
+                .header("location")
+                .map(|location| (location.to_string(), retry_after.unwrap_or(0)));
             return;
         }
         self.operation = answer.header("azure-asyncoperation").map(str::to_string);
@@ -456,7 +510,11 @@ impl Replay {
 fn kind(interaction: &Interaction) -> String {
     let request = &interaction.request;
     let path = short_path(&request.url);
-    let resource = if path.contains("/operationResults/") {
+    let resource = if is_group_deletion_poll(interaction) {
+        "resource group operation"
+    } else if !is_cognitive_services(interaction) {
+        "resource group"
+    } else if path.contains("/operationResults/") {
         "operation"
     } else if path.ends_with("/listKeys") {
         "listKeys"
@@ -487,13 +545,13 @@ fn short_path(url: &str) -> String {
 async fn the_emulator_answers_as_recorded_azure_did_but_for_its_known_differences() {
     let mut rows = Vec::new();
     let mut found = BTreeSet::new();
-    let mut replayed = 0;
+    let mut cognitive_services = 0;
     for (letter, file) in CASSETTES {
         let text = std::fs::read_to_string(format!("{RECORDINGS}/{file}")).expect("cassette");
         let cassette: Cassette = serde_saphyr::from_str(&text).expect("a go-vcr cassette");
         let mut replay = Replay::start(&cassette).await;
         for interaction in &cassette.interactions {
-            replayed += usize::from(is_cognitive_services(interaction));
+            cognitive_services += usize::from(is_cognitive_services(interaction));
             replay.run(letter, interaction).await;
         }
         rows.extend(replay.rows);
@@ -505,9 +563,10 @@ async fn the_emulator_answers_as_recorded_azure_did_but_for_its_known_difference
         println!("{:<70} {}", row.label, row.outcome);
     }
     println!(
-        "{replayed} Microsoft.CognitiveServices interactions replayed, {matching} matching, {} with differences; {} of other providers not replayed",
-        replayed - matching,
-        rows.len() - replayed
+        "{} interactions replayed ({cognitive_services} Microsoft.CognitiveServices, {} Microsoft.Resources), {matching} matching, {} with differences",
+        rows.len(),
+        rows.len() - cognitive_services,
+        rows.len() - matching,
     );
     let known: BTreeSet<(String, String)> = KNOWN_DIFFERENCES
         .iter()
