@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::ArmError;
 use super::provider::SeedTarget;
 use super::render::timestamp;
-use super::shared::Shared;
+use super::shared::{Shared, base_url};
 use super::{Fault, ResourceGroupSeed};
 
 pub(crate) fn router() -> Router<Arc<Shared>> {
@@ -226,8 +226,9 @@ async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn state(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(shared.dump_state())
+async fn state(State(shared): State<Arc<Shared>>, request: Request) -> Json<Value> {
+    let (parts, _) = request.into_parts();
+    Json(shared.dump_state_at(&base_url(&parts, shared.addr)))
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::tls::TlsConfig;
+
 /// How an emulator instance behaves. `Default` is quick enough for tests and still behaves as
 /// Azure does in time: an operation finishes after two status polls or two seconds, whichever
 /// comes first; Azure's throttling numbers; pages of 100.
@@ -31,6 +33,8 @@ pub struct EmulatorConfig {
     pub page_size: usize,
     /// Which of Azure's answer forms the writes take (see [`Profile`]).
     pub profile: Profile,
+    /// An additional https listener (`None`: plain http only).
+    pub tls: Option<TlsConfig>,
 }
 
 /// The forms in which the emulator answers writes. Azure's contract allows several, and the
@@ -87,6 +91,7 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             page_size: 100,
             profile: Profile::default(),
+            tls: None,
         }
     }
 }

@@ -14,6 +14,20 @@ pub(crate) enum ArmError {
     #[error("Resource group '{0}' could not be found.")]
     ResourceGroupNotFound(String),
     #[error(
+        "Invalid resource group location '{requested}'. The Resource group already exists in location '{existing}'."
+    )]
+    InvalidResourceGroupLocation { requested: String, existing: String },
+    #[error(
+        "The resource group '{0}' is in deprovisioning state and cannot perform this operation."
+    )]
+    ResourceGroupBeingDeleted(String),
+    #[error("The location property is required for this definition.")]
+    LocationRequired,
+    #[error(
+        "The api-version '{0}' is invalid. The supported versions for resource type 'resourceGroups' of Microsoft.Resources are the stable versions from '2016-09-01' (for example '2021-04-01')."
+    )]
+    InvalidResourcesApiVersion(String),
+    #[error(
         "The Resource '{resource_type}/{name}' under resource group '{resource_group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
     )]
     ResourceNotFound {
@@ -31,6 +45,17 @@ pub(crate) enum ArmError {
     InvalidApiVersion(String),
     #[error("Authentication failed. {0}")]
     AuthenticationFailed(&'static str),
+    /// A bearer token the emulator did not mint, while only minted ones are accepted.
+    #[error("The access token is invalid.")]
+    InvalidAuthenticationToken,
+    #[error(
+        "The access token expiry UTC time '{expired_at}' is earlier than current UTC time '{now}'."
+    )]
+    ExpiredAuthenticationToken { expired_at: String, now: String },
+    #[error(
+        "The access token has been obtained for wrong audience or resource '{0}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'."
+    )]
+    InvalidAuthenticationTokenAudience(String),
     #[error(
         "The client '{CALLER_OBJECT_ID}' with object id '{CALLER_OBJECT_ID}' does not have authorization to perform action 'Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts/delete' over scope '/subscriptions/{subscription}' or the scope is invalid. If access was recently granted, please refresh your credentials."
     )]
@@ -145,6 +170,13 @@ impl ArmError {
             ResourceGroupNotFound(_) | ResourceNotFound { .. } | OperationNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
+            InvalidResourceGroupLocation { .. } | ResourceGroupBeingDeleted(_) => {
+                StatusCode::CONFLICT
+            }
+            LocationRequired | InvalidResourcesApiVersion(_) => StatusCode::BAD_REQUEST,
+            InvalidAuthenticationToken
+            | ExpiredAuthenticationToken { .. }
+            | InvalidAuthenticationTokenAudience(_) => StatusCode::UNAUTHORIZED,
             InvalidResourceType(_) | NoRegisteredProviderFound(_) => StatusCode::NOT_FOUND,
             MissingApiVersion | InvalidApiVersion(_) | InvalidResourceName(_) => {
                 StatusCode::BAD_REQUEST
@@ -171,6 +203,13 @@ impl ArmError {
         use ArmError::*;
         match self {
             ResourceGroupNotFound(_) => "ResourceGroupNotFound",
+            InvalidResourceGroupLocation { .. } => "InvalidResourceGroupLocation",
+            ResourceGroupBeingDeleted(_) => "ResourceGroupBeingDeleted",
+            LocationRequired => "LocationRequired",
+            InvalidResourcesApiVersion(_) => "InvalidApiVersionParameter",
+            InvalidAuthenticationToken => "InvalidAuthenticationToken",
+            ExpiredAuthenticationToken { .. } => "ExpiredAuthenticationToken",
+            InvalidAuthenticationTokenAudience(_) => "InvalidAuthenticationTokenAudience",
             ResourceNotFound { .. } => "ResourceNotFound",
             OperationNotFound(_) => "OperationNotFound",
             MissingApiVersion => "MissingApiVersionParameter",

@@ -9,9 +9,10 @@
 //!
 //! Structure: [`shared`] runs the request pipeline (faults, auth, throttling, api-version,
 //! routing) in front of [`provider`], which implements the endpoints over [`store`] under one
-//! mutex; [`admin`] is the `/_emulator` API; [`server`] owns the accept loop. Accounts are
-//! [`model`]; their deployments [`deployment`], drawing on the fixed [`catalogue`] of models and
-//! metered by [`billing`].
+//! mutex, and of [`resource_groups`] (Microsoft.Resources); [`admin`] is the `/_emulator` API;
+//! [`identity`] the offline Entra ID and the managed-identity endpoint; [`server`] owns the
+//! accept loops, plain and [`tls`]. Accounts are [`model`]; their deployments [`deployment`],
+//! drawing on the fixed [`catalogue`] of models and metered by [`billing`].
 
 mod admin;
 mod billing;
@@ -22,10 +23,12 @@ mod config;
 mod deployment;
 mod error;
 mod faults;
+mod identity;
 mod model;
 mod operations;
 mod provider;
 mod render;
+mod resource_groups;
 mod routes;
 mod schema;
 mod server;
@@ -33,6 +36,7 @@ mod shared;
 mod store;
 mod tags;
 mod throttle;
+mod tls;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -42,12 +46,15 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 pub use cli::{EmulatorArgs, run};
 pub use config::{
     BucketConfig, DEFAULT_RESOURCE_GROUP_LOCATION, EmulatorConfig, PROFILE_VARIABLE, Profile,
     ResourceGroupSeed, ThrottleConfig,
 };
+pub use identity::{Caller, MANAGED_IDENTITY_TENANT_ID, TokenRequest};
+pub use tls::{TlsConfig, TlsError};
 
 use shared::Shared;
 
@@ -99,12 +106,23 @@ pub struct RecordedRequest {
     pub status: u16,
     /// The request body parsed as JSON; `None` when empty or not JSON.
     pub request_body: Option<serde_json::Value>,
+    /// Who called, when the bearer token is one the emulator minted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
 }
 
 /// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops serving.
 pub struct Emulator {
     shared: Arc<Shared>,
     shutdown: Option<watch::Sender<bool>>,
+    server: Option<JoinHandle<()>>,
+    tls: Option<TlsListener>,
+}
+
+/// The additional https listener of an emulator.
+struct TlsListener {
+    addr: SocketAddr,
+    ca_pem: String,
     server: Option<JoinHandle<()>>,
 }
 
@@ -114,24 +132,112 @@ impl Emulator {
         Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
     }
 
+    /// Starts on `addr`, and with `config.tls` on its listen address too (both listeners
+    /// serve the same emulator).
     pub async fn start_on(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
         let listener = TcpListener::bind(addr).await?;
+        let tls = match &config.tls {
+            Some(tls) => {
+                let acceptor =
+                    TlsAcceptor::from(tls.server_config().map_err(std::io::Error::other)?);
+                let listener = TcpListener::bind(tls.listen).await?;
+                Some((listener, acceptor, tls.ca_pem().to_string()))
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared::new(listener.local_addr()?, config));
         let router = admin::router()
+            .merge(identity::router())
             .fallback(shared::resource_provider)
             .with_state(shared.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let server = tokio::spawn(server::accept_loop(listener, router, shutdown_rx));
+        let tls = match tls {
+            Some((listener, acceptor, ca_pem)) => Some(TlsListener {
+                addr: listener.local_addr()?,
+                ca_pem,
+                server: Some(tokio::spawn(server::accept_loop(
+                    listener,
+                    router.clone(),
+                    shutdown_rx.clone(),
+                    Some(acceptor),
+                ))),
+            }),
+            None => None,
+        };
+        let server = tokio::spawn(server::accept_loop(listener, router, shutdown_rx, None));
         Ok(Emulator {
             shared,
             shutdown: Some(shutdown),
             server: Some(server),
+            tls,
         })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.shared.addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the TLS listener, without a trailing slash; `None` without one.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|tls| format!("https://{}", tls.addr))
+    }
+
+    /// The PEM a client trusts to reach the TLS listener (the generated CA, or the certificate
+    /// given); `None` without one.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|tls| tls.ca_pem.clone())
+    }
+
+    /// Registers a service principal (an application of `tenant`) with a client secret, for the
+    /// token endpoint `/{tenant}/oauth2/v2.0/token`. Returns its object id (stable per tenant
+    /// and client). An application may have several secrets and federated credentials.
+    pub fn add_service_principal(&self, tenant: &str, client: &str, secret: &str) -> String {
+        self.shared
+            .identities
+            .add_service_principal(tenant, client, secret)
+    }
+
+    /// Registers a federated credential of a service principal: client assertions whose `iss`
+    /// is `issuer` (and `sub` is `subject`, if given) are exchanged for tokens. Returns its
+    /// object id.
+    pub fn add_federated_identity(
+        &self,
+        tenant: &str,
+        client: &str,
+        issuer: &str,
+        subject: Option<&str>,
+    ) -> String {
+        self.shared
+            .identities
+            .add_federated_identity(tenant, client, issuer, subject)
+    }
+
+    /// Registers a managed identity of `/_emulator/msi/token`; the first one registered is the
+    /// system-assigned one (asked for without an id). Returns its principal id (derived from
+    /// the client id when not given).
+    pub fn add_managed_identity(&self, client_id: &str, principal_id: Option<&str>) -> String {
+        self.shared
+            .identities
+            .add_managed_identity(client_id, principal_id)
+    }
+
+    /// The `X-IDENTITY-HEADER` the managed-identity endpoint requires (until set: any non-empty one).
+    pub fn set_identity_header(&self, secret: &str) {
+        self.shared
+            .identities
+            .set_identity_header(Some(secret.to_string()));
+    }
+
+    /// `true`: resource-provider requests must carry a token the emulator minted (unexpired,
+    /// for ARM), else 401 `InvalidAuthenticationToken`.
+    pub fn require_issued_tokens(&self, required: bool) {
+        self.shared.identities.require_issued_tokens(required);
+    }
+
+    /// Every request to the token endpoints so far, oldest first (`GET /_emulator/tokens`).
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        self.shared.identities.token_requests()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -322,6 +428,9 @@ impl Emulator {
     pub async fn shutdown(mut self) {
         self.shutdown.take();
         if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some(server) = self.tls.as_mut().and_then(|tls| tls.server.take()) {
             let _ = server.await;
         }
     }

@@ -1,5 +1,7 @@
-//! The accept loop. Each connection is served by hyper with the axum router; a per-connection
-//! kill switch (in a request extension) lets a `drop` fault close the socket without answering.
+//! The accept loops, plain and TLS. Each connection is served by hyper with the axum router; a
+//! per-connection kill switch (in a request extension) lets a `drop` fault close the socket
+//! without answering, and a per-connection [`Scheme`] makes the links it is sent use https when
+//! it came over TLS.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,9 +9,31 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
+
+/// How long a client may take over its TLS handshake before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The scheme the request's connection speaks, for the links answered on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
 
 /// Closes the connection it belongs to when `kill` is called.
 #[derive(Clone, Default)]
@@ -26,11 +50,13 @@ impl ConnectionHandle {
     }
 }
 
-/// Accepts connections until `shutdown` changes or its sender is dropped.
+/// Accepts connections until `shutdown` changes or its sender is dropped; with `tls`, each
+/// connection does its TLS handshake first (in its own task, so a slow client blocks no other).
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     router: Router,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -39,7 +65,16 @@ pub(crate) async fn accept_loop(
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, router.clone(), shutdown.clone()));
+                let _ = stream.set_nodelay(true);
+                let (router, shutdown) = (router.clone(), shutdown.clone());
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(serve_connection(stream, Scheme::Http, router, shutdown));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(serve_tls_connection(acceptor, stream, router, shutdown));
+                    }
+                }
             }
             Err(error) => {
                 // Typically out of file descriptors: back off instead of spinning.
@@ -50,13 +85,33 @@ pub(crate) async fn accept_loop(
     }
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, mut shutdown: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
+async fn serve_tls_connection(
+    acceptor: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+) {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(stream, Scheme::Https, router, shutdown).await,
+        Ok(Err(error)) => tracing::debug!(%error, "emulator TLS handshake failed"),
+        Err(_) => tracing::debug!("emulator TLS handshake timed out"),
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    scheme: Scheme,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let handle = ConnectionHandle::default();
     let service = {
         let handle = handle.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(handle.clone());
+            request.extensions_mut().insert(scheme);
             router.clone().call(request)
         })
     };

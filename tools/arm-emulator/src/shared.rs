@@ -17,13 +17,15 @@ use tokio::sync::broadcast;
 
 use super::error::ArmError;
 use super::faults::{FaultBook, injected_error};
+use super::identity::{Caller, Identities};
 use super::model::{
     Account, AccountRequest, DeletedAccount, ProvisioningState, is_valid_account_name,
 };
 use super::operations::Pacing;
 use super::provider::{self, Call, Reply, SeedTarget, Settings};
+use super::resource_groups::{self, GroupCall};
 use super::routes::{self, Route};
-use super::server::ConnectionHandle;
+use super::server::{ConnectionHandle, Scheme};
 use super::store::{SOFT_DELETE_RETENTION, State as ProviderState};
 use super::throttle::{Admission, Remaining, RequestClass, Throttler};
 use super::{ArmErrorBody, EmulatorConfig, RecordedRequest, ResourceGroupSeed, clock::Clock};
@@ -46,6 +48,8 @@ pub(crate) struct Shared {
     purge_allowed: AtomicBool,
     required_token: RwLock<Option<String>>,
     throttled: AtomicU64,
+    /// The offline Entra ID's identities and signing key.
+    pub identities: Identities,
 }
 
 impl Shared {
@@ -76,6 +80,7 @@ impl Shared {
             purge_allowed: AtomicBool::new(true),
             required_token: RwLock::new(None),
             throttled: AtomicU64::new(0),
+            identities: Identities::new(),
         }
     }
 
@@ -94,7 +99,12 @@ impl Shared {
     }
 
     pub(crate) fn dump_state(&self) -> Value {
-        self.state().dump(&format!("http://{}", self.addr))
+        self.dump_state_at(&format!("http://{}", self.addr))
+    }
+
+    /// The state with operation URLs on `base_url` (the scheme and host the admin client used).
+    pub(crate) fn dump_state_at(&self, base_url: &str) -> Value {
+        self.state().dump(base_url)
     }
 
     pub(crate) fn set_purge_permission(&self, allowed: bool) {
@@ -320,12 +330,17 @@ impl Shared {
             .required_token
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match required.as_deref() {
-            Some(required) if required != token => Err(ArmError::AuthenticationFailed(
+        if let Some(required) = required.as_deref()
+            && required != token
+        {
+            return Err(ArmError::AuthenticationFailed(
                 "The access token is invalid.",
-            )),
-            _ => Ok(()),
+            ));
         }
+        if self.identities.requires_issued_tokens() {
+            self.identities.check_arm_token(token)?;
+        }
+        Ok(())
     }
 
     fn dispatch(
@@ -335,6 +350,12 @@ impl Shared {
         operation_error: Option<ArmErrorBody>,
     ) -> Result<Reply, ArmError> {
         let path = parts.uri.path();
+        // Microsoft.Resources has its own routes and api-versions.
+        if let Some(route) = resource_groups::GroupRoute::parse(path) {
+            let base_url = base_url(parts, self.addr);
+            let call = GroupCall::of(parts, body, &base_url, self.clock.now(), self.settings)?;
+            return resource_groups::handle(&mut self.state(), &route, &call);
+        }
         let query = QueryParameters::parse(parts.uri.query().unwrap_or(""));
         let api_version = query
             .api_version
@@ -342,7 +363,7 @@ impl Shared {
             .ok_or(ArmError::MissingApiVersion)?;
         check_api_version(api_version)?;
         let route = Route::parse(path).ok_or_else(|| unknown_route(path))?;
-        let base_url = base_url(&parts.headers, self.addr);
+        let base_url = base_url(parts, self.addr);
         let call = Call {
             method: &parts.method,
             path,
@@ -399,13 +420,15 @@ pub(crate) async fn resource_provider(
         tokio::time::sleep(shared.latency).await;
     }
     add_request_ids(&parts.headers, response.headers_mut());
-    shared.record(recorded(&parts, &body, response.status().as_u16()));
+    let caller = shared.identities.caller(&parts.headers);
+    shared.record(recorded(&parts, &body, response.status().as_u16(), caller));
     response
 }
 
 /// Closes the client's connection without an answer: its `send()` fails.
 async fn drop_connection(shared: &Shared, parts: &Parts, body: &Bytes) -> Response {
-    shared.record(recorded(parts, body, 0));
+    let caller = shared.identities.caller(&parts.headers);
+    shared.record(recorded(parts, body, 0, caller));
     if let Some(connection) = parts.extensions.get::<ConnectionHandle>() {
         connection.kill();
     }
@@ -413,7 +436,7 @@ async fn drop_connection(shared: &Shared, parts: &Parts, body: &Bytes) -> Respon
     std::future::pending().await
 }
 
-fn recorded(parts: &Parts, body: &[u8], status: u16) -> RecordedRequest {
+fn recorded(parts: &Parts, body: &[u8], status: u16, caller: Option<Caller>) -> RecordedRequest {
     RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -424,6 +447,7 @@ fn recorded(parts: &Parts, body: &[u8], status: u16) -> RecordedRequest {
         } else {
             serde_json::from_slice(body).ok()
         },
+        caller,
     }
 }
 
@@ -553,14 +577,22 @@ fn unknown_route(path: &str) -> ArmError {
     }
 }
 
-/// `http://{Host}` as the client addressed the emulator, so links work through any name for it.
-fn base_url(headers: &HeaderMap, addr: SocketAddr) -> String {
-    match headers
+/// `{scheme}://{Host}` as the client addressed the emulator, so links work through any name for
+/// it, and over TLS stay on TLS (the scheme is the connection's).
+pub(crate) fn base_url(parts: &Parts, addr: SocketAddr) -> String {
+    let scheme = parts
+        .extensions
+        .get::<Scheme>()
+        .copied()
+        .unwrap_or_default()
+        .as_str();
+    match parts
+        .headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
     {
-        Some(host) if !host.is_empty() => format!("http://{host}"),
-        _ => format!("http://{addr}"),
+        Some(host) if !host.is_empty() => format!("{scheme}://{host}"),
+        _ => format!("{scheme}://{addr}"),
     }
 }
 

@@ -15,6 +15,7 @@ use super::deployment::{Deployment, DeploymentKey, QuotaKey};
 use super::model::{Account, AccountKey, DeletedAccount, ProvisioningState, normalize_location};
 use super::operations::{Operation, OperationKind, OperationStatus, Pacing, Rollback};
 use super::render;
+use super::resource_groups::{GroupDeletion, ResourceGroup, group_key};
 
 /// How long Azure keeps a soft-deleted account before purging it.
 pub(crate) const SOFT_DELETE_RETENTION: SignedDuration = SignedDuration::from_hours(48);
@@ -22,7 +23,9 @@ pub(crate) const SOFT_DELETE_RETENTION: SignedDuration = SignedDuration::from_ho
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// Keyed by lowercased (subscription, name).
-    resource_groups: BTreeMap<(String, String), ResourceGroupSeed>,
+    pub resource_groups: BTreeMap<(String, String), ResourceGroup>,
+    /// Resource-group deletions, by the token of their Location URL.
+    pub group_deletions: HashMap<String, GroupDeletion>,
     pub accounts: BTreeMap<AccountKey, Account>,
     pub deleted: BTreeMap<AccountKey, DeletedAccount>,
     /// Deployments of active and of soft-deleted accounts (they stay with the soft-deleted copy
@@ -56,16 +59,16 @@ pub(crate) struct NewOperation {
 
 impl State {
     pub(crate) fn add_resource_group(&mut self, seed: ResourceGroupSeed) {
-        let key = (
-            seed.subscription_id.to_ascii_lowercase(),
-            seed.name.to_ascii_lowercase(),
-        );
-        self.resource_groups.insert(key, seed);
+        let key = group_key(&seed.subscription_id, &seed.name);
+        self.resource_groups
+            .insert(key, ResourceGroup::seeded(seed));
     }
 
+    /// Whether the group exists and is not being deleted (nothing new may go into one that is).
     pub(crate) fn has_resource_group(&self, subscription: &str, name: &str) -> bool {
-        let key = (subscription.to_ascii_lowercase(), name.to_ascii_lowercase());
-        self.resource_groups.contains_key(&key)
+        self.resource_groups
+            .get(&group_key(subscription, name))
+            .is_some_and(|group| group.deleting.is_none())
     }
 
     /// Brings state up to `now`: completes due operations and purges expired soft-deleted accounts.
@@ -97,6 +100,7 @@ impl State {
             }
         }
         self.prune_expired_operations(now, pacing);
+        self.settle_group_deletions(now, pacing);
     }
 
     /// Drops ended operations whose URLs have expired, polled or not: at most once per quarter
@@ -427,7 +431,7 @@ impl State {
             "deletedAccounts": self.deleted.values().map(render::deleted_account).collect::<Vec<_>>(),
             "deployments": active.into_iter().map(render::deployment).collect::<Vec<_>>(),
             "deletedAccountDeployments": held.into_iter().map(render::deployment).collect::<Vec<_>>(),
-            "resourceGroups": self.resource_groups.values().collect::<Vec<_>>(),
+            "resourceGroups": self.resource_groups.values().map(ResourceGroup::summary).collect::<Vec<_>>(),
             "operations": operations.into_iter().map(|operation| operation.summary(base_url)).collect::<Vec<_>>(),
         })
     }
