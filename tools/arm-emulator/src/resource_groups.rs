@@ -91,8 +91,18 @@ pub(crate) fn group_key(subscription: &str, name: &str) -> (String, String) {
 /// The Microsoft.Resources endpoints the emulator serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum GroupRoute {
-    Group { subscription: String, name: String },
-    DeletionResult { subscription: String, token: String },
+    /// The list of a subscription's groups, which is not emulated.
+    Groups {
+        subscription: String,
+    },
+    Group {
+        subscription: String,
+        name: String,
+    },
+    DeletionResult {
+        subscription: String,
+        token: String,
+    },
 }
 
 impl GroupRoute {
@@ -100,6 +110,14 @@ impl GroupRoute {
     pub(crate) fn parse(path: &str) -> Option<Self> {
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         match segments.as_slice() {
+            [subscriptions, subscription, groups]
+                if subscriptions.eq_ignore_ascii_case("subscriptions")
+                    && groups.eq_ignore_ascii_case("resourceGroups") =>
+            {
+                Some(Self::Groups {
+                    subscription: subscription.to_string(),
+                })
+            }
             [subscriptions, subscription, groups, name]
                 if subscriptions.eq_ignore_ascii_case("subscriptions")
                     && groups.eq_ignore_ascii_case("resourceGroups") =>
@@ -210,6 +228,9 @@ pub(crate) fn handle(
             },
             Method::GET,
         ) => deletion_result(state, subscription, token, call),
+        (GroupRoute::Groups { subscription }, _) => Err(ArmError::NoRegisteredProviderFound(
+            format!("/subscriptions/{subscription}/resourceGroups"),
+        )),
         (_, method) => Err(ArmError::MethodNotAllowed(method.to_string())),
     }
 }
@@ -435,7 +456,12 @@ mod tests {
                 token: "abc".into()
             })
         );
-        assert_eq!(GroupRoute::parse("/subscriptions/s/resourceGroups"), None);
+        assert_eq!(
+            GroupRoute::parse("/subscriptions/s/resourceGroups"),
+            Some(GroupRoute::Groups {
+                subscription: "s".into()
+            })
+        );
         assert_eq!(
             GroupRoute::parse(
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts"

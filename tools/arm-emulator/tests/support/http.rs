@@ -1,7 +1,7 @@
 //! The emulator through real HTTP, as a client sees it: a [`Harness`] (an emulator plus a
 //! keep-alive client that sends a bearer token) and the [`Answer`]s it gets.
 
-use arm_emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig, TlsConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -14,6 +14,8 @@ pub const BEARER: &str = "Bearer test-token";
 pub struct Harness {
     pub emulator: Emulator,
     pub http: reqwest::Client,
+    /// Where [`Harness::url`] sends requests: the plain listener, or the TLS one.
+    pub base: String,
 }
 
 /// What the tests look at in a response.
@@ -50,20 +52,36 @@ impl Answer {
 impl Harness {
     /// Starts an emulator with `config` (and seeds nothing more than it says).
     pub async fn with(config: EmulatorConfig) -> Self {
-        // In a workspace build reqwest has rustls without a provider (the operator's
-        // `rustls-no-provider`); ring is the graph's one. Err: already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_ring();
         let emulator = Emulator::start(config).await.expect("emulator starts");
         Self {
+            base: emulator.base_url(),
             emulator,
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts an emulator with `config` and its TLS listener (a generated one if it has none);
+    /// the client trusts only what the emulator says to trust and talks to the TLS listener.
+    pub async fn with_tls(config: EmulatorConfig) -> Self {
+        install_ring();
+        let config = EmulatorConfig {
+            tls: Some(config.tls.clone().unwrap_or_else(TlsConfig::generated)),
+            ..config
+        };
+        let emulator = Emulator::start(config).await.expect("emulator starts");
+        let ca = emulator.ca_pem().expect("a TLS listener");
+        Self {
+            base: emulator.tls_base_url().expect("a TLS listener"),
+            http: client_trusting(&ca),
+            emulator,
         }
     }
 
     /// The URL of a resource-provider path, with the api-version.
     pub fn url(&self, path: &str) -> String {
         let separator = if path.contains('?') { '&' } else { '?' };
-        format!("{}{path}{separator}{API}", self.emulator.base_url())
+        format!("{}{path}{separator}{API}", self.base)
     }
 
     /// A request to a resource-provider path (the api-version added).
@@ -130,4 +148,21 @@ impl Harness {
         }
         panic!("operation {url} did not finish in 10 polls");
     }
+}
+
+/// In a workspace build reqwest has rustls without a provider (the operator's
+/// `rustls-no-provider`); ring is the graph's one. Err: already installed.
+pub fn install_ring() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A client that trusts only `ca_pem` (not the system's roots), as a test of the emulator's
+/// certificate must.
+pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
+    install_ring();
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("a PEM certificate");
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("a client")
 }
