@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real control plane the end-to-end tests run on — kube-apiserver,
 # kube-controller-manager and kubectl (Kubernetes 1.35.4), etcd (3.6.16), helm (3.22.0) and kstatus-judge (sigs.k8s.io/cli-utils
-# 0.37.2) — from the pinned Go modules beside this script, into a versioned cache outside the
+# 0.37.2) — and azsdk-lifecycle (tools/azsdk: the Azure SDK for Go, run against the ARM emulator)
+# from the pinned Go modules beside this script and in ../azsdk, into a versioned cache outside the
 # work tree, and prints that directory (controller-runtime's KUBEBUILDER_ASSETS convention: one
 # folder holding the binaries). Idempotent: seconds when the cache is already there.
 #
@@ -19,11 +20,12 @@ MINOR=${MINOR%%.*}
 
 # The cache key covers every pin (go.mod/go.sum of each module, this script, the Go release),
 # so changing a version builds into a new folder and never mixes binaries.
-stamp=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/kstatus/main.go "$here/build.sh" <(go env GOVERSION) |
+stamp=$(cat "$here"/*/go.mod "$here"/*/go.sum "$here"/kstatus/main.go \
+  "$here"/../azsdk/go.mod "$here"/../azsdk/go.sum "$here"/../azsdk/main.go "$here/build.sh" <(go env GOVERSION) |
   sha256sum | cut -c1-12)
 root=${COGNITIVE_OPERATOR_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cognitive-operator}
 dir="$root/k8s-$KUBERNETES_VERSION-$stamp"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl helm kstatus-judge)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl helm kstatus-judge azsdk-lifecycle)
 
 complete() {
   local binary
@@ -88,6 +90,8 @@ for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
 done
 build helm helm helm.sh/helm/v3/cmd/helm "$helm_flags"
 build kstatus kstatus-judge .
+# Not a control-plane binary: tools/arm-emulator/tests/azure_sdk.rs finds it here too.
+build ../azsdk azsdk-lifecycle .
 touch "$partial/.last-used"
 if complete; then
   echo "build.sh: another run finished first; keeping its binaries" >&2
