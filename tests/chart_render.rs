@@ -1129,6 +1129,7 @@ fn full_values_switch_everything_on() {
             "--arm-endpoint=https://management.usgovcloudapi.net",
             "--subscription-id=00000000-0000-0000-0000-000000000001",
             "--credential=client-secret",
+            "--authority-host=https://login.microsoftonline.us",
             "--concurrency=16",
             "--namespace=team-a",
             "--default-scopes=00000000-0000-0000-0000-000000000001/rg-shared",
