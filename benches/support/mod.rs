@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use arm_emulator::{Emulator, EmulatorConfig, Profile, RecordedRequest};
 use cognitive_operator::api::{CognitiveServicesAccount, SoftDeletePolicy};
+use cognitive_operator::arm::client::DEFAULT_POLL;
 use cognitive_operator::arm::{ArmClient, ArmClientConfig, Credential, RateLimits, RetryPolicy};
 use cognitive_operator::controller::requeue::{Backoffs, Requeue, requeue_for};
 use cognitive_operator::engine::{Engine, Next, owner_id};
@@ -106,7 +107,9 @@ pub fn account_in(
     resource
 }
 
-/// The operator's ARM client for the emulator, with the client-side buckets `scale` times faster.
+/// The operator's ARM client for the emulator, with the client-side buckets `scale` times faster
+/// and, where ARM names no Retry-After, its polls too (the emulator's time runs `scale` times
+/// faster than Azure's).
 pub fn client(
     emulator: &Emulator,
     scale: f64,
@@ -117,6 +120,7 @@ pub fn client(
     config.rate_limits = Some(RateLimits::azure().scaled(scale));
     config.retry = retry;
     config.request_timeout = request_timeout;
+    config.default_poll = DEFAULT_POLL.div_f64(scale);
     ArmClient::new(config, Arc::new(Credential::static_token("bench-token"))).expect("ARM client")
 }
 
@@ -153,8 +157,12 @@ pub struct EmulatorHost {
 }
 
 impl EmulatorHost {
-    pub fn start(config: EmulatorConfig) -> Self {
+    /// Starts `config` answering in the forms of the profile `ARM_EMULATOR_PROFILE` names
+    /// (recorded Azure's by default), so each bench can be run under each.
+    pub fn start(mut config: EmulatorConfig) -> Self {
         cognitive_operator::install_crypto_provider();
+        config.profile = Profile::from_env().unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("emulator profile: {:?}", config.profile);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(EMULATOR_THREAD)
