@@ -13,6 +13,8 @@ mod support;
 
 #[path = "../tests/support/e2e.rs"]
 mod e2e;
+#[path = "../tests/support/identities.rs"]
+mod identities;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

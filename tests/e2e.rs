@@ -11,7 +11,10 @@
 mod support {
     pub mod control_plane;
     pub mod e2e;
+    pub mod identities;
 }
+#[path = "e2e_cases/credential_modes.rs"]
+mod credential_modes;
 
 use std::time::Duration;
 

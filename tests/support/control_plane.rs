@@ -247,6 +247,11 @@ impl ControlPlane {
         format!("https://127.0.0.1:{}", self.apiserver_port)
     }
 
+    /// The `iss` of the service-account tokens this API server signs.
+    pub fn service_account_issuer(&self) -> String {
+        format!("{}/", self.server_url())
+    }
+
     /// Writes a kubeconfig for `token` on this API server.
     pub fn write_kubeconfig(&self, path: &Path, token: &str) {
         let config = format!(
@@ -295,7 +300,10 @@ impl ControlPlane {
             .arg(format!("--tls-private-key-file={}", file("serving.key")))
             .arg(format!("--token-auth-file={}", file("tokens.csv")))
             .arg("--authorization-mode=RBAC")
-            .arg(format!("--service-account-issuer={}/", self.server_url()))
+            .arg(format!(
+                "--service-account-issuer={}",
+                self.service_account_issuer()
+            ))
             .arg(format!("--service-account-key-file={}", file("sa.pub")))
             .arg(format!(
                 "--service-account-signing-key-file={}",

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use arm_emulator::RecordedRequest;
+use arm_emulator::{RecordedRequest, TokenRequest};
 use cognitive_operator::api::CognitiveServicesAccount;
 use kube::Api;
 use kube::runtime::wait::{Condition, await_condition, conditions};
 use serde_json::{Value, json};
 
 use super::control_plane::{ControlPlane, Process, kubectl_stdin, pipe};
+use super::identities::OperatorIdentity;
 
 /// The path of a resource group's list of accounts.
 const RESOURCE_GROUP_LIST: &str = "/providers/Microsoft.CognitiveServices/accounts";
@@ -35,23 +36,58 @@ pub fn repo_path(relative: &str) -> PathBuf {
 
 /// `cognitive-operator emulator` as its own process, driven over its admin API.
 pub struct EmulatorProcess {
+    /// The plain listener: the admin API, and ARM for static-token operators.
     pub url: String,
+    /// With [`EmulatorProcess::start_tls`]: the https listener (ARM and Entra ID for Azure
+    /// identities) and the CA file its clients trust.
+    pub tls_url: Option<String>,
+    pub ca_path: Option<PathBuf>,
     http: reqwest::Client,
     process: Process,
 }
 
 impl EmulatorProcess {
     pub fn start(dir: &Path, extra: &[&str]) -> EmulatorProcess {
-        let mut command = Command::new(BINARY);
-        command
-            .args(["emulator", "--listen", "127.0.0.1:0", "--retry-after", "0"])
-            .arg(format!("--resource-group={SUB}/{RG}@{LOCATION}"))
-            .args(extra);
-        let process = Process::spawn("emulator", command, dir.join("emulator.log"));
+        let process = Process::spawn(
+            "emulator",
+            emulator_command(extra),
+            dir.join("emulator.log"),
+        );
         let url = wait_for_line(&process, "listening on ").trim().to_string();
         cognitive_operator::install_crypto_provider();
         EmulatorProcess {
             url,
+            tls_url: None,
+            ca_path: None,
+            http: reqwest::Client::new(),
+            process,
+        }
+    }
+
+    /// Also an https listener with a generated CA written to `{dir}/emulator-ca.pem`, and
+    /// only tokens its own Entra ID or managed-identity endpoint minted are taken: `extra`
+    /// registers the identities. The admin client stays on plain http.
+    pub fn start_tls(dir: &Path, extra: &[&str]) -> EmulatorProcess {
+        let ca_path = dir.join("emulator-ca.pem");
+        let mut command = emulator_command(extra);
+        command
+            .args(["--tls-listen", "127.0.0.1:0", "--tls-ca-out"])
+            .arg(&ca_path)
+            .arg("--require-issued-tokens");
+        let process = Process::spawn("emulator", command, dir.join("emulator.log"));
+        let url = format!(
+            "http://{}",
+            wait_for_line(&process, "listening on http://").trim()
+        );
+        // Printed once the CA file is written.
+        let tls_url = wait_for_line(&process, "TLS listening on ")
+            .trim()
+            .to_string();
+        cognitive_operator::install_crypto_provider();
+        EmulatorProcess {
+            url,
+            tls_url: Some(tls_url),
+            ca_path: Some(ca_path),
             http: reqwest::Client::new(),
             process,
         }
@@ -72,6 +108,14 @@ impl EmulatorProcess {
     pub async fn requests(&self) -> Vec<RecordedRequest> {
         let log = self
             .admin(reqwest::Method::GET, "/_emulator/requests", None)
+            .await;
+        serde_json::from_value(log).unwrap()
+    }
+
+    /// `GET /_emulator/tokens`: every request to the token endpoints, oldest first.
+    pub async fn token_requests(&self) -> Vec<TokenRequest> {
+        let log = self
+            .admin(reqwest::Method::GET, "/_emulator/tokens", None)
             .await;
         serde_json::from_value(log).unwrap()
     }
@@ -187,6 +231,16 @@ impl EmulatorProcess {
     }
 }
 
+/// `cognitive-operator emulator` on a free loopback port with the e2e resource group.
+fn emulator_command(extra: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .args(["emulator", "--listen", "127.0.0.1:0", "--retry-after", "0"])
+        .arg(format!("--resource-group={SUB}/{RG}@{LOCATION}"))
+        .args(extra);
+    command
+}
+
 /// Waits until a line of the process's log contains `marker` and returns what follows it.
 pub fn wait_for_line(process: &Process, marker: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -225,6 +279,21 @@ impl Cluster {
     pub async fn start_with(emulator_flags: &[&str]) -> Cluster {
         let plane = ControlPlane::start();
         let emulator = EmulatorProcess::start(plane.dir(), emulator_flags);
+        Cluster::around(plane, emulator).await
+    }
+
+    /// The emulator with its TLS listener, taking only tokens it minted; `identity_flags`
+    /// registers the identities, given the control plane's service-account issuer (the
+    /// issuer of federated credentials for the operator's ServiceAccount).
+    pub async fn start_with_tls(identity_flags: impl FnOnce(&str) -> Vec<String>) -> Cluster {
+        let plane = ControlPlane::start();
+        let flags = identity_flags(&plane.service_account_issuer());
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let emulator = EmulatorProcess::start_tls(plane.dir(), &flags);
+        Cluster::around(plane, emulator).await
+    }
+
+    async fn around(plane: ControlPlane, emulator: EmulatorProcess) -> Cluster {
         let client = plane.client().await;
         let operator_kubeconfig = plane.dir().join("operator.kubeconfig");
         let cluster = Cluster {
@@ -345,8 +414,20 @@ impl Cluster {
             .write_kubeconfig(&self.operator_kubeconfig, token.trim());
     }
 
-    /// `cognitive-operator run` as the chart's ServiceAccount against the emulator.
+    /// `cognitive-operator run` as the chart's ServiceAccount against the emulator, with the
+    /// static token.
     pub fn start_operator(&self, name: &str, extra: &[&str]) -> Process {
+        self.start_operator_as(name, &OperatorIdentity::Static, extra)
+    }
+
+    /// `cognitive-operator run` as the chart's ServiceAccount, authenticating to the emulator
+    /// as `identity`.
+    pub fn start_operator_as(
+        &self,
+        name: &str,
+        identity: &OperatorIdentity,
+        extra: &[&str],
+    ) -> Process {
         let mut command = Command::new(BINARY);
         command
             .env("KUBECONFIG", &self.operator_kubeconfig)
@@ -357,13 +438,9 @@ impl Cluster {
             // does not (kube would refuse HTTPS_PROXY without its http-proxy feature).
             .env("ALL_PROXY", CLOSED_LOOPBACK_PROXY)
             .env("NO_PROXY", "127.0.0.1,localhost")
-            .args(["run", "--arm-endpoint", &self.emulator.url])
-            .args([
-                "--credential",
-                "static-token",
-                "--static-token",
-                "e2e-token",
-            ])
+            .arg("run");
+        identity.configure(&mut command, &self.emulator);
+        command
             .args(["--subscription-id", SUB, "--http-addr", "127.0.0.1:0"])
             .args([
                 "--lease-namespace",
