@@ -3,7 +3,7 @@
 
 mod support;
 
-use arm_emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig, Profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::contract::{Doc, Swagger, read_json, spec_dir};
@@ -225,10 +225,12 @@ fn operation_request_sku(example: &Value) -> String {
         .to_string()
 }
 
-/// The emulator an example is replayed against: throttling as by default, no Retry-After wait.
+/// The emulator an example is replayed against: throttling as by default, no Retry-After wait,
+/// the contract's long-running forms (the examples show Location URLs).
 async fn replay_harness() -> Harness {
     Harness::with(EmulatorConfig {
         retry_after_secs: 0,
+        profile: Profile::LongRunning,
         ..EmulatorConfig::default()
     })
     .await
