@@ -132,14 +132,37 @@ impl CatalogueModel {
         self.lifecycle_status == DEPRECATED
     }
 
-    /// The `capabilities` map of the model and of its deployments.
+    /// The `capabilities` map of the model and of its deployments: as recorded for gpt-4o
+    /// 2024-08-06 and 2024-11-20 (spec/azure-recordings/), the 2024-08-06 map for the other chat
+    /// versions (not recorded), the emulator's own for embeddings.
     pub(crate) fn capabilities(&self) -> &'static [(&'static str, &'static str)] {
-        match self.family {
-            Family::Chat => &[("chatCompletion", "true"), ("maxContextToken", "128000")],
-            Family::Embedding => &[("embeddings", "true"), ("maxContextToken", "8192")],
+        match (self.family, self.name, self.version) {
+            (Family::Chat, "gpt-4o", "2024-11-20") => CHAT_WITHOUT_TOKEN_LIMITS,
+            (Family::Chat, ..) => CHAT_CAPABILITIES,
+            (Family::Embedding, ..) => &[("embeddings", "true"), ("maxContextToken", "8192")],
         }
     }
 }
+
+/// Recorded for gpt-4o 2024-08-06 (`area` is the region's geography: US in the recordings).
+const CHAT_CAPABILITIES: &[(&str, &str)] = &[
+    ("area", "US"),
+    ("assistants", "true"),
+    ("chatCompletion", "true"),
+    ("jsonSchemaResponse", "true"),
+    ("maxContextToken", "128000"),
+    ("maxOutputToken", "16384"),
+    ("responses", "true"),
+];
+
+/// Recorded for gpt-4o 2024-11-20: the same without the token limits.
+const CHAT_WITHOUT_TOKEN_LIMITS: &[(&str, &str)] = &[
+    ("area", "US"),
+    ("assistants", "true"),
+    ("chatCompletion", "true"),
+    ("jsonSchemaResponse", "true"),
+    ("responses", "true"),
+];
 
 /// A model by format, name and version (all case-insensitive); no version: the default one.
 pub(crate) fn find(

@@ -58,7 +58,9 @@ pub struct EmulatorArgs {
     pub page_size: usize,
 
     /// The forms writes are answered in: `recorded` (as real Azure was recorded answering:
-    /// deployment writes and DELETEs synchronous) or `long-running` (every write an operation).
+    /// deployment writes, DELETEs and tags-only account PUTs synchronous, an account create 201
+    /// with Azure-AsyncOperation alone), `recorded-accepted` (the same, the create 200
+    /// `Accepted`) or `long-running` (every write an operation with the contract's headers).
     #[arg(long, env = "ARM_EMULATOR_PROFILE", value_enum, default_value_t = Profile::default())]
     pub profile: Profile,
 

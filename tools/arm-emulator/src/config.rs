@@ -42,9 +42,13 @@ pub struct EmulatorConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
-    /// As real Azure was recorded answering (`spec/azure-recordings/`): deployment creates and
-    /// updates and both DELETEs synchronous (201/200, no operation headers).
+    /// As real Azure was recorded answering (`spec/azure-recordings/`): deployment writes, both
+    /// DELETEs and a tags-only account PUT synchronous; an account create 201 `Creating` with
+    /// Azure-AsyncOperation alone, at a signed location-scoped `operationResults` URL.
     Recorded,
+    /// As `Recorded`, but an account create answers 200 `Accepted` (with the same
+    /// Azure-AsyncOperation), as Azure Service Operator v2.20.0's 2026-06 recording shows.
+    RecordedAccepted,
     /// Every write a long-running operation with Azure-AsyncOperation, Location and
     /// Retry-After, as the emulator answered before the recordings were its reference.
     #[default]
@@ -62,14 +66,17 @@ impl Profile {
         match std::env::var(PROFILE_VARIABLE) {
             Err(_) => Ok(Self::default()),
             Ok(name) => <Self as clap::ValueEnum>::from_str(&name, true).map_err(|_| {
-                format!("{PROFILE_VARIABLE}={name:?} is not a profile: recorded or long-running")
+                format!(
+                    "{PROFILE_VARIABLE}={name:?} is not a profile: recorded, recorded-accepted or long-running"
+                )
             }),
         }
     }
 
-    /// Whether deployment writes and DELETEs answer at once, as the recordings show.
-    pub(crate) fn synchronous_writes(self) -> bool {
-        self == Self::Recorded
+    /// Whether deployment writes, DELETEs and tags-only account PUTs answer at once, and an
+    /// account create takes the recorded operation form, as the recordings show.
+    pub(crate) fn recorded_forms(self) -> bool {
+        self != Self::LongRunning
     }
 }
 

@@ -9,13 +9,15 @@ use super::billing::Meter;
 use super::catalogue::{self, CatalogueModel, OPENAI_FORMAT, SkuRange};
 use super::error::ArmError;
 use super::model::{AccountKey, ProvisioningState, account_id, normalize_location, write_time};
-use super::schema::{self, DEPLOYMENT, DEPLOYMENT_PATCH};
+use super::schema::{
+    self, ApiShape, DEPLOYMENT, DEPLOYMENT_PATCH, DEPLOYMENT_PROPERTIES_SINCE_2025_06_01,
+};
 use super::tags;
 
 pub(crate) const DEPLOYMENT_TYPE: &str = "Microsoft.CognitiveServices/accounts/deployments";
 
-/// Server defaults of a deployment PUT.
-pub(crate) const DEFAULT_RAI_POLICY: &str = "Microsoft.DefaultV2";
+/// Server defaults of a deployment PUT (none for `raiPolicyName`: recorded Azure answers
+/// without one when the PUT sets none).
 pub(crate) const DEFAULT_VERSION_UPGRADE_OPTION: &str = "OnceNewDefaultVersionAvailable";
 pub(crate) const NO_AUTO_UPGRADE: &str = "NoAutoUpgrade";
 const DEFAULT_SKU: &str = "Standard";
@@ -72,8 +74,10 @@ pub(crate) struct DeploymentSpec {
     pub sku: &'static SkuRange,
     pub capacity: u32,
     pub tags: Map<String, Value>,
-    pub rai_policy_name: String,
+    pub rai_policy_name: Option<String>,
     pub version_upgrade_option: String,
+    /// 2025-06-01's `spilloverDeploymentName`.
+    pub spillover_deployment_name: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +196,10 @@ pub(crate) struct DeploymentRequest {
     version: Option<String>,
     rai_policy_name: Option<String>,
     version_upgrade_option: Option<String>,
+    spillover_deployment_name: Option<String>,
+    /// Whether the request was read in 2025-06-01's shapes (an older one cannot say
+    /// `spilloverDeploymentName`, so a PUT in it keeps the current one).
+    knows_spillover: bool,
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -212,15 +220,27 @@ fn tags_of(body: &Value) -> Result<Option<Map<String, Value>>, ArmError> {
 }
 
 impl DeploymentRequest {
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, ArmError> {
-        Self::from_value(&schema::parse_object(body)?)
+    pub(crate) fn parse(body: &[u8], shape: ApiShape) -> Result<Self, ArmError> {
+        Self::from_value(&schema::parse_object(body)?, shape)
     }
 
-    pub(crate) fn from_value(body: &Value) -> Result<Self, ArmError> {
-        let mut body = schema::sanitize(body, &DEPLOYMENT, "")?;
+    pub(crate) fn from_value(sent: &Value, shape: ApiShape) -> Result<Self, ArmError> {
+        let mut body = schema::sanitize(sent, &DEPLOYMENT, "")?;
         schema::strip_nulls(&mut body);
+        let knows_spillover = shape.has_2025_06_01_properties();
+        let mut added = match &sent["properties"] {
+            properties @ Value::Object(_) if knows_spillover => schema::sanitize(
+                properties,
+                &DEPLOYMENT_PROPERTIES_SINCE_2025_06_01,
+                "properties",
+            )?,
+            _ => Value::Null,
+        };
+        schema::strip_nulls(&mut added);
         let model = &body["properties"]["model"];
         Ok(Self {
+            spillover_deployment_name: text(&added["spilloverDeploymentName"]),
+            knows_spillover,
             sku_name: text(&body["sku"]["name"]),
             capacity: integer(&body["sku"]["capacity"]),
             tags: tags_of(&body)?.unwrap_or_default(),
@@ -273,12 +293,14 @@ impl DeploymentRequest {
                 Some(current) => tags::keep_stored_casing(self.tags, &current.tags),
                 None => self.tags,
             },
-            rai_policy_name: self
-                .rai_policy_name
-                .unwrap_or_else(|| DEFAULT_RAI_POLICY.to_string()),
+            rai_policy_name: self.rai_policy_name,
             version_upgrade_option: self
                 .version_upgrade_option
                 .unwrap_or_else(|| DEFAULT_VERSION_UPGRADE_OPTION.to_string()),
+            spillover_deployment_name: match current {
+                Some(current) if !self.knows_spillover => current.spillover_deployment_name.clone(),
+                _ => self.spillover_deployment_name,
+            },
         })
     }
 }
@@ -426,7 +448,7 @@ mod tests {
     use serde_json::json;
 
     fn request(body: Value) -> DeploymentRequest {
-        DeploymentRequest::from_value(&body).unwrap()
+        DeploymentRequest::from_value(&body, ApiShape::V2024_10_01).unwrap()
     }
 
     fn gpt4o(version: Option<&str>) -> Value {
@@ -443,7 +465,7 @@ mod tests {
         assert_eq!(spec.model.version, "2024-11-20");
         assert_eq!(spec.sku.name, "Standard");
         assert_eq!(spec.capacity, 1);
-        assert_eq!(spec.rai_policy_name, DEFAULT_RAI_POLICY);
+        assert_eq!(spec.rai_policy_name, None);
         assert_eq!(spec.version_upgrade_option, DEFAULT_VERSION_UPGRADE_OPTION);
     }
 
@@ -458,6 +480,24 @@ mod tests {
             .unwrap();
         assert_eq!(updated.model.version, "2024-08-06");
         assert_eq!((updated.sku.name, updated.capacity), ("GlobalStandard", 40));
+    }
+
+    #[test]
+    fn a_put_in_2024_10_01_shapes_keeps_the_spillover_it_cannot_name() {
+        let mut body = gpt4o(None);
+        body["properties"]["spilloverDeploymentName"] = json!("backup");
+        let newer = DeploymentRequest::from_value(&body, ApiShape::V2025_06_01).unwrap();
+        let current = newer.resolve(None, "westus").unwrap();
+        assert_eq!(current.spillover_deployment_name.as_deref(), Some("backup"));
+        let older = request(gpt4o(None))
+            .resolve(Some(&current), "westus")
+            .unwrap();
+        assert_eq!(older.spillover_deployment_name.as_deref(), Some("backup"));
+        let cleared = DeploymentRequest::from_value(&gpt4o(None), ApiShape::V2025_06_01)
+            .unwrap()
+            .resolve(Some(&current), "westus")
+            .unwrap();
+        assert_eq!(cleared.spillover_deployment_name, None);
     }
 
     #[test]

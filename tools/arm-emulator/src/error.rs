@@ -8,6 +8,8 @@ use super::ArmErrorBody;
 /// Object id reported for the (single) caller in throttling and authorization messages.
 pub(crate) const CALLER_OBJECT_ID: &str = "00000000-0000-0000-0000-0000000ca11e";
 
+const ACCOUNT_TYPE: &str = "Microsoft.CognitiveServices/accounts";
+
 /// An ARM error: rendered as `{"error": {"code", "message", "target"?}}` with its HTTP status.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub(crate) enum ArmError {
@@ -35,6 +37,9 @@ pub(crate) enum ArmError {
         name: String,
         resource_group: String,
     },
+    /// A missing deployment, in recorded Azure's words ({0}: its full id).
+    #[error("Specified resource '{0}' cannot be found.")]
+    DeploymentNotFound(String),
     #[error("The operation '{0}' could not be found.")]
     OperationNotFound(String),
     #[error("The api-version query parameter (?api-version=) is required for all requests.")]
@@ -119,6 +124,14 @@ pub(crate) enum ArmError {
         message: String,
         target: Option<String>,
     },
+    /// An account kind Azure does not offer (the message seen from Azure).
+    #[error("The account type '{0}' is either invalid or unavailable in given region.")]
+    InvalidApiSetId(String),
+    /// An account SKU name no kind has (code and message not verified against Azure).
+    #[error(
+        "The SKU '{sku}' is either invalid or unavailable for account type '{kind}' in given region."
+    )]
+    InvalidSkuId { sku: String, kind: String },
     #[error("Changing property '{0}' is not allowed.")]
     PropertyChangeNotAllowed(&'static str),
     #[error(
@@ -177,6 +190,8 @@ impl ArmError {
             InvalidAuthenticationToken
             | ExpiredAuthenticationToken { .. }
             | InvalidAuthenticationTokenAudience(_) => StatusCode::UNAUTHORIZED,
+            DeploymentNotFound(_) => StatusCode::NOT_FOUND,
+            InvalidApiSetId(_) | InvalidSkuId { .. } => StatusCode::BAD_REQUEST,
             InvalidResourceType(_) | NoRegisteredProviderFound(_) => StatusCode::NOT_FOUND,
             MissingApiVersion | InvalidApiVersion(_) | InvalidResourceName(_) => {
                 StatusCode::BAD_REQUEST
@@ -212,6 +227,9 @@ impl ArmError {
             InvalidAuthenticationTokenAudience(_) => "InvalidAuthenticationTokenAudience",
             ResourceNotFound { .. } => "ResourceNotFound",
             OperationNotFound(_) => "OperationNotFound",
+            DeploymentNotFound(_) => "NotFound",
+            InvalidApiSetId(_) => "InvalidApiSetId",
+            InvalidSkuId { .. } => "InvalidSkuId",
             MissingApiVersion => "MissingApiVersionParameter",
             InvalidApiVersion(_) => "InvalidApiVersionParameter",
             AuthenticationFailed(_) => "AuthenticationFailed",
@@ -259,6 +277,17 @@ impl ArmError {
         }
     }
 
+    /// The `X-Ms-Failure-Cause` header recorded Azure sends with the error: `gateway` on an
+    /// account's 404 (ARM's front door answers it, not the provider).
+    pub(crate) fn failure_cause(&self) -> Option<&'static str> {
+        match self {
+            Self::ResourceNotFound { resource_type, .. } if *resource_type == ACCOUNT_TYPE => {
+                Some("gateway")
+            }
+            _ => None,
+        }
+    }
+
     /// Seconds for a `Retry-After` header.
     pub(crate) fn retry_after(&self) -> Option<u64> {
         match self {
@@ -292,16 +321,8 @@ impl ArmError {
 
     pub(crate) fn account_not_found(name: &str, resource_group: &str) -> Self {
         Self::ResourceNotFound {
-            resource_type: "Microsoft.CognitiveServices/accounts",
+            resource_type: ACCOUNT_TYPE,
             name: name.to_string(),
-            resource_group: resource_group.to_string(),
-        }
-    }
-
-    pub(crate) fn deployment_not_found(account: &str, name: &str, resource_group: &str) -> Self {
-        Self::ResourceNotFound {
-            resource_type: "Microsoft.CognitiveServices/accounts",
-            name: format!("{account}/deployments/{name}"),
             resource_group: resource_group.to_string(),
         }
     }

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::error::ArmError;
-use super::schema::{self, ACCOUNT, strip_nulls};
+use super::schema::{self, ACCOUNT, ACCOUNT_PROPERTIES_SINCE_2025_06_01, ApiShape, strip_nulls};
 use super::tags;
 
 /// Identity of an account in state maps: subscription, resource group and name, lowercased
@@ -54,7 +54,9 @@ impl ProvisioningState {
 pub(crate) struct Spec {
     pub kind: String,
     pub sku: Value,
-    pub tags: Map<String, Value>,
+    /// `None` when no request set tags: Azure then answers without a `tags` key (recorded),
+    /// and with `{}` once a client sent `{}` (the contract's examples show both).
+    pub tags: Option<Map<String, Value>>,
     pub identity: Option<Value>,
     pub properties: Map<String, Value>,
 }
@@ -64,6 +66,14 @@ impl Spec {
         self.properties
             .get("customSubDomainName")
             .and_then(Value::as_str)
+    }
+
+    /// `tags` with the names this spec stores in its casing (see [`tags::keep_stored_casing`]).
+    pub(crate) fn keep_tag_casing(&self, tags: Map<String, Value>) -> Map<String, Value> {
+        match &self.tags {
+            Some(stored) => tags::keep_stored_casing(tags, stored),
+            None => tags,
+        }
     }
 
     /// Equal apart from tags: such a change is applied synchronously.
@@ -277,11 +287,22 @@ pub(crate) struct AccountRequest {
 }
 
 impl AccountRequest {
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, ArmError> {
+    /// Reads a PUT or PATCH body in the shapes of `shape`'s api-version (properties of later
+    /// versions are dropped, as unknown ones are).
+    pub(crate) fn parse(body: &[u8], shape: ApiShape) -> Result<Self, ArmError> {
         let body = schema::parse_object(body)?;
         let Value::Object(mut kept) = schema::sanitize(&body, &ACCOUNT, "")? else {
             unreachable!("an object shape sanitizes to an object");
         };
+        if shape.has_2025_06_01_properties()
+            && let (Some(Value::Object(properties)), Some(sent)) =
+                (kept.get_mut("properties"), body.get("properties"))
+        {
+            let shape = &ACCOUNT_PROPERTIES_SINCE_2025_06_01;
+            if let Value::Object(added) = schema::sanitize(sent, shape, "properties")? {
+                properties.extend(added);
+            }
+        }
         let mut take = |key: &str| kept.remove(key).filter(|value| !value.is_null());
         let location = take("location").and_then(|value| value.as_str().map(str::to_string));
         let kind = take("kind").and_then(|value| value.as_str().map(str::to_string));
@@ -341,7 +362,7 @@ impl AccountRequest {
         let mut spec = Spec {
             kind: self.kind.unwrap_or_default(),
             sku: self.sku.unwrap_or(Value::Null),
-            tags: self.tags.flatten().unwrap_or_default(),
+            tags: self.tags.flatten(),
             identity: self.identity,
             properties,
         };
@@ -360,7 +381,7 @@ impl AccountRequest {
             spec.sku = sku;
         }
         if let Some(tags) = self.tags {
-            spec.tags = tags::keep_stored_casing(tags.unwrap_or_default(), &current.tags);
+            spec.tags = tags.map(|tags| current.keep_tag_casing(tags));
         }
         if let Some(identity) = self.identity {
             spec.identity = Some(identity);
@@ -407,6 +428,16 @@ mod tests {
     fn locations_normalize_like_azure() {
         assert_eq!(normalize_location("West US 2"), "westus2");
         assert!(same_location("West US", "westus"));
+    }
+
+    #[test]
+    fn properties_of_2025_06_01_are_read_only_at_that_version() {
+        let body = br#"{"properties": {"allowProjectManagement": true, "defaultProject": "p"}}"#;
+        let old = AccountRequest::parse(body, ApiShape::V2024_10_01).unwrap();
+        assert!(old.properties.is_empty());
+        let new = AccountRequest::parse(body, ApiShape::V2025_06_01).unwrap();
+        assert_eq!(new.properties["allowProjectManagement"], true);
+        assert_eq!(new.properties["defaultProject"], "p");
     }
 
     #[test]

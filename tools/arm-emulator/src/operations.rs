@@ -9,6 +9,11 @@ use super::ArmErrorBody;
 use super::deployment::Deployment;
 use super::model::{Account, AccountKey};
 use super::render::timestamp;
+use super::signature::Signature;
+
+/// The api-version of the operation URLs Azure hands out in the recorded form, whatever the
+/// write's own api-version.
+pub(crate) const RECORDED_OPERATION_API_VERSION: &str = "2017-04-18";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OperationKind {
@@ -68,6 +73,22 @@ fn signed(duration: Duration) -> SignedDuration {
     SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX)
 }
 
+/// The form an operation's URLs take.
+#[derive(Clone, Debug)]
+pub(crate) enum OperationStyle {
+    /// The contract's: Azure-AsyncOperation at `operationStatuses` (the status document),
+    /// Location at `operationResults` (202, then the resource), Retry-After, both URLs at the
+    /// write's api-version.
+    Contract,
+    /// As recorded for an account create: Azure-AsyncOperation alone, at `operationResults` with
+    /// api-version 2017-04-18 and the signed parameters; that URL answers the status document,
+    /// whose `status` reads `running` while the operation runs.
+    Recorded {
+        running: &'static str,
+        signature: Signature,
+    },
+}
+
 /// The resource as it was before an update, put back if the update fails.
 #[derive(Clone, Debug)]
 pub(crate) enum Rollback {
@@ -96,6 +117,7 @@ pub(crate) struct Operation {
     pub planned_error: Option<ArmErrorBody>,
     pub error: Option<ArmErrorBody>,
     pub rollback: Option<Rollback>,
+    pub style: OperationStyle,
 }
 
 impl Operation {
@@ -136,12 +158,36 @@ impl Operation {
         )
     }
 
-    /// The status document of the Azure-AsyncOperation URL.
+    /// The signature its URL must carry, for an operation in the recorded form.
+    pub(crate) fn signature(&self) -> Option<&Signature> {
+        match &self.style {
+            OperationStyle::Recorded { signature, .. } => Some(signature),
+            OperationStyle::Contract => None,
+        }
+    }
+
+    /// The path and query of the recorded form's one URL.
+    pub(crate) fn recorded_url(&self, signature: &Signature) -> String {
+        format!(
+            "{}?api-version={RECORDED_OPERATION_API_VERSION}&{}",
+            self.path("operationResults"),
+            signature.query()
+        )
+    }
+
+    /// The status document of the Azure-AsyncOperation URL, `id` its path.
     pub(crate) fn status_document(&self) -> Value {
+        let (collection, status) = match (&self.style, self.status) {
+            (OperationStyle::Recorded { running, .. }, OperationStatus::InProgress) => {
+                ("operationResults", *running)
+            }
+            (OperationStyle::Recorded { .. }, status) => ("operationResults", status.as_str()),
+            (OperationStyle::Contract, status) => ("operationStatuses", status.as_str()),
+        };
         let mut document = json!({
-            "id": self.path("operationStatuses"),
+            "id": self.path(collection),
             "name": self.id,
-            "status": self.status.as_str(),
+            "status": status,
             "startTime": timestamp(self.started_at),
         });
         if let Some(ended_at) = self.ended_at {
@@ -153,8 +199,8 @@ impl Operation {
         document
     }
 
-    /// What `GET /_emulator/state` shows of the operation; URLs on `base_url` with the
-    /// contract's api-version.
+    /// What `GET /_emulator/state` shows of the operation; URLs on `base_url`, those of the
+    /// contract's form at the contract's api-version.
     pub(crate) fn summary(&self, base_url: &str) -> Value {
         let url = |collection: &str| {
             format!("{base_url}{}?api-version=2024-10-01", self.path(collection))
@@ -163,8 +209,15 @@ impl Operation {
         summary["kind"] = json!(self.kind.as_str());
         summary["resourceId"] = json!(self.resource_id);
         summary["polls"] = json!(self.polls);
-        summary["statusUrl"] = json!(url("operationStatuses"));
-        summary["locationUrl"] = json!(url("operationResults"));
+        match self.signature() {
+            Some(signature) => {
+                summary["statusUrl"] = json!(format!("{base_url}{}", self.recorded_url(signature)));
+            }
+            None => {
+                summary["statusUrl"] = json!(url("operationStatuses"));
+                summary["locationUrl"] = json!(url("operationResults"));
+            }
+        }
         summary
     }
 }

@@ -1,5 +1,5 @@
-//! Account and deployment bodies, model and usage lists as the 2024-10-01 API answers them,
-//! read-only fields filled the way Azure fills them.
+//! Account and deployment bodies, model and usage lists as the 2024-10-01 API answers them (and
+//! 2025-06-01, with its additions), read-only fields filled the way Azure fills them.
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -7,26 +7,34 @@ use serde_json::{Map, Value, json};
 use super::catalogue::{self, CatalogueModel, OPENAI_FORMAT, SkuRange};
 use super::deployment::{DEPLOYMENT_TYPE, Deployment, QuotaKey};
 use super::error::CALLER_OBJECT_ID;
-use super::model::{Account, DeletedAccount, normalize_location};
+use super::kinds::{self, is_openai};
+use super::model::{Account, DeletedAccount};
+use super::schema::{ACCOUNT_PROPERTIES_SINCE_2025_06_01, ApiShape, field_names};
 
 /// Tenant of every managed identity the emulator hands out.
 pub(crate) const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 pub(crate) const ACCOUNT_TYPE: &str = "Microsoft.CognitiveServices/accounts";
 
-pub(crate) fn account(account: &Account) -> Value {
-    account_body(account, account.arm_id(), None)
+pub(crate) fn account(account: &Account, shape: ApiShape) -> Value {
+    account_body(account, account.arm_id(), None, shape)
 }
 
-pub(crate) fn deleted_account(deleted: &DeletedAccount) -> Value {
+pub(crate) fn deleted_account(deleted: &DeletedAccount, shape: ApiShape) -> Value {
     account_body(
         &deleted.account,
         deleted.account.deleted_id(),
         Some(deleted),
+        shape,
     )
 }
 
-fn account_body(account: &Account, id: String, deleted: Option<&DeletedAccount>) -> Value {
+fn account_body(
+    account: &Account,
+    id: String,
+    deleted: Option<&DeletedAccount>,
+    shape: ApiShape,
+) -> Value {
     let mut body = Map::new();
     body.insert("id".into(), Value::String(id));
     body.insert("name".into(), json!(account.name));
@@ -34,7 +42,10 @@ fn account_body(account: &Account, id: String, deleted: Option<&DeletedAccount>)
     body.insert("location".into(), json!(account.location));
     body.insert("kind".into(), json!(account.spec.kind));
     body.insert("sku".into(), account.spec.sku.clone());
-    body.insert("tags".into(), Value::Object(account.spec.tags.clone()));
+    // Recorded Azure has no `tags` key on an account no request gave tags.
+    if let Some(tags) = &account.spec.tags {
+        body.insert("tags".into(), Value::Object(tags.clone()));
+    }
     if let Some(identity) = identity(account) {
         body.insert("identity".into(), identity);
     }
@@ -45,23 +56,42 @@ fn account_body(account: &Account, id: String, deleted: Option<&DeletedAccount>)
     );
     body.insert(
         "properties".into(),
-        Value::Object(properties(account, deleted)),
+        Value::Object(properties(account, deleted, shape)),
     );
     Value::Object(body)
 }
 
-fn properties(account: &Account, deleted: Option<&DeletedAccount>) -> Map<String, Value> {
+fn properties(
+    account: &Account,
+    deleted: Option<&DeletedAccount>,
+    shape: ApiShape,
+) -> Map<String, Value> {
     let mut properties = account.spec.properties.clone();
-    let endpoint = endpoint(account);
+    if shape.has_2025_06_01_properties() {
+        properties
+            .entry("allowProjectManagement")
+            .or_insert(json!(false));
+    } else {
+        for name in field_names(&ACCOUNT_PROPERTIES_SINCE_2025_06_01) {
+            properties.remove(name);
+        }
+    }
+    let kind = &account.spec.kind;
+    let endpoint = kinds::endpoint(account);
+    properties.insert("endpoints".into(), kinds::endpoints(account, &endpoint));
     properties.insert("endpoint".into(), json!(endpoint));
-    properties.insert("endpoints".into(), endpoints(account, &endpoint));
     properties.insert("internalId".into(), json!(account.internal_id));
     properties.insert("dateCreated".into(), json!(timestamp(account.created_at)));
+    properties
+        .entry("apiProperties")
+        .or_insert_with(|| json!({}));
+    properties.insert("callRateLimit".into(), kinds::call_rate_limit(kind));
+    properties.insert("privateEndpointConnections".into(), json!([]));
     properties.insert(
         "provisioningState".into(),
         json!(account.provisioning_state.as_str()),
     );
-    properties.insert("capabilities".into(), capabilities(&account.spec.kind));
+    properties.insert("capabilities".into(), kinds::capabilities(kind));
     properties.insert("isMigrated".into(), json!(false));
     if let Some(deleted) = deleted {
         properties.insert("deletionDate".into(), json!(timestamp(deleted.deleted_at)));
@@ -71,64 +101,6 @@ fn properties(account: &Account, deleted: Option<&DeletedAccount>) -> Map<String
         );
     }
     properties
-}
-
-fn is_openai(kind: &str) -> bool {
-    kind.eq_ignore_ascii_case("OpenAI")
-}
-
-/// The account's main endpoint: on its custom subdomain when it has one, else regional.
-fn endpoint(account: &Account) -> String {
-    match account.spec.custom_subdomain() {
-        Some(subdomain) if is_openai(&account.spec.kind) => {
-            format!(
-                "https://{}.openai.azure.com/",
-                subdomain.to_ascii_lowercase()
-            )
-        }
-        Some(subdomain) => format!(
-            "https://{}.cognitiveservices.azure.com/",
-            subdomain.to_ascii_lowercase()
-        ),
-        None => match normalize_location(&account.location).as_str() {
-            "global" => "https://api.cognitive.microsoft.com/".to_string(),
-            region => format!("https://{region}.api.cognitive.microsoft.com/"),
-        },
-    }
-}
-
-fn endpoints(account: &Account, endpoint: &str) -> Value {
-    let kind = &account.spec.kind;
-    let mut endpoints = Map::new();
-    if is_openai(kind) {
-        endpoints.insert("OpenAI Language Model Instance API".into(), json!(endpoint));
-        endpoints.insert("OpenAI Dall-E API".into(), json!(endpoint));
-        return Value::Object(endpoints);
-    }
-    endpoints.insert("Cognitive Services".into(), json!(endpoint));
-    if kind.eq_ignore_ascii_case("AIServices")
-        && let Some(subdomain) = account.spec.custom_subdomain()
-    {
-        let openai = format!(
-            "https://{}.openai.azure.com/",
-            subdomain.to_ascii_lowercase()
-        );
-        endpoints.insert("OpenAI Language Model Instance API".into(), json!(openai));
-    }
-    Value::Object(endpoints)
-}
-
-fn capabilities(kind: &str) -> Value {
-    let mut capabilities = vec![
-        json!({"name": "VirtualNetworks"}),
-        json!({"name": "CustomerManagedKey"}),
-        json!({"name": "TrustedServices", "value": "Microsoft.CognitiveServices,Microsoft.MachineLearningServices,Microsoft.Search"}),
-    ];
-    if is_openai(kind) || kind.eq_ignore_ascii_case("AIServices") {
-        capabilities.push(json!({"name": "MaxFineTuneCount", "value": "100"}));
-        capabilities.push(json!({"name": "MaxRunningFineTuneCount", "value": "1"}));
-    }
-    Value::Array(capabilities)
 }
 
 fn identity(account: &Account) -> Option<Value> {
@@ -200,26 +172,43 @@ pub(crate) fn account_skus(kind: &str) -> Value {
     json!({ "value": value })
 }
 
-pub(crate) fn deployment(deployment: &Deployment) -> Value {
+pub(crate) fn deployment(deployment: &Deployment, shape: ApiShape) -> Value {
     let spec = &deployment.spec;
-    json!({
+    let mut properties = json!({
+        "model": {
+            "format": OPENAI_FORMAT,
+            "name": spec.model.name,
+            "version": spec.model.version,
+            // Recorded Azure names OpenAI as the publisher of its models.
+            "publisher": OPENAI_FORMAT,
+        },
+        "provisioningState": deployment.provisioning_state.as_str(),
+        "versionUpgradeOption": spec.version_upgrade_option,
+        "capabilities": capability_map(spec.model),
+        "rateLimits": rate_limits(spec.capacity),
+        "currentCapacity": spec.capacity,
+    });
+    if let Some(policy) = &spec.rai_policy_name {
+        properties["raiPolicyName"] = json!(policy);
+    }
+    if let Some(spillover) = &spec.spillover_deployment_name
+        && shape.has_2025_06_01_properties()
+    {
+        properties["spilloverDeploymentName"] = json!(spillover);
+    }
+    let mut body = json!({
         "id": deployment.arm_id(),
         "name": deployment.name,
         "type": DEPLOYMENT_TYPE,
         "sku": {"name": spec.sku.name, "capacity": spec.capacity},
-        "tags": spec.tags,
         "etag": etag(deployment.modified_at),
         "systemData": system_data(deployment.created_at, deployment.modified_at),
-        "properties": {
-            "model": {"format": OPENAI_FORMAT, "name": spec.model.name, "version": spec.model.version},
-            "provisioningState": deployment.provisioning_state.as_str(),
-            "raiPolicyName": spec.rai_policy_name,
-            "versionUpgradeOption": spec.version_upgrade_option,
-            "capabilities": capability_map(spec.model),
-            "rateLimits": rate_limits(spec.capacity),
-            "currentCapacity": spec.capacity,
-        },
-    })
+        "properties": properties,
+    });
+    if !spec.tags.is_empty() {
+        body["tags"] = json!(spec.tags);
+    }
+    body
 }
 
 /// Emulator formula (Azure's differs per model and SKU): each unit of capacity allows one

@@ -28,6 +28,11 @@ pub(crate) enum Route {
         resource_group: String,
         name: String,
     },
+    AccountUsages {
+        subscription: String,
+        resource_group: String,
+        name: String,
+    },
     Deployments {
         subscription: String,
         resource_group: String,
@@ -163,6 +168,12 @@ impl Route {
                         resource_group,
                         name,
                     })
+                } else if is(action, "usages") {
+                    Some(Route::AccountUsages {
+                        subscription,
+                        resource_group,
+                        name,
+                    })
                 } else if is(action, "deployments") {
                     Some(Route::Deployments {
                         subscription,
@@ -275,6 +286,7 @@ impl Route {
             | Route::RegenerateKey { subscription, .. }
             | Route::AccountSkus { subscription, .. }
             | Route::AccountModels { subscription, .. }
+            | Route::AccountUsages { subscription, .. }
             | Route::Deployments { subscription, .. }
             | Route::Deployment { subscription, .. }
             | Route::DeploymentSkus { subscription, .. }
@@ -298,6 +310,7 @@ impl Route {
             | Route::RegenerateKey { resource_group, .. }
             | Route::AccountSkus { resource_group, .. }
             | Route::AccountModels { resource_group, .. }
+            | Route::AccountUsages { resource_group, .. }
             | Route::Deployments { resource_group, .. }
             | Route::Deployment { resource_group, .. }
             | Route::DeploymentSkus { resource_group, .. }
@@ -397,6 +410,10 @@ mod tests {
         assert!(matches!(
             Route::parse(&format!("{account}/deployments")),
             Some(Route::Deployments { .. })
+        ));
+        assert!(matches!(
+            Route::parse(&format!("{account}/usages")),
+            Some(Route::AccountUsages { name, .. }) if name == "a"
         ));
         assert_eq!(
             Route::parse(&format!("{account}/deployments/d/other")),

@@ -1,4 +1,4 @@
-//! The writable request shapes of the 2024-10-01 contract, and the check that turns a client's
+//! The writable request shapes of the 2024-10-01 contract (and what 2025-06-01 adds), and the check that turns a client's
 //! JSON into the part the emulator keeps: wrong types and unknown enum values are refused with the
 //! field path, unknown and read-only properties are dropped (Azure ignores them, never echoes them).
 
@@ -21,6 +21,32 @@ pub(crate) enum Shape {
     OpenObject(&'static [Field]),
     ArrayOf(&'static Shape),
     MapOf(&'static Shape),
+    /// One value of the shape or an array of them (`networkInjections`: an array in the REST
+    /// spec's types, one object in the Go SDK's model).
+    OneOrMany(&'static Shape),
+}
+
+/// Which api-version's shapes a request is read in and answered in: 2024-10-01's below
+/// 2025-06-01, with 2025-06-01's additions from it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ApiShape {
+    V2024_10_01,
+    V2025_06_01,
+}
+
+impl ApiShape {
+    pub(crate) fn of(api_version: &str) -> Self {
+        // Same-length ISO dates compare correctly as strings.
+        if api_version >= "2025-06-01" {
+            Self::V2025_06_01
+        } else {
+            Self::V2024_10_01
+        }
+    }
+
+    pub(crate) fn has_2025_06_01_properties(self) -> bool {
+        self >= Self::V2025_06_01
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -166,6 +192,35 @@ pub(crate) const ACCOUNT_PROPERTIES: Shape = Shape::Object(&[
     ),
 ]);
 
+/// `networkInjections` entries, kept as sent (their other keys included).
+const NETWORK_INJECTION: Shape = Shape::OpenObject(&[
+    opt("scenario", Shape::String),
+    opt("subnetArmId", Shape::String),
+    opt("useMicrosoftManagedNetwork", Shape::Boolean),
+]);
+
+/// The writable account `properties` api-version 2025-06-01 adds (projects are not emulated:
+/// the names are stored and echoed).
+pub(crate) const ACCOUNT_PROPERTIES_SINCE_2025_06_01: Shape = Shape::Object(&[
+    opt("allowProjectManagement", Shape::Boolean),
+    opt("associatedProjects", Shape::ArrayOf(&Shape::String)),
+    opt("defaultProject", Shape::String),
+    opt("networkInjections", Shape::OneOrMany(&NETWORK_INJECTION)),
+]);
+
+/// The writable deployment `properties` api-version 2025-06-01 adds.
+pub(crate) const DEPLOYMENT_PROPERTIES_SINCE_2025_06_01: Shape =
+    Shape::Object(&[opt("spilloverDeploymentName", Shape::String)]);
+
+/// The field names of an object shape.
+pub(crate) fn field_names(shape: &Shape) -> impl Iterator<Item = &'static str> {
+    let fields: &'static [Field] = match shape {
+        Shape::Object(fields) | Shape::OpenObject(fields) => fields,
+        _ => &[],
+    };
+    fields.iter().map(|field| field.name)
+}
+
 /// The writable top level of an account body (PUT and PATCH).
 pub(crate) const ACCOUNT: Shape = Shape::Object(&[
     opt("location", Shape::String),
@@ -258,6 +313,8 @@ pub(crate) fn sanitize(value: &Value, shape: &Shape, path: &str) -> Result<Value
         Shape::OpenObject(fields) => sanitize_object(value, fields, true, path),
         Shape::ArrayOf(item) => sanitize_array(value, item, path),
         Shape::MapOf(item) => sanitize_map(value, item, path),
+        Shape::OneOrMany(item) if value.is_array() => sanitize_array(value, item, path),
+        Shape::OneOrMany(item) => sanitize(value, item, path),
     }
 }
 
@@ -424,6 +481,30 @@ mod tests {
             error.target(),
             Some("properties.networkAcls.ipRules[0].value")
         );
+    }
+
+    #[test]
+    fn network_injections_are_one_object_or_an_array_of_them() {
+        let entry = json!({"scenario": "agent", "subnetArmId": "/x", "extra": 1});
+        let shape = &ACCOUNT_PROPERTIES_SINCE_2025_06_01;
+        for sent in [json!([entry.clone()]), entry.clone()] {
+            let body = json!({"networkInjections": sent.clone()});
+            assert_eq!(sanitize(&body, shape, "properties").unwrap(), body);
+        }
+        let wrong = json!({"networkInjections": [{"useMicrosoftManagedNetwork": "yes"}]});
+        let error = sanitize(&wrong, shape, "properties").unwrap_err();
+        assert_eq!(
+            error.target(),
+            Some("properties.networkInjections[0].useMicrosoftManagedNetwork")
+        );
+    }
+
+    #[test]
+    fn api_versions_from_2025_06_01_on_have_its_shapes() {
+        assert_eq!(ApiShape::of("2024-10-01"), ApiShape::V2024_10_01);
+        assert_eq!(ApiShape::of("2017-04-18"), ApiShape::V2024_10_01);
+        assert!(ApiShape::of("2025-06-01").has_2025_06_01_properties());
+        assert!(ApiShape::of("2026-09-01").has_2025_06_01_properties());
     }
 
     #[test]

@@ -21,10 +21,11 @@ use super::identity::{Caller, Identities};
 use super::model::{
     Account, AccountRequest, DeletedAccount, ProvisioningState, is_valid_account_name,
 };
-use super::operations::Pacing;
+use super::operations::{Pacing, RECORDED_OPERATION_API_VERSION};
 use super::provider::{self, Call, Reply, SeedTarget, Settings};
 use super::resource_groups::{self, GroupCall};
 use super::routes::{self, Route};
+use super::schema::ApiShape;
 use super::server::{ConnectionHandle, Scheme};
 use super::store::{SOFT_DELETE_RETENTION, State as ProviderState};
 use super::throttle::{Admission, Remaining, RequestClass, Throttler};
@@ -154,7 +155,9 @@ impl Shared {
         if !is_valid_account_name(name) {
             return Err(ArmError::InvalidResourceName(name.to_string()));
         }
-        let request = AccountRequest::parse(&serde_json::to_vec(body).unwrap_or_default())?;
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        // A seed may carry whatever the newest shapes can store.
+        let request = AccountRequest::parse(&body, ApiShape::V2025_06_01)?;
         request.require(false)?;
         let location = request.location.clone().unwrap_or_default();
         let now = self.clock.now();
@@ -361,13 +364,15 @@ impl Shared {
             .api_version
             .as_deref()
             .ok_or(ArmError::MissingApiVersion)?;
-        check_api_version(api_version)?;
-        let route = Route::parse(path).ok_or_else(|| unknown_route(path))?;
+        let route = Route::parse(path);
+        check_route_api_version(route.as_ref(), api_version)?;
+        let route = route.ok_or_else(|| unknown_route(path))?;
         let base_url = base_url(parts, self.addr);
         let call = Call {
             method: &parts.method,
             path,
             api_version,
+            query: parts.uri.query().unwrap_or(""),
             skip_token: query.skip_token.as_deref(),
             body,
             base_url: &base_url,
@@ -472,8 +477,19 @@ fn reply_response(reply: Reply, remaining: Option<Remaining>) -> Response {
             response.headers_mut().insert(name, value);
         }
     }
+    add_etag_header(response.headers_mut(), reply.body.as_ref());
     add_rate_limit_headers(response.headers_mut(), remaining);
     response
+}
+
+/// Recorded Azure repeats a resource body's `etag` in an `ETag` header (GET and PUT alike).
+fn add_etag_header(headers: &mut HeaderMap, body: Option<&Value>) {
+    let etag = body
+        .and_then(|body| body.get("etag"))
+        .and_then(Value::as_str);
+    if let Some(value) = etag.and_then(|etag| HeaderValue::try_from(etag).ok()) {
+        headers.insert(header::ETAG, value);
+    }
 }
 
 fn error_response(error: &ArmError, remaining: Option<Remaining>) -> Response {
@@ -481,6 +497,12 @@ fn error_response(error: &ArmError, remaining: Option<Remaining>) -> Response {
     let headers = response.headers_mut();
     if let Some(seconds) = error.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(cause) = error.failure_cause() {
+        headers.insert(
+            HeaderName::from_static("x-ms-failure-cause"),
+            HeaderValue::from_static(cause),
+        );
     }
     add_rate_limit_headers(headers, remaining);
     response
@@ -568,6 +590,19 @@ fn check_api_version(version: &str) -> Result<(), ArmError> {
     }
 }
 
+/// The api-version check of a request on `route` (`None`: a path no route matches). Operation
+/// URLs also accept 2017-04-18, the version of the URLs Azure hands out in the recorded form.
+fn check_route_api_version(route: Option<&Route>, version: &str) -> Result<(), ArmError> {
+    let operation_url = matches!(
+        route,
+        Some(Route::OperationStatus { .. } | Route::OperationResult { .. })
+    );
+    if operation_url && version == RECORDED_OPERATION_API_VERSION {
+        return Ok(());
+    }
+    check_api_version(version)
+}
+
 fn unknown_route(path: &str) -> ArmError {
     let lowered = path.to_ascii_lowercase();
     if lowered.contains("/providers/microsoft.cognitiveservices") {
@@ -621,5 +656,19 @@ mod tests {
         ] {
             assert!(check_api_version(version).is_err(), "{version}");
         }
+    }
+
+    #[test]
+    fn operation_urls_also_accept_the_recorded_api_version() {
+        let operation = Route::parse(
+            "/subscriptions/s/providers/Microsoft.CognitiveServices/locations/eastus/operationResults/x",
+        );
+        let account = Route::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/a",
+        );
+        assert!(check_route_api_version(operation.as_ref(), "2017-04-18").is_ok());
+        assert!(check_route_api_version(account.as_ref(), "2017-04-18").is_err());
+        assert!(check_route_api_version(None, "2017-04-18").is_err());
+        assert!(check_route_api_version(account.as_ref(), "2024-10-01").is_ok());
     }
 }

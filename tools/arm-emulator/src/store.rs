@@ -13,9 +13,12 @@ use super::billing::{self, Meter};
 use super::catalogue;
 use super::deployment::{Deployment, DeploymentKey, QuotaKey};
 use super::model::{Account, AccountKey, DeletedAccount, ProvisioningState, normalize_location};
-use super::operations::{Operation, OperationKind, OperationStatus, Pacing, Rollback};
+use super::operations::{
+    Operation, OperationKind, OperationStatus, OperationStyle, Pacing, Rollback,
+};
 use super::render;
 use super::resource_groups::{GroupDeletion, ResourceGroup, group_key};
+use super::schema::ApiShape;
 
 /// How long Azure keeps a soft-deleted account before purging it.
 pub(crate) const SOFT_DELETE_RETENTION: SignedDuration = SignedDuration::from_hours(48);
@@ -142,7 +145,12 @@ impl State {
         self.running.get(key).and_then(|id| self.operations.get(id))
     }
 
-    pub(crate) fn start_operation(&mut self, new: NewOperation, now: Timestamp) -> &Operation {
+    pub(crate) fn start_operation(
+        &mut self,
+        new: NewOperation,
+        style: OperationStyle,
+        now: Timestamp,
+    ) -> &Operation {
         let id = uuid::Uuid::new_v4().to_string();
         let operation = Operation {
             id: id.clone(),
@@ -159,6 +167,7 @@ impl State {
             planned_error: new.planned_error,
             error: None,
             rollback: new.rollback,
+            style,
         };
         self.running.insert(new.account, id.clone());
         self.operations.entry(id).or_insert(operation)
@@ -418,8 +427,9 @@ impl State {
             .map(|(_, deleted)| deleted)
     }
 
-    /// The dump behind `GET /_emulator/state`.
+    /// The dump behind `GET /_emulator/state`, in the contract's (2024-10-01) shapes.
     pub(crate) fn dump(&self, base_url: &str) -> Value {
+        let shape = ApiShape::V2024_10_01;
         let mut operations: Vec<&Operation> = self.operations.values().collect();
         operations.sort_by_key(|operation| operation.started_at);
         let (held, active): (Vec<&Deployment>, Vec<&Deployment>) = self
@@ -427,10 +437,10 @@ impl State {
             .values()
             .partition(|deployment| self.deleted.contains_key(&deployment.key().account));
         json!({
-            "accounts": self.accounts.values().map(render::account).collect::<Vec<_>>(),
-            "deletedAccounts": self.deleted.values().map(render::deleted_account).collect::<Vec<_>>(),
-            "deployments": active.into_iter().map(render::deployment).collect::<Vec<_>>(),
-            "deletedAccountDeployments": held.into_iter().map(render::deployment).collect::<Vec<_>>(),
+            "accounts": self.accounts.values().map(|account| render::account(account, shape)).collect::<Vec<_>>(),
+            "deletedAccounts": self.deleted.values().map(|deleted| render::deleted_account(deleted, shape)).collect::<Vec<_>>(),
+            "deployments": active.into_iter().map(|deployment| render::deployment(deployment, shape)).collect::<Vec<_>>(),
+            "deletedAccountDeployments": held.into_iter().map(|deployment| render::deployment(deployment, shape)).collect::<Vec<_>>(),
             "resourceGroups": self.resource_groups.values().map(ResourceGroup::summary).collect::<Vec<_>>(),
             "operations": operations.into_iter().map(|operation| operation.summary(base_url)).collect::<Vec<_>>(),
         })

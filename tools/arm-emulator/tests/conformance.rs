@@ -3,7 +3,7 @@
 
 mod support;
 
-use arm_emulator::{Emulator, EmulatorConfig};
+use arm_emulator::{Emulator, EmulatorConfig, Profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::contract::{Doc, Swagger, read_json, spec_dir};
@@ -225,10 +225,12 @@ fn operation_request_sku(example: &Value) -> String {
         .to_string()
 }
 
-/// The emulator an example is replayed against: throttling as by default, no Retry-After wait.
+/// The emulator an example is replayed against: throttling as by default, no Retry-After wait,
+/// the contract's long-running forms (the examples show Location URLs).
 async fn replay_harness() -> Harness {
     Harness::with(EmulatorConfig {
         retry_after_secs: 0,
+        profile: Profile::LongRunning,
         ..EmulatorConfig::default()
     })
     .await
@@ -453,6 +455,53 @@ async fn deleted_accounts_list_and_errors_match_the_contract() {
             error.body["error"]["code"].is_string() && error.body["error"]["message"].is_string()
         );
     }
+}
+
+#[tokio::test]
+async fn account_usages_match_the_contract() {
+    let swagger = Swagger::load(&spec_dir());
+    let operation = swagger.provider["paths"]
+        .as_object()
+        .expect("swagger paths")
+        .iter()
+        .find_map(|(_, methods)| {
+            methods
+                .get("get")
+                .filter(|get| get["operationId"] == "Accounts_ListUsages")
+        })
+        .expect("Accounts_ListUsages in the swagger");
+    assert!(
+        operation.get("x-ms-pageable").is_none(),
+        "the contract's account usages are not pageable"
+    );
+    let replay = replay_harness().await;
+    let (subscription, group) = ("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", "myResourceGroup");
+    let mut account = default_account("westus");
+    account["kind"] = json!("OpenAI");
+    replay
+        .emulator
+        .seed_account(subscription, group, "myAccount", account);
+    replay.emulator.seed_deployment(
+        subscription,
+        group,
+        "myAccount",
+        "chat",
+        json!({"sku": {"name": "Standard", "capacity": 3},
+            "properties": {"model": {"format": "OpenAI", "name": "gpt-4o"}}}),
+    );
+    let url = format!(
+        "{}/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.CognitiveServices/accounts/myAccount/usages?api-version=2024-10-01",
+        replay.emulator.base_url()
+    );
+    let usages = replay.send(Method::GET, &url, None).await;
+    assert_eq!(usages.status, StatusCode::OK, "{}", usages.body);
+    let (doc, schema) = swagger.definition("UsageListResult");
+    swagger.assert_schema(doc, schema, &usages.body, "Accounts_ListUsages");
+    assert!(
+        usages.body["value"]
+            .as_array()
+            .is_some_and(|value| value.iter().any(|usage| usage["currentValue"] == 3))
+    );
 }
 
 #[test]

@@ -27,6 +27,8 @@ fn config() -> EmulatorConfig {
         // Only polls complete operations, so a write stays in flight until the test polls it.
         operation_duration: None,
         retry_after_secs: 0,
+        // Most tests here are about the operations deployment writes start.
+        profile: Profile::LongRunning,
         ..EmulatorConfig::default()
     }
 }
@@ -154,9 +156,13 @@ async fn a_create_runs_an_operation_and_fills_the_server_defaults() {
     let properties = &read.body["properties"];
     assert_eq!(
         properties["model"],
-        json!({"format": "OpenAI", "name": "gpt-4o", "version": "2024-11-20"})
+        json!({"format": "OpenAI", "name": "gpt-4o", "version": "2024-11-20", "publisher": "OpenAI"})
     );
-    assert_eq!(properties["raiPolicyName"], "Microsoft.DefaultV2");
+    // As recorded: no tags key, no raiPolicyName when the PUT sets none, the version's capabilities.
+    assert!(read.body.get("tags").is_none(), "{}", read.body);
+    assert!(properties.get("raiPolicyName").is_none(), "{properties}");
+    assert_eq!(properties["capabilities"]["responses"], "true");
+    assert!(properties["capabilities"].get("maxOutputToken").is_none());
     assert_eq!(
         properties["versionUpgradeOption"],
         "OnceNewDefaultVersionAvailable"
@@ -187,8 +193,14 @@ async fn names_are_case_insensitive_and_missing_things_answer_404() {
 
     let missing = harness.get(&deployment_path(ACCOUNT, "nope")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.error_code(), "ResourceNotFound");
-    assert!(missing.error_message().contains("acct/deployments/nope"));
+    assert_eq!(missing.error_code(), "NotFound");
+    assert_eq!(
+        missing.error_message(),
+        format!(
+            "Specified resource '{}' cannot be found.",
+            deployment_path(ACCOUNT, "nope")
+        )
+    );
 
     let orphan = harness.get(&deployment_path("no-account", "chat")).await;
     assert_eq!(orphan.status, StatusCode::NOT_FOUND);

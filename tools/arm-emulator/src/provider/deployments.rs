@@ -8,19 +8,21 @@
 
 use axum::http::{HeaderName, Method, StatusCode};
 use jiff::Timestamp;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::{Answer, Call, Reply, Target, answers_at_once, paged, start};
+use super::lro::{self, Form, answers_at_once};
+use super::{Answer, Call, Reply, Target, paged};
 use crate::catalogue::{self, OPENAI_FORMAT};
 use crate::deployment::{
     Deployment, DeploymentKey, DeploymentPatch, DeploymentRequest, DeploymentSpec, NO_AUTO_UPGRADE,
-    Placement, QuotaKey, check_not_deprecated, kind_deploys_models,
+    Placement, QuotaKey, check_not_deprecated, deployment_id, kind_deploys_models,
 };
 use crate::error::ArmError;
 use crate::model::{Account, AccountKey, ProvisioningState, is_valid_account_name};
 use crate::operations::{OperationKind, Rollback};
 use crate::render;
 use crate::routes::Route;
+use crate::schema::ApiShape;
 use crate::store::{NewOperation, State};
 
 pub(super) fn addresses_deployments(route: &Route) -> bool {
@@ -50,7 +52,7 @@ pub(super) fn handle(state: &mut State, route: &Route, call: &Call) -> Answer {
         (Route::Deployment { .. }, method) => {
             let target = DeploymentTarget::of(route);
             match method {
-                Method::GET => get(state, &target),
+                Method::GET => get(state, &target, call),
                 Method::PUT => put(state, &target, call),
                 Method::PATCH => patch(state, &target, call),
                 Method::DELETE => delete(state, &target, call),
@@ -102,7 +104,7 @@ impl<'a> DeploymentTarget<'a> {
     }
 
     fn not_found(&self) -> ArmError {
-        ArmError::deployment_not_found(self.account.name, self.name, self.account.resource_group)
+        ArmError::DeploymentNotFound(format!("{}/deployments/{}", self.account.id(), self.name))
     }
 }
 
@@ -169,15 +171,19 @@ fn check_quota(
 
 fn list(state: &State, account: &Target, call: &Call) -> Answer {
     let account = parent(state, account)?;
+    let shape = call.shape();
     Ok(paged(
         state.deployments_of(&account.key()),
-        render::deployment,
+        |deployment| render::deployment(deployment, shape),
         call,
     ))
 }
 
-fn get(state: &State, target: &DeploymentTarget) -> Answer {
-    Ok(Reply::ok(render::deployment(existing(state, target)?)))
+fn get(state: &State, target: &DeploymentTarget, call: &Call) -> Answer {
+    Ok(Reply::ok(render::deployment(
+        existing(state, target)?,
+        call.shape(),
+    )))
 }
 
 fn skus(state: &State, target: &DeploymentTarget, call: &Call) -> Answer {
@@ -195,7 +201,7 @@ fn put(state: &mut State, target: &DeploymentTarget, call: &Call) -> Answer {
         return Err(ArmError::InvalidDeploymentName(target.name.to_string()));
     }
     let account = parent(state, &target.account)?;
-    let request = DeploymentRequest::parse(call.body)?;
+    let request = DeploymentRequest::parse(call.body, call.shape())?;
     if !kind_deploys_models(&account.spec.kind) {
         return Err(ArmError::kind_cannot_deploy(&account.spec.kind));
     }
@@ -225,7 +231,7 @@ fn placement<'a>(account: &'a Account, name: &'a str) -> Placement<'a> {
 fn create(state: &mut State, mut deployment: Deployment, call: &Call) -> Answer {
     if answers_at_once(call) {
         deployment.provisioning_state = ProvisioningState::Succeeded;
-        let body = render::deployment(&deployment);
+        let body = render::deployment(&deployment, call.shape());
         state.deployments.insert(deployment.key(), deployment);
         return Ok(Reply {
             status: StatusCode::CREATED,
@@ -233,7 +239,10 @@ fn create(state: &mut State, mut deployment: Deployment, call: &Call) -> Answer 
             headers: Vec::new(),
         });
     }
-    let (key, body) = (deployment.key(), render::deployment(&deployment));
+    let (key, body) = (
+        deployment.key(),
+        render::deployment(&deployment, call.shape()),
+    );
     state.deployments.insert(key.clone(), deployment);
     let headers = start_operation(state, OperationKind::Create, &key, None, call);
     Ok(Reply {
@@ -257,9 +266,9 @@ fn replace(
             .ok_or_else(|| target.not_found())?;
         deployment.set_spec(spec, call.now);
         deployment.provisioning_state = ProvisioningState::Succeeded;
-        return Ok(Reply::ok(render::deployment(deployment)));
+        return Ok(Reply::ok(render::deployment(deployment, call.shape())));
     }
-    let (body, rollback) = begin_update(state, &key, spec, call.now);
+    let (body, rollback) = begin_update(state, &key, spec, call);
     let headers = start_operation(state, OperationKind::Update, &key, Some(rollback), call);
     Ok(Reply {
         status: StatusCode::OK,
@@ -274,16 +283,16 @@ fn begin_update(
     state: &mut State,
     key: &DeploymentKey,
     spec: DeploymentSpec,
-    now: Timestamp,
+    call: &Call,
 ) -> (Value, Rollback) {
     let deployment = state
         .deployments
         .get_mut(key)
         .expect("caller checked the deployment exists");
     let rollback = Rollback::Deployment(Box::new(deployment.clone()));
-    deployment.set_spec(spec, now);
+    deployment.set_spec(spec, call.now);
     deployment.provisioning_state = ProvisioningState::Accepted;
-    (render::deployment(deployment), rollback)
+    (render::deployment(deployment, call.shape()), rollback)
 }
 
 /// PATCH (`PatchResourceTagsAndSku`): tags alone apply at once (200); a capacity change is
@@ -302,9 +311,9 @@ fn patch(state: &mut State, target: &DeploymentTarget, call: &Call) -> Answer {
             .get_mut(&key)
             .ok_or_else(|| target.not_found())?;
         deployment.set_spec(spec, call.now);
-        return Ok(Reply::ok(render::deployment(deployment)));
+        return Ok(Reply::ok(render::deployment(deployment, call.shape())));
     }
-    let (_, rollback) = begin_update(state, &key, spec, call.now);
+    let (_, rollback) = begin_update(state, &key, spec, call);
     let headers = start_operation(state, OperationKind::Update, &key, Some(rollback), call);
     Ok(Reply {
         status: StatusCode::ACCEPTED,
@@ -359,7 +368,7 @@ fn start_operation(
         planned_error: call.operation_error.clone(),
         rollback,
     };
-    start(state, new, call)
+    lro::start(state, new, Form::Contract, call)
 }
 
 /// `UsageListResult`: one usage per (model, SKU) quota of the subscription in the location.
@@ -373,6 +382,29 @@ pub(super) fn usages(state: &State, subscription: &str, location: &str, call: &C
     paged(usages.iter(), Value::clone, call)
 }
 
+/// `Accounts_ListUsages` (not pageable): one usage per (model, SKU) quota of the catalogue,
+/// `currentValue` the capacity this account's deployments hold, `limit` the quota's limit in
+/// the subscription and location. Accounts of kinds that deploy no models have none.
+pub(super) fn account_usages(state: &State, account: &Account) -> Reply {
+    let held = |key: &QuotaKey| -> u64 {
+        state
+            .deployments_of(&account.key())
+            .filter(|deployment| deployment.quota_key() == *key)
+            .map(|deployment| u64::from(deployment.spec.capacity))
+            .sum()
+    };
+    let usages: Vec<Value> = catalogue::quota_pairs()
+        .filter(|_| kind_deploys_models(&account.spec.kind))
+        .map(|(model, sku)| {
+            let key = QuotaKey::new(&account.subscription_id, &account.location, model, sku.name);
+            let mut usage = render::usage(&key, held(&key), state.quota_limit(&key));
+            usage["status"] = json!("Included");
+            usage
+        })
+        .collect();
+    Reply::ok(json!({ "value": usages }))
+}
+
 /// Where a deployment put straight into state goes.
 pub(crate) struct SeedTarget<'a> {
     pub subscription_id: &'a str,
@@ -382,6 +414,15 @@ pub(crate) struct SeedTarget<'a> {
 }
 
 impl SeedTarget<'_> {
+    fn id(&self) -> String {
+        deployment_id(
+            self.subscription_id,
+            self.resource_group,
+            self.account,
+            self.name,
+        )
+    }
+
     fn key(&self) -> DeploymentKey {
         DeploymentKey::new(
             AccountKey::new(self.subscription_id, self.resource_group, self.account),
@@ -411,7 +452,9 @@ pub(crate) fn seed_deployment(
     if !kind_deploys_models(&account.spec.kind) {
         return Err(ArmError::kind_cannot_deploy(&account.spec.kind));
     }
-    let spec = DeploymentRequest::from_value(body)?.resolve(None, &account.location)?;
+    // A seed may carry whatever the newest shapes can store.
+    let request = DeploymentRequest::from_value(body, ApiShape::V2025_06_01)?;
+    let spec = request.resolve(None, &account.location)?;
     let mut deployment = Deployment::new(&placement(account, target.name), spec, now);
     deployment.provisioning_state = ProvisioningState::Succeeded;
     let key = target.key();
@@ -429,9 +472,10 @@ pub(crate) fn auto_upgrade(
     version: &str,
     now: Timestamp,
 ) -> Result<bool, ArmError> {
-    let deployment = state.deployments.get_mut(&target.key()).ok_or_else(|| {
-        ArmError::deployment_not_found(target.account, target.name, target.resource_group)
-    })?;
+    let deployment = state
+        .deployments
+        .get_mut(&target.key())
+        .ok_or_else(|| ArmError::DeploymentNotFound(target.id()))?;
     let name = deployment.spec.model.name;
     let model = catalogue::find(OPENAI_FORMAT, name, Some(version)).ok_or_else(|| {
         ArmError::model_not_supported(OPENAI_FORMAT, name, Some(version), &deployment.location)

@@ -136,8 +136,9 @@ impl Harness {
         self.send(Method::GET, url, None).await
     }
 
-    /// Polls the operation's Azure-AsyncOperation URL until it is no longer InProgress; returns
-    /// its final status document.
+    /// Polls the operation's Azure-AsyncOperation URL until its status is terminal (Succeeded,
+    /// Failed, Canceled; running reads InProgress in the contract's form, Creating or Accepted
+    /// in the recorded one); returns its final status document.
     pub async fn finish(&self, started: &Answer) -> Value {
         let url = started
             .header("azure-asyncoperation")
@@ -146,7 +147,7 @@ impl Harness {
         for _ in 0..10 {
             let status = self.get_url(&url).await;
             assert_eq!(status.status, StatusCode::OK, "poll {url}: {}", status.body);
-            if status.body["status"] != "InProgress" {
+            if is_terminal(&status.body["status"]) {
                 return status.body;
             }
         }
@@ -169,4 +170,9 @@ pub fn client_trusting(ca_pem: &str) -> reqwest::Client {
         .tls_certs_only([ca])
         .build()
         .expect("a client")
+}
+
+/// Whether an operation status is one it ends in.
+pub fn is_terminal(status: &Value) -> bool {
+    matches!(status.as_str(), Some("Succeeded" | "Failed" | "Canceled"))
 }
