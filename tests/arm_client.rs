@@ -311,7 +311,8 @@ async fn a_create_is_followed_by_reading_the_account_and_a_failure_keeps_arm_s_e
 
 #[tokio::test]
 async fn the_location_protocol_is_followed_when_there_is_no_status_url() {
-    let emulator = emulator().await;
+    // The contract's form: an account create answered with Location (and a status URL).
+    let emulator = emulator_in(Profile::LongRunning).await;
     let client = client(&emulator);
     let started = client
         .create_account(&target("by-location"), &account_body(None))
@@ -493,8 +494,9 @@ async fn an_expired_operation_url_with_the_account_gone_says_the_outcome_is_unkn
 
 #[tokio::test]
 async fn a_forbidden_operation_url_falls_back_to_reading_the_account() {
-    // Two looks end an operation: the refused status poll is none, the account's GET one.
-    let emulator = emulator_with(2).await;
+    // Two looks end an operation: the refused status poll is none, the account's GET one. A
+    // status URL of the contract's form (operationStatuses).
+    let emulator = emulator_answering(Profile::LongRunning, 2).await;
     let client = client(&emulator);
     let started = client
         .create_account(&target("forbidden"), &account_body(None))

@@ -44,14 +44,15 @@ pub struct EmulatorConfig {
 pub enum Profile {
     /// As real Azure was recorded answering (`spec/azure-recordings/`): deployment writes, both
     /// DELETEs and a tags-only account PUT synchronous; an account create 201 `Creating` with
-    /// Azure-AsyncOperation alone, at a signed location-scoped `operationResults` URL.
+    /// Azure-AsyncOperation alone, at a signed location-scoped `operationResults` URL. The
+    /// default: what the operator meets on Azure.
+    #[default]
     Recorded,
     /// As `Recorded`, but an account create answers 200 `Accepted` (with the same
     /// Azure-AsyncOperation), as Azure Service Operator v2.20.0's 2026-06 recording shows.
     RecordedAccepted,
     /// Every write a long-running operation with Azure-AsyncOperation, Location and
     /// Retry-After, as the emulator answered before the recordings were its reference.
-    #[default]
     LongRunning,
 }
 

@@ -53,8 +53,12 @@ async fn an_account_created_over_tls_gets_https_operation_urls_and_next_links() 
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // The recorded form sends Azure-AsyncOperation alone; the contract form Location too.
+    assert!(created.header("azure-asyncoperation").is_some());
     for header in ["azure-asyncoperation", "location"] {
-        let url = created.header(header).unwrap();
+        let Some(url) = created.header(header) else {
+            continue;
+        };
         assert!(
             url.starts_with(&format!("{tls_base}/subscriptions/")),
             "{header}: {url}"
