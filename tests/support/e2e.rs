@@ -442,6 +442,9 @@ impl Cluster {
         identity.configure(&mut command, &self.emulator);
         command
             .args(["--subscription-id", SUB, "--http-addr", "127.0.0.1:0"])
+            // The emulator names no Retry-After with an account create, as Azure does; its
+            // operations end in seconds, not the minutes the 5 s default is paced for.
+            .args(["--default-poll-seconds", "1"])
             .args([
                 "--lease-namespace",
                 OPERATOR_NAMESPACE,
