@@ -2,12 +2,14 @@
 //! their operation times (ARM takes one write at a time per account), 409s provoked, and what a
 //! resync of them costs at rest.
 //!
-//! `cargo bench --bench deployments -- [--deployments 20] [--operation-ms 900] [--json]`
+//! `cargo bench --bench deployments -- [--deployments 20] [--operation-ms 900] [--latency-ms 30] [--json]`
 //!
-//! The emulator completes each operation `--operation-ms` after it starts and asks for a poll
-//! every second (`Retry-After: 1`); the engine's write gate holds each write until its
-//! operation ends, and a waiting deployment goes as soon as the gate frees. See
-//! docs/performance.md.
+//! Under `ARM_EMULATOR_PROFILE=long-running` the emulator answers each deployment write with an
+//! operation that completes `--operation-ms` after it starts and asks for a poll every second
+//! (`Retry-After: 1`); the engine's write gate holds each write until its operation ends, and a
+//! waiting deployment goes as soon as the gate frees. Under the default `recorded` profile the
+//! writes are answered done at once, as recorded Azure answers them: there is no operation time,
+//! and what is left is `--latency-ms` per call. See docs/performance.md.
 
 mod support;
 
@@ -30,11 +32,13 @@ fn main() {
     let args = Args::from_env();
     let count: usize = args.value("--deployments", 20);
     let operation = Duration::from_millis(args.value("--operation-ms", 900));
+    let latency = Duration::from_millis(args.value("--latency-ms", 30));
     let host = EmulatorHost::start(EmulatorConfig {
         polls_to_complete: None,
         operation_duration: Some(operation),
         retry_after_secs: 1,
         throttling: None,
+        latency,
         ..EmulatorConfig::default()
     });
     let runtime = operator_runtime();
@@ -69,6 +73,13 @@ fn main() {
         let requests = emulator.requests();
         let conflicts = requests.iter().filter(|r| r.status == 409).count();
         let converge_reads = requests.iter().filter(|r| r.method == "GET").count();
+        let operation_polls = requests
+            .iter()
+            .filter(|r| {
+                r.path.contains("/operationStatuses/") || r.path.contains("/operationResults/")
+            })
+            .count();
+        let calls = requests.len();
         let bound = operation * count as u32;
 
         // At rest: the account's resync lists its deployments; theirs are answered by that list.
@@ -87,6 +98,9 @@ fn main() {
             "sumOfOperationSeconds": bound.as_secs_f64(),
             "ratioToSum": elapsed.as_secs_f64() / bound.as_secs_f64(),
             "conflicts409": conflicts,
+            "latencyMs": latency.as_millis() as u64,
+            "callsWhileConverging": calls,
+            "operationPollsWhileConverging": operation_polls,
             "readsPerDeploymentWhileConverging": converge_reads as f64 / count as f64,
             "restReadsOfTheAccount": account_reads,
             "restReadsOfTheDeployments": rest_reads,
@@ -99,7 +113,7 @@ fn main() {
         println!("{}", serde_json::to_string_pretty(&report).expect("json"));
     } else {
         println!(
-            "{} deployments on one account: all {} Ready in {:.1} s, {:.2} x the sum of their operation times ({:.1} s); {} x 409; {:.1} reads per deployment while converging",
+            "{} deployments on one account: all {} Ready in {:.2} s, {:.2} x the sum of their operation times if each were long-running ({:.1} s); {} x 409; {:.1} reads per deployment while converging; {} calls in all ({} ms latency each), {} of them operation polls",
             report["deployments"],
             report["ready"],
             report["secondsToAllReady"].as_f64().unwrap(),
@@ -109,6 +123,9 @@ fn main() {
             report["readsPerDeploymentWhileConverging"]
                 .as_f64()
                 .unwrap(),
+            report["callsWhileConverging"],
+            report["latencyMs"],
+            report["operationPollsWhileConverging"],
         );
         println!(
             "at rest, one resync of the account and its deployments: {} reads of the account (GET + list), {} of the deployments = {:.2} reads per deployment",
