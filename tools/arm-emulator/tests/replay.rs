@@ -36,8 +36,8 @@ const CASSETTES: &[(&str, &str)] = &[
 ];
 
 /// What the emulator answers differently from recorded Azure today: (kind of interaction,
-/// aspect, why). Work that makes one match removes its row (docs/plans/real-azure-reference.md).
-/// Empty: every compared aspect of the 31 interactions matches. Values are not compared (etag
+/// aspect, why); a difference found must be fixed or listed here with its reason. Empty: every
+/// compared aspect of the 39 interactions matches. Values are not compared (etag
 /// formats, `systemData.createdByType`, callRateLimit and capability values differ).
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[];
 
