@@ -113,6 +113,16 @@ pub struct ResourceGroupSeed {
     pub location: String,
 }
 
+impl ResourceGroupSeed {
+    pub fn new(subscription_id: &str, name: &str, location: &str) -> Self {
+        ResourceGroupSeed {
+            subscription_id: subscription_id.into(),
+            name: name.into(),
+            location: location.into(),
+        }
+    }
+}
+
 /// Location given to a resource group seeded as `SUB/RG` without `@LOCATION`.
 pub const DEFAULT_RESOURCE_GROUP_LOCATION: &str = "eastus";
 

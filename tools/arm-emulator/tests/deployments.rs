@@ -18,11 +18,7 @@ const ACCOUNT: &str = "acct";
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: RG.into(),
-            location: "westus".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, RG, "westus")],
         polls_to_complete: Some(2),
         // Only polls complete operations, so a write stays in flight until the test polls it.
         operation_duration: None,

@@ -32,11 +32,7 @@ const SUBJECT: &str = "system:serviceaccount:cognitive-operator:operator";
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: RG.into(),
-            location: "westus".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, RG, "westus")],
         throttling: None,
         ..EmulatorConfig::default()
     }

@@ -17,11 +17,7 @@ const RG: &str = "rg-recorded";
 
 fn config(profile: Profile) -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: RG.into(),
-            location: "eastus".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, RG, "eastus")],
         // Only polls complete operations: a create stays in flight until the test polls it.
         polls_to_complete: Some(2),
         operation_duration: None,

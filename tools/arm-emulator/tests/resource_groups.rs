@@ -16,11 +16,7 @@ const RETRY_AFTER: u64 = 15;
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: "rg-seeded".into(),
-            location: "eastus".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, "rg-seeded", "eastus")],
         retry_after_secs: RETRY_AFTER,
         throttling: None,
         ..EmulatorConfig::default()

@@ -16,11 +16,7 @@ const OLD: &str = "2024-10-01";
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: RG.into(),
-            location: "westus3".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, RG, "westus3")],
         // Any request completes a running operation: these tests are about bodies.
         polls_to_complete: Some(0),
         retry_after_secs: 0,

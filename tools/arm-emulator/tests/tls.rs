@@ -14,11 +14,7 @@ const RG: &str = "rg-tls";
 
 fn config() -> EmulatorConfig {
     EmulatorConfig {
-        resource_groups: vec![ResourceGroupSeed {
-            subscription_id: SUB.into(),
-            name: RG.into(),
-            location: "westus".into(),
-        }],
+        resource_groups: vec![ResourceGroupSeed::new(SUB, RG, "westus")],
         retry_after_secs: 0,
         throttling: None,
         page_size: 1,

@@ -201,13 +201,7 @@ fn replace_account(
         .properties
         .get("customSubDomainName")
         .filter(|value| !value.is_null());
-    check_immutable(
-        current,
-        request.location.as_deref(),
-        request.kind.as_deref(),
-        requested_subdomain,
-    )?;
-    check_sku(request.sku.as_ref(), &current.spec.kind)?;
+    check_allowed_change(current, &request, requested_subdomain)?;
     let mut spec = request.into_spec();
     spec.tags = spec
         .tags
@@ -231,6 +225,22 @@ fn replace_account(
     }
     // 201 like a create: both are asynchronous PUTs (Accounts_Create lists 200, 201 and 202).
     start_update(state, target, spec, StatusCode::CREATED, call)
+}
+
+/// What no write of an existing account may do: change what is immutable, or name a SKU its
+/// kind does not have.
+fn check_allowed_change(
+    current: &Account,
+    request: &AccountRequest,
+    requested_subdomain: Option<&serde_json::Value>,
+) -> Result<(), ArmError> {
+    check_immutable(
+        current,
+        request.location.as_deref(),
+        request.kind.as_deref(),
+        requested_subdomain,
+    )?;
+    check_sku(request.sku.as_ref(), &current.spec.kind)
 }
 
 /// A PUT in an api-version older than 2025-06-01 cannot name that version's properties: it
@@ -278,13 +288,7 @@ pub(super) fn patch(state: &mut State, target: &Target, call: &Call) -> Answer {
     let request = AccountRequest::parse(call.body, call.shape())?;
     ensure_idle(state, target)?;
     let requested_subdomain = request.properties.get("customSubDomainName");
-    check_immutable(
-        current,
-        request.location.as_deref(),
-        request.kind.as_deref(),
-        requested_subdomain,
-    )?;
-    check_sku(request.sku.as_ref(), &current.spec.kind)?;
+    check_allowed_change(current, &request, requested_subdomain)?;
     let spec = request.merge_into(&current.spec);
     check_subdomain(state, &spec, Some(&target.key()))?;
     if spec.same_except_tags(&current.spec) {
