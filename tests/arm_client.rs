@@ -665,7 +665,7 @@ async fn a_create_answered_as_an_operation_is_followed_and_its_answer_is_not_tak
 }
 
 #[tokio::test]
-async fn without_a_retry_after_an_operation_is_polled_at_the_clients_default() {
+async fn without_a_retry_after_the_next_poll_is_due_after_the_clients_default() {
     let emulator = emulator().await;
     let mut config = ArmClientConfig::new(emulator.base_url());
     config.default_poll = Duration::from_secs(7);

@@ -53,10 +53,10 @@ cargo test ${cargo_args[@]+"${cargo_args[@]}"} -- --include-ignored ${test_args[
 
 # The emulator answers as recorded Azure does unless ARM_EMULATOR_PROFILE says otherwise; the
 # contract's other forms (every write a long-running operation) are Azure's to use too, so the
-# suites of the engine, the ARM client and the CLI run again under them. Only for the whole
+# suites of the engine, the ARM client, the controller and the CLI run again under them. Only for the whole
 # suite: a caller naming tests of their own ran what they asked for.
 if [ $# -eq 0 ]; then
-  echo "== again with ARM_EMULATOR_PROFILE=long-running: engine, deployments, arm_client, cli" >&2
+  echo "== again with ARM_EMULATOR_PROFILE=long-running: engine, deployments, arm_client, cli, controller_reconcile" >&2
   ARM_EMULATOR_PROFILE=long-running cargo test --test engine --test deployments \
     --test arm_client --test cli --test controller_reconcile
 fi

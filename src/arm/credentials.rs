@@ -345,7 +345,12 @@ fn managed_identity(
             .map(azure_identity::UserAssignedId::ClientId),
         ..Default::default()
     };
-    options.client_options = identity_client_options(cloud, identity)?;
+    // Managed identity asks the host (IMDS, App Service), never an Entra authority.
+    let cloud_only = IdentitySettings {
+        authority_host: None,
+        ..identity.clone()
+    };
+    options.client_options = identity_client_options(cloud, &cloud_only)?;
     Ok(ManagedIdentityCredential::new(Some(options)).map_err(credential_error)?)
 }
 

@@ -221,7 +221,11 @@ impl ArmClient {
         let long_running = matches!(response.status, StatusCode::CREATED | StatusCode::ACCEPTED)
             || (response.status == StatusCode::OK
                 && response.header("azure-asyncoperation").is_some());
-        if !long_running || (!operation_header && returned.is_some_and(ended)) {
+        // A 202 says the work goes on, whatever its body shows.
+        let answered_done = response.status != StatusCode::ACCEPTED
+            && !operation_header
+            && returned.is_some_and(ended);
+        if !long_running || answered_done {
             return None;
         }
         let (poll, url) = if let Some(url) = response.header("azure-asyncoperation") {
@@ -269,5 +273,61 @@ impl ArmClient {
         PollStatus::Running {
             retry_after: retry_after.unwrap_or_else(|| self.poll_interval(operation)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    use super::*;
+    use crate::arm::{ArmClientConfig, Credential};
+
+    fn answer(status: StatusCode, operation_header: bool) -> Response {
+        let mut headers = HeaderMap::new();
+        if operation_header {
+            let url = "http://127.0.0.1:9/subscriptions/s/providers/Microsoft.CognitiveServices/locations/l/operationStatuses/1";
+            headers.insert("azure-asyncoperation", HeaderValue::from_static(url));
+        }
+        Response {
+            status,
+            headers,
+            body: bytes::Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn only_an_answer_that_says_it_is_done_is_no_operation() {
+        let client = ArmClient::new(
+            ArmClientConfig::new("http://127.0.0.1:9"),
+            Arc::new(Credential::static_token("t")),
+        )
+        .unwrap();
+        let done = json!({"properties": {"provisioningState": "Succeeded"}});
+        let running = json!({"properties": {"provisioningState": "Creating"}});
+        let handle = |status, header, body: &Value| {
+            client.operation_from(
+                &answer(status, header),
+                Some(body),
+                OperationKind::Create,
+                "/x",
+            )
+        };
+        // Recorded Azure's deployment create: 201 Succeeded, no header.
+        assert_eq!(handle(StatusCode::CREATED, false, &done), None);
+        // A body not yet done, an operation header, or a 202 keep the operation.
+        let by_resource = handle(StatusCode::CREATED, false, &running).unwrap();
+        assert_eq!(by_resource.poll, PollMethod::ProvisioningState);
+        let by_header = handle(StatusCode::CREATED, true, &done).unwrap();
+        assert_eq!(by_header.poll, PollMethod::AzureAsyncOperation);
+        assert!(handle(StatusCode::ACCEPTED, false, &done).is_some());
+        assert_eq!(
+            handle(StatusCode::OK, false, &running),
+            None,
+            "a 200 is done"
+        );
     }
 }

@@ -22,6 +22,9 @@ const OWN_CLIENT: &str = "00000000-0000-0000-0000-0000000000a2";
 const OWN_SECRET: &str = "sp2-secret";
 /// The user-assigned managed identity.
 const MI_CLIENT: &str = "00000000-0000-0000-0000-0000000000b1";
+/// The host's system-assigned identity (registered first): what an operator that dropped
+/// AZURE_CLIENT_ID would be given instead of MI_CLIENT.
+const SYSTEM_ASSIGNED: &str = "00000000-0000-0000-0000-0000000000b0";
 
 #[tokio::test]
 #[ignore = "needs Go to build kube-apiserver and etcd: bash tools/test.sh"]
@@ -34,6 +37,7 @@ async fn every_credential_mode_calls_arm_as_its_own_identity() {
             ),
             format!("--service-principal={TENANT}/{SP_CLIENT}:{SP_SECRET}"),
             format!("--service-principal={TENANT}/{OWN_CLIENT}:{OWN_SECRET}"),
+            format!("--managed-identity={SYSTEM_ASSIGNED}"),
             format!("--managed-identity={MI_CLIENT}"),
             format!("--identity-header={IDENTITY_HEADER}"),
         ]

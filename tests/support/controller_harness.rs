@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::fixtures;
-use arm_emulator::{Emulator, EmulatorConfig, RecordedRequest};
+use arm_emulator::{Emulator, EmulatorConfig, Profile, RecordedRequest};
 use cognitive_operator::api::{
     CognitiveServicesAccount, CognitiveServicesDeployment, LocalSecretReference,
 };
@@ -144,12 +144,15 @@ pub fn emulator_tokens() -> CredentialFactory {
 }
 
 impl Harness {
-    /// A new emulator (with the resource group) and a fake API holding `objects`.
+    /// A new emulator (with the resource group) answering in the forms of the profile
+    /// `ARM_EMULATOR_PROFILE` names, and a fake API holding `objects`.
     pub async fn start(objects: Vec<Value>) -> Harness {
         cognitive_operator::install_crypto_provider();
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
+        let config = EmulatorConfig {
+            profile: Profile::from_env().unwrap_or_else(|e| panic!("{e}")),
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::start(config).await.expect("emulator starts");
         emulator.seed_resource_group(SUB, RG, "westus");
         Harness::connect(Arc::new(emulator), objects).await
     }

@@ -24,7 +24,15 @@ pub(super) async fn execute(
     let write = match action {
         DeploymentAction::Create(body) => arm.put_deployment(target, body, Create).await?,
         DeploymentAction::Update { body, .. } => arm.put_deployment(target, body, Update).await?,
-        DeploymentAction::Patch { body, .. } => arm.patch_deployment(target, body).await?,
+        // A PATCH's answer was never recorded: whether it shows the whole deployment is not
+        // known, so the next round reads it.
+        DeploymentAction::Patch { body, .. } => {
+            let write = arm.patch_deployment(target, body).await?;
+            return Ok(match write.operation {
+                Some(operation) => Written::Operation(operation),
+                None => Written::Done(Box::new(None)),
+            });
+        }
         // A DELETE answered 200 (or 204, or 404) is done: the deployment is gone.
         DeploymentAction::Delete => {
             return Ok(match arm.delete_deployment(target).await? {

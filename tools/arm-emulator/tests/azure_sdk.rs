@@ -109,6 +109,8 @@ async fn start_emulator() -> Emulator {
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(config).await.expect("start the emulator");
+    // A system-assigned identity first: an SDK that dropped the client id would get its token.
+    emulator.add_managed_identity("00000000-0000-0000-0000-0000000000b0", None);
     emulator.add_managed_identity(CLIENT_ID, Some(PRINCIPAL_ID));
     emulator.set_identity_header(IDENTITY_HEADER);
     emulator.require_issued_tokens(true);
