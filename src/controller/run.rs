@@ -283,9 +283,8 @@ async fn run_account_controller(
     ));
     let writer = Writer::<CognitiveServicesAccount>::default();
     let store = writer.as_reader();
-    let changes = account_changes(accounts, scope, writer, reconciler.clone());
+    let changes = account_changes(accounts, scope, writer, reconciler.clone(), health.clone());
     reconciler.metrics().set_store(Some(store.clone()));
-    let synced = tokio::spawn(report_synced(store.clone(), health.clone()));
     let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
     let relay = tokio::spawn(async move {
         graceful.await;
@@ -318,7 +317,6 @@ async fn run_account_controller(
         _ = hard_stop => tracing::warn!("in-flight reconciles did not finish in time; abandoning them (they resume from status)"),
     }
     relay.abort();
-    synced.abort();
     health.set_synced(false);
     reconciler.metrics().set_store(None);
 }
@@ -477,19 +475,23 @@ fn account_changes(
     scope: watcher::Config,
     writer: Writer<CognitiveServicesAccount>,
     reconciler: Arc<Reconciler>,
+    health: Arc<Health>,
 ) -> impl futures::Stream<Item = Result<CognitiveServicesAccount, watcher::Error>> + Send {
     resilient_watch::fresh_after_error(accounts, scope)
         .default_backoff()
         .map_ok(cache_event)
         .reflect(writer)
+        .inspect_ok(move |event| report_synced(event, &health))
         .filter_map(relevant_objects(move |key: &ObjectKey| {
             reconciler.forget(key.0.as_deref(), key.1.as_deref())
         }))
 }
 
-/// `/readyz` turns ready once the first list is in the cache.
-async fn report_synced(store: Store<CognitiveServicesAccount>, health: Arc<Health>) {
-    if store.wait_until_ready().await.is_ok() {
+/// `/readyz` turns ready once the first list is in the cache: told by the list's end as it
+/// passes, not by `Store::wait_until_ready`, whose waiters all but the last go unwoken when
+/// several wait at once (the Controller waits on the same store), so readiness never came.
+fn report_synced(event: &watcher::Event<CognitiveServicesAccount>, health: &Health) {
+    if matches!(event, watcher::Event::InitDone) && !health.synced() {
         tracing::info!("watch synced");
         health.set_synced(true);
     }
