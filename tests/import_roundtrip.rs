@@ -378,6 +378,8 @@ async fn owned_accounts_are_skipped_and_soft_deleted_ones_noted_or_restored() {
     let names: Vec<_> = estate.accounts.iter().map(|a| a.arm_id.clone()).collect();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].ends_with("/ours"));
+    // What Azure fills in by itself is not in the spec.
+    assert_eq!(estate.accounts[0].account.spec.properties, None);
     let text = render(&estate, ImportFormat::Yaml);
     assert!(text.contains("# skipped account theirs"), "{text}");
     assert!(text.contains("cluster-b/team-b/theirs"), "{text}");

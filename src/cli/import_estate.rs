@@ -100,10 +100,8 @@ pub async fn read_estate(
         };
         if let Some(owner) = foreign_owner(account.tags.as_ref(), options) {
             estate.notes.push(format!(
-                "skipped account {} ({}): it is managed by {owner} (its {} tag); --include-owned imports it anyway",
-                at.name,
-                at.id(),
-                crate::api::OWNER_TAG
+                "skipped account {} (resource group {}): managed by {owner} (its owner tag); --include-owned imports it anyway",
+                at.name, at.resource_group
             ));
             continue;
         }
@@ -309,9 +307,15 @@ fn spec_identity(identity: &Identity) -> Option<Identity> {
 }
 
 /// The writable properties set in Azure, less what Azure sets by itself when a create leaves
-/// it out (`publicNetworkAccess: Enabled`): intent, not noise. None when nothing is left.
+/// it out (`publicNetworkAccess: Enabled`, empty objects and lists such as `apiProperties: {}`):
+/// intent, not noise. None when nothing is left.
 fn spec_properties(writable: &AccountWritableProperties) -> Option<AccountWritableProperties> {
-    let mut properties = writable.clone();
+    let mut json = serde_json::to_value(writable).expect("properties serialize");
+    if let Some(fields) = json.as_object_mut() {
+        fields.retain(|_, value| !is_empty(value));
+    }
+    let mut properties: AccountWritableProperties =
+        serde_json::from_value(json).expect("properties deserialize");
     if properties
         .public_network_access
         .as_deref()
@@ -320,6 +324,15 @@ fn spec_properties(writable: &AccountWritableProperties) -> Option<AccountWritab
         properties.public_network_access = None;
     }
     (properties != AccountWritableProperties::default()).then_some(properties)
+}
+
+fn is_empty(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(fields) => fields.values().all(is_empty),
+        serde_json::Value::Array(items) => items.is_empty(),
+        serde_json::Value::Null => true,
+        _ => false,
+    }
 }
 
 /// A deployment as a resource of `account`: model, SKU, capacity and policies as deployed.

@@ -8,6 +8,8 @@ pub mod delete;
 #[cfg(feature = "emulator")]
 pub mod demo;
 #[cfg(feature = "emulator")]
+mod demo_import;
+#[cfg(feature = "emulator")]
 pub mod embedded;
 pub mod import;
 pub mod import_estate;
