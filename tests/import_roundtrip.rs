@@ -357,6 +357,13 @@ async fn imported_manifests_plan_as_adoption_only_and_apply_one_tag_patch_each()
 
     let (code, output, errors) = cli(&emulator, "plan", &file);
     assert_eq!(code, Some(0), "after apply: {output}{errors}");
+    // The JSON form (a List, as kubectl writes) plans the same.
+    let json_file = file.with_extension("json");
+    std::fs::write(&json_file, render(&estate, ImportFormat::Json)).unwrap();
+    let (code, output, errors) = cli(&emulator, "plan", &json_file);
+    assert_eq!(code, Some(0), "{output}{errors}");
+    let report: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(report.as_array().unwrap().len(), seeded + 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
