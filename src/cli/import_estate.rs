@@ -106,7 +106,13 @@ pub async fn read_estate(
             continue;
         }
         let mut imported = import_account(&account, &at, options, &mut names);
-        let deployments = client.list_deployments(&at).await?;
+        // Only these kinds have model deployments (the operator lists no others either).
+        let kind = account.kind.as_deref().unwrap_or_default();
+        let deployments = if crate::planner::is_openai_family(kind) {
+            client.list_deployments(&at).await?
+        } else {
+            Vec::new()
+        };
         for deployment in deployments {
             let name = deployment.name.clone().unwrap_or_default();
             if let Some(owner) = foreign_owner(deployment.tags.as_ref(), options) {
