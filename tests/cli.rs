@@ -98,6 +98,23 @@ fn the_demo_runs_the_whole_job_and_exits_zero() {
         "one PATCH (and the heading):\n{scaled}"
     );
     assert_eq!(scaled.matches("    PUT").count(), 0, "{scaled}");
+    let imported = text
+        .split("== 2c.")
+        .nth(1)
+        .unwrap()
+        .split("== 3.")
+        .next()
+        .unwrap();
+    assert!(
+        imported.contains("|   name: legacy-speech")
+            && imported.contains("|   adoptionPolicy: Adopt"),
+        "the hand-made account is imported:\n{imported}"
+    );
+    assert!(
+        imported.contains("plan legacy-speech: ~ patch tags (adoption: the owner tag), no drift"),
+        "{imported}"
+    );
+    assert!(imported.contains("0 writes"), "{imported}");
     let deletion = text.split("== 3.").nth(1).unwrap();
     let first_deployment_delete = deletion
         .find("DELETE resourceGroups/rg-ai/accounts/chat-openai/deployments/")
@@ -135,14 +152,24 @@ fn plan_against_an_embedded_emulator_reports_changes_with_exit_2() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let entries = report.as_array().unwrap();
     assert_eq!(entries.len(), 7, "five accounts and two deployments");
+    // The deployment is previewed as apply will create it, after its account.
     let chat = entries.iter().find(|e| e["name"] == "chat").unwrap();
     assert_eq!(chat["kind"], "deployment");
+    assert_eq!(chat["actions"][0]["action"], "Create", "{chat}");
     assert_eq!(
-        chat["verdict"]["reason"], "AccountNotReady",
-        "its account is created first"
+        chat["actions"][0]["description"],
+        "create deployment chat: gpt-4o 2024-11-20, GlobalStandard × 10"
     );
+    assert_eq!(chat["actions"][0]["sends"]["sku"]["capacity"], 10, "{chat}");
     let openai = entries.iter().find(|e| e["name"] == "docs-openai").unwrap();
     assert_eq!(openai["actions"][0]["action"], "Create");
+    assert_eq!(openai["actions"][0]["sends"]["kind"], "OpenAI", "{openai}");
+    assert!(
+        openai["actions"][0]["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&"sku".into())
+    );
     assert_eq!(openai["changes"], true);
     let observe = entries
         .iter()
@@ -375,7 +402,7 @@ fn deployments_are_planned_applied_and_deleted_before_their_account() {
         stderr(&plan)
     );
     assert!(
-        stdout(&plan).contains("AccountNotReady"),
+        stdout(&plan).contains("+ create deployment chat: gpt-4o 2024-11-20, GlobalStandard × 10"),
         "{}",
         stdout(&plan)
     );
@@ -420,6 +447,124 @@ fn deployments_are_planned_applied_and_deleted_before_their_account() {
     );
 }
 
+/// What a Terraform user expects of `plan` on the example, against an empty Azure: the create's
+/// fields, the deployments the create is followed by, and, without a subscription, the
+/// deployments blamed on their invalid account rather than on a missing one.
+#[test]
+fn plan_previews_the_whole_stack_and_blames_an_invalid_account() {
+    let example = repo("deploy/examples/openai-deployments.yaml");
+    let plan = run(&["plan", "-f", example.to_str().unwrap(), "--emulator"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    let text = stdout(&plan);
+    for line in [
+        "  + create the account\n      kind = \"OpenAI\"\n      sku = {\"name\":\"S0\"}\n      location = \"swedencentral\"",
+        "      properties.customSubDomainName = \"chat-openai\"",
+        "  + create deployment chat: gpt-4o 2024-11-20, GlobalStandard × 10",
+        "  + create deployment embeddings: text-embedding-3-small 1, Standard × 20",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    assert!(!text.contains("AccountNotReady"), "{text}");
+
+    let emulator = start_emulator_process();
+    let unscoped = run(&[
+        "plan",
+        "-f",
+        example.to_str().unwrap(),
+        "--arm-endpoint",
+        emulator.url.as_str(),
+        "--credential",
+        "static-token",
+        "--static-token",
+        "t",
+    ]);
+    assert_eq!(unscoped.status.code(), Some(1));
+    let text = stdout(&unscoped);
+    assert!(!text.contains("AccountNotFound"), "{text}");
+    assert!(
+        text.contains("CognitiveServicesAccount chat-openai is invalid"),
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.trim_end() == "deployment:"),
+        "no empty deployment line: {text}"
+    );
+}
+
+/// `import` against a running emulator: a file per account with its deployments with
+/// `--out-dir`, in the namespace asked for, never with the owner tag; accounts another resource
+/// manages skipped, with a note naming it, unless `--include-owned`. (The round trip through
+/// `plan` is tests/import_roundtrip.rs.)
+#[test]
+fn import_writes_a_file_per_account_and_skips_owned_ones() {
+    let emulator = start_emulator_process();
+    let dir = scratch_dir("import");
+    let file = write_manifest(&dir, "account.yaml", &format!("{ACCOUNT}---\n{DEPLOYMENT}"));
+    let connect = [
+        "--arm-endpoint",
+        emulator.url.as_str(),
+        "--credential",
+        "static-token",
+        "--static-token",
+        "t",
+        "--default-poll-seconds",
+        "0",
+    ];
+    let mut apply = vec!["apply", "-f", file.to_str().unwrap()];
+    apply.extend(connect);
+    assert_eq!(run(&apply).status.code(), Some(0));
+    let out = dir.join("imported");
+    let mut import = vec![
+        "import",
+        "--subscription",
+        "22222222-2222-2222-2222-222222222222",
+        "--resource-group",
+        "rg-gitops",
+        "--namespace",
+        "team-b",
+        "--include-owned",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ];
+    import.extend(connect);
+    let imported = run(&import);
+    assert_eq!(imported.status.code(), Some(0), "{}", stderr(&imported));
+    let text = std::fs::read_to_string(out.join("gitops-openai.yaml")).unwrap();
+    for field in [
+        "namespace: team-b",
+        "adoptionPolicy: Adopt",
+        "deletionPolicy: Orphan",
+        "customSubDomainName: gitops-openai",
+        "kind: CognitiveServicesDeployment",
+        "team: a",
+    ] {
+        assert!(text.contains(field), "{field} missing in:\n{text}");
+    }
+    assert!(!text.contains("cognitive-operator-owner"), "{text}");
+
+    let mut listed = vec![
+        "import",
+        "--subscription",
+        "22222222-2222-2222-2222-222222222222",
+        "-o",
+        "json",
+    ];
+    listed.extend(connect);
+    let owned = run(&listed);
+    assert_eq!(owned.status.code(), Some(0), "{}", stderr(&owned));
+    let list: serde_json::Value = serde_json::from_slice(&owned.stdout).unwrap();
+    assert_eq!(
+        list["items"],
+        serde_json::json!([]),
+        "owned by team-a: skipped"
+    );
+    assert!(
+        stderr(&owned).contains("managed by team-a/gitops-openai"),
+        "{}",
+        stderr(&owned)
+    );
+}
+
 #[test]
 fn manifests_are_strict_like_an_api_server() {
     let dir = scratch_dir("strict");
@@ -456,7 +601,9 @@ fn manifests_are_strict_like_an_api_server() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for command in ["run", "crd", "plan", "apply", "delete", "demo", "emulator"] {
+    for command in [
+        "run", "crd", "plan", "apply", "delete", "import", "demo", "emulator",
+    ] {
         let output = run(&[command, "--help"]);
         assert!(output.status.success(), "{command} --help");
         assert!(stdout(&output).contains("Usage:"), "{command}");

@@ -15,6 +15,8 @@ mod support {
 }
 #[path = "e2e_cases/credential_modes.rs"]
 mod credential_modes;
+#[path = "e2e_cases/import.rs"]
+mod import;
 #[path = "e2e_cases/readiness.rs"]
 mod readiness;
 

@@ -384,6 +384,18 @@ impl ArmClient {
             .await
     }
 
+    /// Accounts of a whole subscription, following `nextLink`.
+    pub async fn list_accounts_in_subscription(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Vec<Account>, ArmError> {
+        let path = format!(
+            "/subscriptions/{subscription_id}/providers/Microsoft.CognitiveServices/accounts"
+        );
+        self.list_all("ListAccountsInSubscription", self.resource_url(&path))
+            .await
+    }
+
     /// Both access keys. Never log the result.
     pub async fn list_keys(&self, account: &AccountRef) -> Result<ApiKeys, ArmError> {
         let url = self.resource_url(&format!("{}/listKeys", account.id()));

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 #[cfg(feature = "emulator")]
 use super::demo;
-use super::{apply, delete, plan};
+use super::{apply, delete, import, plan};
 use crate::api::all_crds_yaml;
 
 /// Kubernetes operator for Azure Cognitive Services (Azure AI services) accounts: restores or
@@ -34,6 +34,9 @@ pub enum Command {
     /// account, as the controller does when they are deleted; print every ARM write. Exit 0:
     /// all done; 3: some could not be (e.g. PurgeForbidden); 1: invalid input or error.
     Delete(delete::DeleteArgs),
+    /// Write the manifests of the accounts and deployments already in Azure (a subscription,
+    /// resource groups or account ids), read-only; `plan` of them shows only the adoption.
+    Import(import::ImportArgs),
     /// Run the whole job on an embedded ARM emulator: create, restore, purge, steady state, delete.
     #[cfg(feature = "emulator")]
     Demo(demo::DemoArgs),
@@ -80,6 +83,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Plan(args) => plan::run(args).await,
         Command::Apply(args) => apply::run(args).await,
         Command::Delete(args) => delete::run(args).await,
+        Command::Import(args) => import::run(args).await,
         #[cfg(feature = "emulator")]
         Command::Demo(args) => demo::run(args).await,
         #[cfg(feature = "emulator")]

@@ -4,7 +4,8 @@
 //! manifests of `deploy/examples/` through the real engine (restore, purge-and-recreate, create,
 //! observe, model deployments), shows the steady state (one GET each, or a GET and a list of
 //! deployments; the deployments themselves need none; no writes), scales a deployment with one
-//! PATCH, then deletes with DeleteAndPurge — an account's deployments first, also one nobody
+//! PATCH, imports the account made by hand (plan of the manifest: the adoption only), then
+//! deletes with DeleteAndPurge — an account's deployments first, also one nobody
 //! manages, so that the emulator's billing meter stops.
 
 use std::path::PathBuf;
@@ -164,6 +165,18 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         if let Some(account) = account {
             seed_provisioned(&emulator, &engine, &account);
         }
+    }
+
+    if let Some(hand_made) = resources
+        .iter()
+        .find(|r| r.spec.reconcile_policy == ReconcilePolicy::Observe)
+    {
+        println!(
+            "== 2c. Import what exists: the account made by hand, read-only; plan of the manifest shows only the adoption\n"
+        );
+        let group = hand_made.spec.resource_group.clone();
+        super::demo_import::import_and_plan(&emulator, &client, &engine, &group).await?;
+        print_calls(&mut calls);
     }
 
     println!(

@@ -103,7 +103,11 @@ fn files_in(path: &Path) -> Result<Vec<PathBuf>, ManifestError> {
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -134,7 +138,7 @@ pub fn parse_all(file: &str, text: &str) -> Result<Manifests, ManifestError> {
             message: format!("not valid YAML: {e}"),
         })?;
     let mut manifests = Manifests::default();
-    for (index, document) in documents.into_iter().enumerate() {
+    for (index, document) in with_list_items(documents).into_iter().enumerate() {
         let source = format!("{file}#{}", index + 1);
         if document.is_null() {
             continue;
@@ -171,6 +175,24 @@ pub fn parse_all(file: &str, text: &str) -> Result<Manifests, ManifestError> {
         }
     }
     Ok(manifests)
+}
+
+/// The documents with each `kind: List` (as `kubectl get -o json` and `import -o json` write)
+/// replaced by its items; JSON is YAML, so a `.json` file of one List reads as one document.
+fn with_list_items(documents: Vec<Value>) -> Vec<Value> {
+    documents
+        .into_iter()
+        .flat_map(
+            |document| match document.get("kind").and_then(Value::as_str) {
+                Some("List") => document
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => vec![document],
+            },
+        )
+        .collect()
 }
 
 fn of_our_group(document: &Value) -> bool {
@@ -320,6 +342,15 @@ spec:
         assert_eq!(parsed.deployments.len(), 1);
         let deployment = &parsed.deployments[0].resource;
         assert_eq!(parsed.account_of(deployment).unwrap().source, "f.yaml#1");
+    }
+
+    #[test]
+    fn a_list_is_read_as_its_items() {
+        let account: Value = serde_saphyr::from_str(GOOD).unwrap();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [account]});
+        let parsed = parse_all("f.json", &list.to_string()).unwrap();
+        assert_eq!(parsed.accounts.len(), 1);
+        assert_eq!(parsed.accounts[0].source, "f.json#1");
     }
 
     #[test]

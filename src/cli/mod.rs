@@ -1,5 +1,5 @@
-//! The command line: `run`, `crd`, `plan`, `apply`, `delete`, and with the `emulator` feature `demo` and
-//! `emulator`.
+//! The command line: `run`, `crd`, `plan`, `apply`, `delete`, `import`, and with the `emulator`
+//! feature `demo` and `emulator`.
 
 pub mod apply;
 mod command;
@@ -8,7 +8,11 @@ pub mod delete;
 #[cfg(feature = "emulator")]
 pub mod demo;
 #[cfg(feature = "emulator")]
+mod demo_import;
+#[cfg(feature = "emulator")]
 pub mod embedded;
+pub mod import;
+pub mod import_estate;
 pub mod inputs;
 pub mod manifests;
 pub mod plan;

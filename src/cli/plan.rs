@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use super::OutputFormat;
 use super::inputs::Inputs;
+use super::manifests::Loaded;
 use crate::api::ReconcilePolicy;
+use crate::arm::deployments::Deployment;
 use crate::engine::{AccountContext, Engine, Preview};
 use crate::planner::deployment::{AccountState, DeploymentAction};
 use crate::planner::{Action, FieldDiff, Verdict};
@@ -32,6 +34,8 @@ struct Step {
     kind: String,
     description: String,
     fields: Vec<String>,
+    /// What a create sends, field by field (`path`, value), so the preview shows it.
+    sends: Vec<(String, Value)>,
 }
 
 /// One resource's plan, whatever its kind.
@@ -89,6 +93,11 @@ pub async fn run(args: PlanArgs) -> i32 {
             a.resource.namespace() == resource.namespace()
                 && a.resource.name_any() == resource.spec.account_ref.name
         });
+        if let Some((account, None)) = account {
+            let why = account_error(account);
+            entries.push(entry(&loaded.source, resource, Err(why)));
+            continue;
+        }
         let context = planned_account(
             &engine,
             account.and_then(|(a, p)| p.as_ref().map(|p| (&a.resource, p))),
@@ -98,8 +107,13 @@ pub async fn run(args: PlanArgs) -> i32 {
             .await
             .map(|preview| Shown {
                 kind: "deployment",
+                steps: preview
+                    .plan
+                    .actions
+                    .iter()
+                    .map(|a| deployment_step(a, preview.target.as_ref().map(|t| t.name.as_str())))
+                    .collect(),
                 arm_id: preview.target.map(|t| t.id()).unwrap_or_default(),
-                steps: preview.plan.actions.iter().map(deployment_step).collect(),
                 drift: preview.plan.drift,
                 verdict: preview.plan.verdict,
             })
@@ -126,6 +140,16 @@ pub async fn run(args: PlanArgs) -> i32 {
     }
 }
 
+/// Why a deployment cannot be planned when its account, in the input, cannot be (as `apply`
+/// says it): the account is invalid, and its entry says why.
+fn account_error(account: &Loaded) -> String {
+    format!(
+        "spec.accountRef.name: CognitiveServicesAccount {} is invalid (see {} above); its deployments cannot be planned until it is fixed",
+        account.resource.name_any(),
+        account.source
+    )
+}
+
 fn entry(source: &str, resource: &impl ResourceExt, result: Result<Shown, String>) -> Entry {
     Entry {
         source: source.to_string(),
@@ -148,6 +172,19 @@ fn planned_account(
     let state = match &preview.plan.verdict {
         Verdict::Ready if observe_only => AccountState::Observed,
         Verdict::Ready => AccountState::Ready,
+        Verdict::Observed { .. } => AccountState::Observed,
+        // apply creates or patches the account first, then its deployments: plan them as
+        // they will be planned then, so one plan previews the whole stack.
+        Verdict::Progressing { .. } if writes_then_ready(&preview.plan.actions) => {
+            AccountState::Ready
+        }
+        Verdict::Progressing { .. } if restores(&preview.plan.actions) => AccountState::NotReady(
+            "apply restores the account first; its deployments come back with it and are planned then"
+                .into(),
+        ),
+        Verdict::Stalled { reason, message } => {
+            AccountState::NotReady(format!("the account cannot progress ({reason}: {message})"))
+        }
         _ => AccountState::NotReady("apply brings the account to its spec first".into()),
     };
     AccountContext {
@@ -155,6 +192,22 @@ fn planned_account(
         state,
         observe_only,
     }
+}
+
+/// The account's writes are a create or patches (possibly after purging a copy): once done, the
+/// account is Ready for its deployments.
+fn writes_then_ready(actions: &[Action]) -> bool {
+    !actions.is_empty()
+        && actions.iter().all(|a| {
+            matches!(
+                a,
+                Action::Create(_) | Action::Patch { .. } | Action::Purge(_)
+            )
+        })
+}
+
+fn restores(actions: &[Action]) -> bool {
+    actions.iter().any(|a| matches!(a, Action::Restore { .. }))
 }
 
 fn account_shown(preview: &Preview) -> Shown {
@@ -173,26 +226,85 @@ fn account_step(action: &Action) -> Step {
         Action::Patch { fields, .. } => ("~", fields.clone()),
         Action::Purge(_) | Action::Delete | Action::DeleteDeployment(_) => ("-", Vec::new()),
     };
-    Step {
-        mark,
-        kind: format!("{:?}", action.kind()),
-        description: action.describe(),
-        fields,
-    }
-}
-
-fn deployment_step(action: &DeploymentAction) -> Step {
-    let mark = match action {
-        DeploymentAction::Create(_) => "+",
-        DeploymentAction::Update { .. } | DeploymentAction::Patch { .. } => "~",
-        DeploymentAction::Delete => "-",
+    let sends = match action {
+        Action::Create(body) => sent_fields(&serde_json::to_value(body).expect("json")),
+        _ => Vec::new(),
     };
     Step {
         mark,
         kind: format!("{:?}", action.kind()),
         description: action.describe(),
-        fields: action.fields(),
+        fields: if sends.is_empty() {
+            fields
+        } else {
+            sends.iter().map(|(path, _)| path.clone()).collect()
+        },
+        sends,
     }
+}
+
+/// A create body's fields, as `plan` shows a PATCH's: `kind`, `sku`, `location`, `tags` and
+/// each of `properties`' and `identity`'s, in that order (the name is in the ARM id above).
+fn sent_fields(body: &Value) -> Vec<(String, Value)> {
+    let mut sent = Vec::new();
+    for top in ["kind", "sku", "location", "tags", "identity"] {
+        if let Some(value) = body.get(top) {
+            sent.push((top.to_string(), value.clone()));
+        }
+    }
+    if let Some(Value::Object(properties)) = body.get("properties") {
+        for (name, value) in properties {
+            sent.push((format!("properties.{name}"), value.clone()));
+        }
+    }
+    sent
+}
+
+fn deployment_step(action: &DeploymentAction, name: Option<&str>) -> Step {
+    let mark = match action {
+        DeploymentAction::Create(_) => "+",
+        DeploymentAction::Update { .. } | DeploymentAction::Patch { .. } => "~",
+        DeploymentAction::Delete => "-",
+    };
+    let (description, sends) = match action {
+        DeploymentAction::Create(body) => (
+            describe_create(name.unwrap_or_default(), body),
+            sent_fields(&serde_json::to_value(body).expect("json")),
+        ),
+        _ => (action.describe(), Vec::new()),
+    };
+    Step {
+        mark,
+        kind: format!("{:?}", action.kind()),
+        description,
+        fields: if sends.is_empty() {
+            action.fields()
+        } else {
+            sends.iter().map(|(path, _)| path.clone()).collect()
+        },
+        sends,
+    }
+}
+
+/// `create deployment chat: gpt-4o 2024-11-20, GlobalStandard × 10`.
+fn describe_create(name: &str, body: &Deployment) -> String {
+    let model = body.model();
+    let mut text = format!(
+        "create deployment {name}: {}",
+        model
+            .and_then(|m| m.name.as_deref())
+            .unwrap_or("(no model)")
+    );
+    if let Some(version) = model.and_then(|m| m.version.as_deref()) {
+        text.push_str(&format!(" {version}"));
+    }
+    if let Some(sku) = &body.sku {
+        text.push_str(&format!(", {}", sku.name));
+        if let Some(capacity) = sku.capacity {
+            text.push_str(&format!(" × {capacity}"));
+        }
+    }
+    text
 }
 
 fn print_text(entry: &Entry) {
@@ -204,9 +316,15 @@ fn print_text(entry: &Entry) {
             return;
         }
     };
-    println!("  {}: {}", shown.kind, shown.arm_id);
+    // A resource stalled before it has a place in Azure has no id to show.
+    if !shown.arm_id.is_empty() {
+        println!("  {}: {}", shown.kind, shown.arm_id);
+    }
     for step in &shown.steps {
         println!("  {} {}", step.mark, step.description);
+        for (path, value) in &step.sends {
+            println!("      {path} = {value}");
+        }
     }
     for drift in &shown.drift {
         println!(
@@ -242,9 +360,16 @@ fn to_json(entry: &Entry) -> Value {
             let actions: Vec<Value> = shown
                 .steps
                 .iter()
-                .map(
-                    |s| json!({"action": s.kind, "description": s.description, "fields": s.fields}),
-                )
+                .map(|s| {
+                    let mut step =
+                        json!({"action": s.kind, "description": s.description, "fields": s.fields});
+                    if !s.sends.is_empty() {
+                        let sends: serde_json::Map<String, Value> =
+                            s.sends.iter().cloned().collect();
+                        step["sends"] = Value::Object(sends);
+                    }
+                    step
+                })
                 .collect();
             let drift: Vec<Value> = shown
                 .drift
