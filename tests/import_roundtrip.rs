@@ -17,36 +17,8 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cognitive-operator");
 
-/// Every kind the emulator accepts (its `KINDS`).
-const KINDS: &[&str] = &[
-    "AIServices",
-    "AnomalyDetector",
-    "CognitiveServices",
-    "ComputerVision",
-    "ContentModerator",
-    "ContentSafety",
-    "ConversationalLanguageUnderstanding",
-    "CustomVision.Prediction",
-    "CustomVision.Training",
-    "Face",
-    "FormRecognizer",
-    "HealthInsights",
-    "ImmersiveReader",
-    "LanguageAuthoring",
-    "LUIS",
-    "LUIS.Authoring",
-    "MetricsAdvisor",
-    "OpenAI",
-    "Personalizer",
-    "QnAMaker.v2",
-    "SpeechServices",
-    "TextAnalytics",
-    "TextTranslation",
-    "Bing.Search",
-    "Bing.Search.v7",
-    "CRIS",
-    "Emotion",
-];
+/// Every kind the emulator accepts.
+const KINDS: &[&str] = arm_emulator::ACCOUNT_KINDS;
 
 fn resource(kind: &str, name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/{kind}/{name}")

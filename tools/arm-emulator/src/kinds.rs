@@ -10,7 +10,7 @@ use super::model::{Account, normalize_location};
 /// The kinds Azure offers today, plus retired ones the official examples and our tests still
 /// use (Emotion, Bing.Search, CRIS): an account of another kind is refused with
 /// `InvalidApiSetId`. Matched case-insensitively.
-const KINDS: &[&str] = &[
+pub const KINDS: &[&str] = &[
     "AIServices",
     "AnomalyDetector",
     "CognitiveServices",

@@ -56,6 +56,7 @@ pub use config::{
     ResourceGroupSeed, ThrottleConfig,
 };
 pub use identity::{Caller, MANAGED_IDENTITY_TENANT_ID, TokenRequest};
+pub use kinds::KINDS as ACCOUNT_KINDS;
 pub use tls::{TlsConfig, TlsError};
 
 use shared::Shared;
