@@ -17,6 +17,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 accounts=${1:-1}
 emulator_bin=${COGNITIVE_OPERATOR_BIN:-$repo/target/release/cognitive-operator}
+# ASO's webhook server binds every interface (controller-runtime gets only its port), so the run
+# goes into a network namespace of its own with nothing but loopback, when the machine allows one:
+# the webhook port is then reachable from nowhere else, and nothing can leave the machine. The
+# builds, which need the module proxy, run first (cached after the first time).
+if [ -z "${ASO_RUN_NETNS:-}" ] && unshare -n true 2>/dev/null; then
+  bash "$here/build.sh" >/dev/null
+  bash "$repo/tools/k8s/build.sh" >/dev/null
+  exec unshare -n env ASO_RUN_NETNS=1 bash -c 'ip link set lo up && exec bash "$0" "$@"' "$here/run.sh" "$@"
+fi
 aso=$(bash "$here/build.sh")
 k8s=$(bash "$repo/tools/k8s/build.sh")
 bash "$here/crds.sh" "$aso"
@@ -282,7 +291,7 @@ kube_writes_snapshot >"$run/kube-writes-0"
 aso_seconds=$(time_to_ready aso "$run/aso-workload.yaml" "$aso_resources")
 "$k8s/kubectl" get -n aso "$aso_resources" -o yaml >"$run/aso-objects.yaml"
 curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests.json"
-echo "== Azure Service Operator v2.20.0: $accounts account(s) Ready in $aso_seconds s; $(process_usage "$aso_pid")"
+echo "== Azure Service Operator v2.20.0: $accounts account(s)${ASO_DEPLOYMENT:+ and 1 deployment} Ready in $aso_seconds s; $(process_usage "$aso_pid")"
 arm_calls "$subscription"
 kube_writes_snapshot >"$run/kube-writes-1"
 echo "Kubernetes writes (kubectl's creates included):"
