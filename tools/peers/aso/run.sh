@@ -11,7 +11,8 @@
 # COGNITIVE_OPERATOR_BIN: the cognitive-operator binary for the emulator (default target/release).
 # WITH_COGNITIVE_OPERATOR=1: then the same accounts through cognitive-operator (CO_EXTRA_ARGS: more
 # flags for it), in its own subscription and namespace on the same API server and emulator.
-# ASO_SYNC_PERIOD (1h), ASO_CONCURRENCY (4, both operators), ASO_READY_TIMEOUT (600 s).
+# ASO_SYNC_PERIOD (1h; both operators' resync), ASO_CONCURRENCY (4, both), ASO_READY_TIMEOUT (600 s);
+# AT_REST_SECONDS: then that long at rest, and the calls and writes in it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -204,7 +205,7 @@ spec:
   location: westus3
   kind: OpenAI
   sku: {name: S0}
-  resyncInterval: 1h
+  resyncInterval: ${ASO_SYNC_PERIOD:-1h}
   properties: {customSubDomainName: co-run-account-$i, publicNetworkAccess: Enabled}
 YAML
   done
@@ -306,6 +307,23 @@ if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
   kube_writes_snapshot >"$run/kube-writes-2"
   echo "Kubernetes writes (kubectl's creates included):"
   kube_writes_between "$run/kube-writes-1" "$run/kube-writes-2"
+fi
+# At rest: both sets Ready, the request log cleared, then AT_REST_SECONDS of resyncs.
+if [ -n "${AT_REST_SECONDS:-}" ]; then
+  curl -s -X DELETE "$emulator_http/_emulator/requests" >/dev/null
+  kube_writes_snapshot >"$run/kube-writes-rest-0"
+  sleep "$AT_REST_SECONDS"
+  kube_writes_snapshot >"$run/kube-writes-rest-1"
+  curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests.json"
+  echo "== at rest for $AT_REST_SECONDS s (resync ${ASO_SYNC_PERIOD:-1h}): ASO's ARM calls"
+  arm_calls "$subscription"
+  if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
+    echo "== at rest: cognitive-operator's ARM calls"
+    arm_calls "$co_subscription"
+  fi
+  echo "Kubernetes writes at rest (both operators and the API server's own):"
+  kube_writes_between "$run/kube-writes-rest-0" "$run/kube-writes-rest-1"
+  echo "ASO: $(process_usage "$aso_pid")${co_pid:+; cognitive-operator: $(process_usage "$co_pid")}"
 fi
 echo "connections to the proxy trap (must be 0): $(wc -l <"$run/proxy-trap.log")"
 echo "ASO log lines at error level: $(grep -c '"level":"error"\|^E[0-9]' "$run/aso.log" || true)"
