@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Azure Service Operator v2.20.0 as a local process against a kube-apiserver and the ARM
 # emulator, all on loopback, and creates N Cognitive Services accounts through it (default 1; with
-# ASO_DEPLOYMENT=1 also one deployment of the first). Prints the time until all are Ready and the
+# DEPLOYMENTS=K also K deployments of the first, applied with them). Prints the time until all are Ready and the
 # emulator's request log by method, the Kubernetes writes, the operator's peak RSS and CPU; keeps
 # every log in the run folder it prints. Opt-in, heavy
 # (builds ASO once into the tool cache): not part of .ci/run or tools/test.sh.
@@ -12,11 +12,13 @@
 # WITH_COGNITIVE_OPERATOR=1: then the same accounts through cognitive-operator (CO_EXTRA_ARGS: more
 # flags for it), in its own subscription and namespace on the same API server and emulator.
 # ASO_SYNC_PERIOD (1h; both operators' resync), ASO_CONCURRENCY (4, both), ASO_READY_TIMEOUT (600 s);
-# AT_REST_SECONDS: then that long at rest, and the calls and writes in it.
+# AT_REST_SECONDS: then that long at rest, and the calls and writes in it. EMULATOR_ARGS: more
+# flags for the emulator (e.g. --profile long-running).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 accounts=${1:-1}
+deployments=${DEPLOYMENTS:-${ASO_DEPLOYMENT:-0}}
 emulator_bin=${COGNITIVE_OPERATOR_BIN:-$repo/target/release/cognitive-operator}
 # ASO's webhook server binds every interface (controller-runtime gets only its port), so the run
 # goes into a network namespace of its own with nothing but loopback, when the machine allows one:
@@ -111,7 +113,7 @@ start_emulator() {
   "$emulator_bin" emulator --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-ca-out "$run/emulator-ca.pem" \
     --resource-group "$subscription/aso-rg@westus3" --resource-group "$co_subscription/co-rg@westus3" \
     --managed-identity aso-run-identity --managed-identity co-run-identity \
-    --identity-header "$identity_header" --require-issued-tokens >"$run/emulator.log" 2>&1 &
+    --identity-header "$identity_header" --require-issued-tokens ${EMULATOR_ARGS:-} >"$run/emulator.log" 2>&1 &
   pids+=($!)
   wait_for 30 "the emulator's TLS listener" grep -q "TLS listening on" "$run/emulator.log"
   emulator_http=$(grep -o 'listening on http://[0-9.:]*' "$run/emulator.log" | head -1 | cut -d' ' -f3)
@@ -209,6 +211,19 @@ spec:
   properties: {customSubDomainName: co-run-account-$i, publicNetworkAccess: Enabled}
 YAML
   done
+  for i in $(seq "$deployments"); do
+    cat <<YAML
+---
+apiVersion: cognitive-operator.dev/v1alpha1
+kind: CognitiveServicesDeployment
+metadata: {name: co-deployment-$i, namespace: co}
+spec:
+  accountRef: {name: co-account-1}
+  sku: {name: Standard, capacity: 1}
+  model: {format: OpenAI, name: gpt-4o, version: "2024-11-20"}
+  resyncInterval: ${ASO_SYNC_PERIOD:-1h}
+YAML
+  done
 }
 
 account_manifests() {
@@ -227,16 +242,18 @@ spec:
   properties: {customSubDomainName: aso-run-account-$i, publicNetworkAccess: Enabled}
 YAML
   done
-  [ -z "${ASO_DEPLOYMENT:-}" ] || cat <<YAML
+  for i in $(seq "$deployments"); do
+    cat <<YAML
 ---
 apiVersion: cognitiveservices.azure.com/v1api20250601
 kind: Deployment
-metadata: {name: aso-deployment-1, namespace: aso}
+metadata: {name: aso-deployment-$i, namespace: aso}
 spec:
   owner: {name: aso-account-1}
   sku: {name: Standard, capacity: 1}
   properties: {model: {format: OpenAI, name: gpt-4o, version: "2024-11-20"}}
 YAML
+  done
 }
 
 # ARM calls of one subscription from the emulator's request log, by method, status and path kind.
@@ -271,11 +288,16 @@ time_to_ready() { # namespace manifests resources
   local started
   started=$(date +%s.%N)
   "$k8s/kubectl" apply -f "$2" >>"$run/kubectl-workload.log"
-  if ! "$k8s/kubectl" wait --for=condition=Ready --timeout="${ASO_READY_TIMEOUT:-600}s" -n "$1" "$3" --all \
-    >>"$run/kubectl-wait.log"; then
-    echo "run.sh: not Ready in time in namespace $1" >&2
+  if "$k8s/kubectl" wait --for=condition=Ready --timeout="${ASO_READY_TIMEOUT:-600}s" -n "$1" "$3" --all \
+    >>"$run/kubectl-wait.log" 2>&1; then
+    echo "in $(echo "$(date +%s.%N) - $started" | bc) s"
+  else
+    echo "NOT in ${ASO_READY_TIMEOUT:-600} s ($(not_ready "$1" "$3") not Ready)"
   fi
-  echo "$(date +%s.%N) - $started" | bc
+}
+
+not_ready() { # namespace resources
+  "$k8s/kubectl" get -n "$1" "$2" -o json | jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True") | not)] | length'
 }
 make_certificates
 start_control_plane
@@ -286,23 +308,25 @@ start_aso
 # Both operators are up before any workload: each is timed from its apply, neither from its start.
 [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] || start_cognitive_operator
 aso_resources=accounts.cognitiveservices.azure.com
-[ -z "${ASO_DEPLOYMENT:-}" ] || aso_resources+=,deployments.cognitiveservices.azure.com
+[ "$deployments" = 0 ] || aso_resources+=,deployments.cognitiveservices.azure.com
 account_manifests >"$run/aso-workload.yaml"
 kube_writes_snapshot >"$run/kube-writes-0"
 aso_seconds=$(time_to_ready aso "$run/aso-workload.yaml" "$aso_resources")
 "$k8s/kubectl" get -n aso "$aso_resources" -o yaml >"$run/aso-objects.yaml"
 curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests.json"
-echo "== Azure Service Operator v2.20.0: $accounts account(s)${ASO_DEPLOYMENT:+ and 1 deployment} Ready in $aso_seconds s; $(process_usage "$aso_pid")"
+echo "== Azure Service Operator v2.20.0: $accounts account(s)$([ "$deployments" = 0 ] || echo " and $deployments deployment(s) of the first") Ready $aso_seconds; $(process_usage "$aso_pid")"
 arm_calls "$subscription"
 kube_writes_snapshot >"$run/kube-writes-1"
 echo "Kubernetes writes (kubectl's creates included):"
 kube_writes_between "$run/kube-writes-0" "$run/kube-writes-1"
 if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
   cognitive_manifests >"$run/co-workload.yaml"
-  co_seconds=$(time_to_ready co "$run/co-workload.yaml" cognitiveservicesaccounts.cognitive-operator.dev)
-  "$k8s/kubectl" get -n co cognitiveservicesaccounts.cognitive-operator.dev -o yaml >"$run/co-objects.yaml"
+  co_resources=cognitiveservicesaccounts.cognitive-operator.dev
+  [ "$deployments" = 0 ] || co_resources+=,cognitiveservicesdeployments.cognitive-operator.dev
+  co_seconds=$(time_to_ready co "$run/co-workload.yaml" "$co_resources")
+  "$k8s/kubectl" get -n co "$co_resources" -o yaml >"$run/co-objects.yaml"
   curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests.json"
-  echo "== cognitive-operator: $accounts account(s) Ready in $co_seconds s; $(process_usage "$co_pid")"
+  echo "== cognitive-operator: $accounts account(s)$([ "$deployments" = 0 ] || echo " and $deployments deployment(s) of the first") Ready $co_seconds; $(process_usage "$co_pid")"
   arm_calls "$co_subscription"
   kube_writes_snapshot >"$run/kube-writes-2"
   echo "Kubernetes writes (kubectl's creates included):"
