@@ -189,8 +189,8 @@ start_cognitive_operator() {
     >"$run/cognitive-operator.log" 2>&1 &
   co_pid=$!
   pids+=($co_pid)
-  # Not /readyz: in this setup (--namespace, no accounts yet) it stayed 503 for 60 s and the log
-  # never said "watch synced" (reported in docs/performance.md); leading is the last start step.
+  # Not /readyz: it stayed 503 for 60 s, and the log never says "watch synced" (reported in
+  # docs/performance.md); leading is its last start step.
   wait_for 60 "cognitive-operator's lead" grep -q "leading: starting the controller" "$run/cognitive-operator.log"
 }
 
