@@ -13,7 +13,8 @@
 # flags for it), in its own subscription and namespace on the same API server and emulator.
 # ASO_SYNC_PERIOD (1h; both operators' resync), ASO_CONCURRENCY (4, both), ASO_READY_TIMEOUT (600 s);
 # AT_REST_SECONDS: then that long at rest, and the calls and writes in it. EMULATOR_ARGS: more
-# flags for the emulator (e.g. --profile long-running).
+# flags for the emulator (e.g. --profile long-running). SOFT_DELETED=1: each name sits soft-deleted
+# (CO_ADOPTION_POLICY=Adopt lets cognitive-operator restore a copy it did not make).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -208,6 +209,7 @@ spec:
   kind: OpenAI
   sku: {name: S0}
   resyncInterval: ${ASO_SYNC_PERIOD:-1h}
+  adoptionPolicy: ${CO_ADOPTION_POLICY:-Never}
   properties: {customSubDomainName: co-run-account-$i, publicNetworkAccess: Enabled}
 YAML
   done
@@ -307,6 +309,20 @@ install_crds
 start_aso
 # Both operators are up before any workload: each is timed from its apply, neither from its start.
 [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] || start_cognitive_operator
+# SOFT_DELETED=1: every account's name already sits soft-deleted (same group and subdomain).
+seed_soft_deleted() { # subscription group prefix
+  local i
+  for i in $(seq "$accounts"); do
+    curl -sf -X POST "$emulator_http/_emulator/deletedAccounts" -H 'content-type: application/json' -d "{
+      \"subscriptionId\": \"$1\", \"resourceGroup\": \"$2\", \"name\": \"$3-account-$i\",
+      \"account\": {\"location\": \"westus3\", \"kind\": \"OpenAI\", \"sku\": {\"name\": \"S0\"},
+        \"properties\": {\"customSubDomainName\": \"$3-run-account-$i\"}}}" >/dev/null
+  done
+}
+if [ -n "${SOFT_DELETED:-}" ]; then
+  seed_soft_deleted "$subscription" aso-rg aso
+  seed_soft_deleted "$co_subscription" co-rg co
+fi
 aso_resources=accounts.cognitiveservices.azure.com
 [ "$deployments" = 0 ] || aso_resources+=,deployments.cognitiveservices.azure.com
 account_manifests >"$run/aso-workload.yaml"
