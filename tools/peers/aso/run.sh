@@ -15,11 +15,21 @@
 # AT_REST_SECONDS: then that long at rest, and the calls and writes in it. EMULATOR_ARGS: more
 # flags for the emulator (e.g. --profile long-running). SOFT_DELETED=1: each name sits soft-deleted
 # (CO_ADOPTION_POLICY=Adopt lets cognitive-operator restore a copy it did not make).
+# DRIFT=1: every account gets the tag bench=run; once all are Ready one tag value is changed in
+# Azure behind the operators' backs (an ARM PATCH as a third identity), and for DRIFT_SECONDS
+# (default 100; use with ASO_SYNC_PERIOD=60s) each operator's writes are printed: method, body
+# size, fields. DELETE_PROVISIONED=1: the first account's deployment(s) are ProvisionedManaged
+# (capacity 15; DEPLOYMENTS defaults to 1); once Ready the account objects are deleted and the
+# DELETE calls and each subscription's billing meter are printed once it settles.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
 accounts=${1:-1}
 deployments=${DEPLOYMENTS:-${ASO_DEPLOYMENT:-0}}
+[ -z "${DELETE_PROVISIONED:-}" ] || deployments=${DEPLOYMENTS:-1}
+if [ -n "${DELETE_PROVISIONED:-}" ]; then deployment_sku="{name: ProvisionedManaged, capacity: 15}"
+else deployment_sku="{name: Standard, capacity: 1}"; fi
+if [ -n "${DRIFT:-}" ]; then tags_line="  tags: {bench: run}"; else tags_line=""; fi
 emulator_bin=${COGNITIVE_OPERATOR_BIN:-$repo/target/release/cognitive-operator}
 # ASO's webhook server binds every interface (controller-runtime gets only its port), so the run
 # goes into a network namespace of its own with nothing but loopback, when the machine allows one:
@@ -113,7 +123,7 @@ start_emulator() {
   identity_header=aso-run-$RANDOM$RANDOM
   "$emulator_bin" emulator --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 --tls-ca-out "$run/emulator-ca.pem" \
     --resource-group "$subscription/aso-rg@westus3" --resource-group "$co_subscription/co-rg@westus3" \
-    --managed-identity aso-run-identity --managed-identity co-run-identity \
+    --managed-identity aso-run-identity --managed-identity co-run-identity --managed-identity drift-identity \
     --identity-header "$identity_header" --require-issued-tokens ${EMULATOR_ARGS:-} >"$run/emulator.log" 2>&1 &
   pids+=($!)
   wait_for 30 "the emulator's TLS listener" grep -q "TLS listening on" "$run/emulator.log"
@@ -211,6 +221,7 @@ spec:
   resyncInterval: ${ASO_SYNC_PERIOD:-1h}
   adoptionPolicy: ${CO_ADOPTION_POLICY:-Never}
   properties: {customSubDomainName: co-run-account-$i, publicNetworkAccess: Enabled}
+$tags_line
 YAML
   done
   for i in $(seq "$deployments"); do
@@ -221,7 +232,7 @@ kind: CognitiveServicesDeployment
 metadata: {name: co-deployment-$i, namespace: co}
 spec:
   accountRef: {name: co-account-1}
-  sku: {name: Standard, capacity: 1}
+  sku: $deployment_sku
   model: {format: OpenAI, name: gpt-4o, version: "2024-11-20"}
   resyncInterval: ${ASO_SYNC_PERIOD:-1h}
 YAML
@@ -242,6 +253,7 @@ spec:
   kind: OpenAI
   sku: {name: S0}
   properties: {customSubDomainName: aso-run-account-$i, publicNetworkAccess: Enabled}
+$tags_line
 YAML
   done
   for i in $(seq "$deployments"); do
@@ -252,7 +264,7 @@ kind: Deployment
 metadata: {name: aso-deployment-$i, namespace: aso}
 spec:
   owner: {name: aso-account-1}
-  sku: {name: Standard, capacity: 1}
+  sku: $deployment_sku
   properties: {model: {format: OpenAI, name: gpt-4o, version: "2024-11-20"}}
 YAML
   done
@@ -364,6 +376,101 @@ if [ -n "${AT_REST_SECONDS:-}" ]; then
   echo "Kubernetes writes at rest (both operators and the API server's own):"
   kube_writes_between "$run/kube-writes-rest-0" "$run/kube-writes-rest-1"
   echo "ASO: $(process_usage "$aso_pid")${co_pid:+; cognitive-operator: $(process_usage "$co_pid")}"
+fi
+# The writes (anything but GET) of one subscription in the request log, the drift's own left out:
+# method, status, path kind, body size (the body as logged, compact JSON) and its fields.
+arm_writes() { # subscription
+  jq -r --arg sub "$1" '.[] | select(.path | contains($sub)) | select(.method != "GET")
+    | select((.caller | tostring) | contains("drift-identity") | not)
+    | "\(.method) \(.status) \(.path | sub("/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.CognitiveServices/"; "")) "
+      + (if .requestBody == null then "no body" else "\(.requestBody | tojson | length) bytes: "
+      + ([.requestBody | paths(scalars) | map(tostring) | join(".")] | join(" ")) end)' \
+    "$run/emulator-requests.json"
+}
+arm_url() { # subscription group account
+  echo "$emulator_http/subscriptions/$1/resourceGroups/$2/providers/Microsoft.CognitiveServices/accounts/$3?api-version=2025-06-01"
+}
+# DRIFT=1: one tag value changed in Azure as another client would (ARM GET, then PATCH of the
+# whole tag map with bench=drifted), then DRIFT_SECONDS of each operator's resyncs.
+if [ -n "${DRIFT:-}" ]; then
+  drift_token=$(curl -sf -H "X-IDENTITY-HEADER: $identity_header" \
+    "$emulator_http/_emulator/msi/token?api-version=2019-08-01&resource=https://management.azure.com/&client_id=drift-identity" |
+    jq -r .access_token)
+  curl -s -X DELETE "$emulator_http/_emulator/requests" >/dev/null
+  drift_one() { # subscription group account
+    local tags
+    tags=$(curl -sf -H "Authorization: Bearer $drift_token" "$(arm_url "$@")" | jq -c '{tags: ((.tags // {}) + {bench: "drifted"})}')
+    curl -sf -X PATCH -H "Authorization: Bearer $drift_token" -H 'content-type: application/json' -d "$tags" \
+      "$(arm_url "$@")" >/dev/null
+    echo "drifted $3: PATCH $tags"
+  }
+  for i in $(seq "$accounts"); do
+    drift_one "$subscription" aso-rg "aso-account-$i"
+    [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] || drift_one "$co_subscription" co-rg "co-account-$i"
+  done
+  sleep "${DRIFT_SECONDS:-100}"
+  # The drift's own GET and PATCH (caller drift-identity) are kept in emulator-requests-drift.json.
+  curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests-drift.json"
+  jq '[.[] | select((.caller | tostring) | contains("drift-identity") | not)]' \
+    "$run/emulator-requests-drift.json" >"$run/emulator-requests.json"
+  echo "== drift, then ${DRIFT_SECONDS:-100} s (resync ${ASO_SYNC_PERIOD:-1h}): ASO's ARM calls, in order"
+  jq -r --arg sub "$subscription" '.[] | select(.path | contains($sub)) | "  \(.method) \(.status) \(.path | sub("/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.CognitiveServices/"; ""))"' \
+    "$run/emulator-requests.json"
+  echo "ASO's writes:"; arm_writes "$subscription"
+  if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
+    echo "== drift: cognitive-operator's ARM calls, in order"
+    jq -r --arg sub "$co_subscription" '.[] | select(.path | contains($sub)) | "  \(.method) \(.status) \(.path | sub("/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.CognitiveServices/"; ""))"' \
+      "$run/emulator-requests.json"
+    echo "cognitive-operator's writes:"; arm_writes "$co_subscription"
+  fi
+  echo "the drifted accounts' tags now:"
+  for i in $(seq "$accounts"); do
+    echo "  aso-account-$i $(curl -sf -H "Authorization: Bearer $drift_token" "$(arm_url "$subscription" aso-rg "aso-account-$i")" | jq -c .tags)"
+    [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] ||
+      echo "  co-account-$i $(curl -sf -H "Authorization: Bearer $drift_token" "$(arm_url "$co_subscription" co-rg "co-account-$i")" | jq -c .tags)"
+  done
+fi
+# DELETE_PROVISIONED=1: the account objects deleted, then each subscription's billing meter.
+billing_of() { # subscription
+  jq -c --arg sub "$1" '[.deployments[] | select(.id | contains($sub))] |
+    {billingCapacity: (map(select(.billing) | .capacity) | add // 0),
+     deployments: map({name: (.id | split("/") | .[-3] + "/" + .[-1]), sku, capacity, billing, deleted, accountSoftDeleted})}' \
+    "$run/billing.json"
+}
+if [ -n "${DELETE_PROVISIONED:-}" ]; then
+  curl -s "$emulator_http/_emulator/billing" >"$run/billing.json"
+  echo "== billing before the deletes: ASO $(billing_of "$subscription")"
+  [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] || echo "   cognitive-operator $(billing_of "$co_subscription")"
+  curl -s -X DELETE "$emulator_http/_emulator/requests" >/dev/null
+  delete_started=$(date +%s.%N)
+  "$k8s/kubectl" delete -n aso accounts.cognitiveservices.azure.com --all --wait=false
+  [ -z "${WITH_COGNITIVE_OPERATOR:-}" ] ||
+    "$k8s/kubectl" delete -n co cognitiveservicesaccounts.cognitive-operator.dev --all --wait=false
+  "$k8s/kubectl" wait --for=delete --timeout=300s -n aso accounts.cognitiveservices.azure.com --all >/dev/null 2>&1 ||
+    echo "ASO's accounts NOT gone in 300 s"
+  echo "ASO's Account objects gone after $(echo "$(date +%s.%N) - $delete_started" | bc) s"
+  if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
+    "$k8s/kubectl" wait --for=delete --timeout=300s -n co cognitiveservicesaccounts.cognitive-operator.dev --all \
+      >/dev/null 2>&1 || echo "cognitive-operator's accounts NOT gone in 300 s"
+    echo "cognitive-operator's account objects gone after $(echo "$(date +%s.%N) - $delete_started" | bc) s"
+  fi
+  sleep "${DELETE_SETTLE_SECONDS:-30}"
+  curl -s "$emulator_http/_emulator/requests" >"$run/emulator-requests.json"
+  curl -s "$emulator_http/_emulator/billing" >"$run/billing.json"
+  curl -s "$emulator_http/_emulator/state" >"$run/state-after-delete.json"
+  echo "== ASO: ARM calls from the delete on, in order:"
+  jq -r --arg sub "$subscription" '.[] | select(.path | contains($sub)) | "  \(.method) \(.status) \(.path | sub("/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.CognitiveServices/"; ""))"' \
+    "$run/emulator-requests.json" | uniq -c
+  echo "billing after: $(billing_of "$subscription")"
+  echo "Deployment objects left in namespace aso: $("$k8s/kubectl" get -n aso deployments.cognitiveservices.azure.com -o name | tr '\n' ' ')"
+  if [ -n "${WITH_COGNITIVE_OPERATOR:-}" ]; then
+    echo "== cognitive-operator: ARM calls from the delete on, in order:"
+    jq -r --arg sub "$co_subscription" '.[] | select(.path | contains($sub)) | "  \(.method) \(.status) \(.path | sub("/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft.CognitiveServices/"; ""))"' \
+      "$run/emulator-requests.json" | uniq -c
+    echo "billing after: $(billing_of "$co_subscription")"
+    echo "Deployment objects left in namespace co: $("$k8s/kubectl" get -n co cognitiveservicesdeployments.cognitive-operator.dev -o name | tr '\n' ' ')"
+  fi
+  echo "soft-deleted accounts: $(jq -c '[.deletedAccounts[]? | .id // .name]' "$run/state-after-delete.json")"
 fi
 echo "connections to the proxy trap (must be 0): $(wc -l <"$run/proxy-trap.log")"
 echo "ASO log lines at error level: $(grep -c '"level":"error"\|^E[0-9]' "$run/aso.log" || true)"
