@@ -482,8 +482,9 @@ fn plan_previews_the_whole_stack_and_blames_an_invalid_account() {
     let text = stdout(&unscoped);
     assert!(!text.contains("AccountNotFound"), "{text}");
     assert!(
-        text.contains("CognitiveServicesAccount chat-openai is invalid"),
-        "{text}"
+        text.contains("CognitiveServicesAccount chat-openai (")
+            && text.contains("cannot be planned, so neither can its deployments: invalid spec: spec.subscriptionId"),
+        "the deployments name their account and why it is invalid: {text}"
     );
     assert!(
         !text.lines().any(|l| l.trim_end() == "deployment:"),

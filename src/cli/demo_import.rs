@@ -28,6 +28,9 @@ pub async fn import_and_plan(
     let estate = read_estate(client, &scope, &ImportOptions::default())
         .await
         .map_err(|e| format!("import: {e}"))?;
+    if estate.accounts.is_empty() {
+        return Err("import found no account to import".into());
+    }
     let reads = &emulator.requests()[before..];
     if reads.iter().any(|r| r.method != "GET") {
         return Err("import wrote to ARM".into());
@@ -46,9 +49,10 @@ pub async fn import_and_plan(
             .preview(client, account, false)
             .await
             .map_err(|e| format!("plan {}: {e}", account.name_any()))?;
-        let only_tags = preview.plan.actions.iter().all(
-            |a| matches!(a, Action::Patch { fields, .. } if fields.iter().all(|f| f == "tags")),
-        );
+        let only_tags = preview.plan.actions.len() == 1
+            && preview.plan.actions.iter().all(
+                |a| matches!(a, Action::Patch { fields, .. } if fields.iter().all(|f| f == "tags")),
+            );
         let drift: Vec<&str> = preview
             .plan
             .drift

@@ -105,6 +105,18 @@ pub async fn read_estate(
             ));
             continue;
         }
+        if let Some(state) = account
+            .provisioning_state()
+            .filter(|state| !state.eq_ignore_ascii_case("Succeeded"))
+        {
+            // A Failed account would be planned as a create, an account in an operation is
+            // not what it will be: neither is a no-op to import.
+            estate.notes.push(format!(
+                "skipped account {} (resource group {}): its provisioningState is {state}; import it once it is Succeeded",
+                at.name, at.resource_group
+            ));
+            continue;
+        }
         let mut imported = import_account(&account, &at, options, &mut names);
         // Only these kinds have model deployments (the operator lists no others either).
         let kind = account.kind.as_deref().unwrap_or_default();
@@ -199,6 +211,13 @@ async fn deleted_accounts(
             })
         };
         if !in_scope {
+            continue;
+        }
+        if let Some(owner) = foreign_owner(account.tags.as_ref(), options) {
+            estate.notes.push(format!(
+                "skipped soft-deleted account {} (resource group {}): managed by {owner} (its owner tag); --include-owned imports it anyway",
+                at.name, at.resource_group
+            ));
             continue;
         }
         let purge = account
@@ -434,23 +453,29 @@ fn unique(taken: &mut BTreeSet<String>, base: &str) -> String {
     let mut name = base.to_string();
     let mut n = 2;
     while taken.contains(&name) {
-        name = format!("{}-{n}", base.chars().take(60).collect::<String>());
+        let stem: String = base.chars().take(58).collect();
+        name = format!("{}-{n}", stem.trim_end_matches('-'));
         n += 1;
     }
     taken.insert(name.clone());
     name
 }
 
-/// A valid Kubernetes object name (lowercase DNS-1123 subdomain, at most 63 characters so it
-/// is also a label) for an Azure name: lowercased, other characters as `-`.
+/// A valid Kubernetes object name (a lowercase DNS-1123 label, at most 63 characters, which is
+/// also a valid subdomain) for an Azure name: lowercased, any other character (`.` and `_`
+/// too) as `-`, runs of `-` as one.
 pub fn kubernetes_name(azure: &str) -> String {
-    let mapped: String = azure
-        .chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9' | '-' | '.') => c,
-            _ => '-',
-        })
-        .collect();
+    let mut mapped = String::new();
+    for c in azure.chars().map(|c| c.to_ascii_lowercase()) {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && mapped.ends_with('-')) {
+            mapped.push(c);
+        }
+    }
     let trimmed: String = mapped
         .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .chars()
@@ -480,9 +505,17 @@ mod tests {
         );
         assert_eq!(
             names.account("My.Account"),
-            ("my.account".into(), Some("My.Account".into()))
+            ("my-account".into(), Some("My.Account".into()))
         );
         assert_eq!(kubernetes_name("_x_"), "x");
+        // Never a dot beside a dash, never a run of dashes: a valid label.
+        assert_eq!(kubernetes_name("a_.b"), "a-b");
+        assert_eq!(kubernetes_name("x..y"), "x-y");
+        let long = "A".repeat(70);
+        let mut names = Names::default();
+        assert_eq!(names.account(&long).0.len(), 63);
+        let second = names.account(&format!("{long}_")).0;
+        assert!(second.ends_with("-2") && second.len() <= 63, "{second}");
     }
 
     #[test]

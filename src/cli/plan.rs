@@ -85,7 +85,7 @@ pub async fn run(args: PlanArgs) -> i32 {
                 .map(account_shown)
                 .map_err(|e| e.to_string()),
         ));
-        previews.push((loaded, result.ok()));
+        previews.push((loaded, result.map_err(|e| e.to_string())));
     }
     for loaded in &manifests.deployments {
         let resource = &loaded.resource;
@@ -93,14 +93,14 @@ pub async fn run(args: PlanArgs) -> i32 {
             a.resource.namespace() == resource.namespace()
                 && a.resource.name_any() == resource.spec.account_ref.name
         });
-        if let Some((account, None)) = account {
-            let why = account_error(account);
+        if let Some((account, Err(error))) = account {
+            let why = account_error(account, error);
             entries.push(entry(&loaded.source, resource, Err(why)));
             continue;
         }
         let context = planned_account(
             &engine,
-            account.and_then(|(a, p)| p.as_ref().map(|p| (&a.resource, p))),
+            account.and_then(|(a, p)| p.as_ref().ok().map(|p| (&a.resource, p))),
         );
         let result = engine
             .preview_deployment(client, resource, &context, false)
@@ -141,10 +141,10 @@ pub async fn run(args: PlanArgs) -> i32 {
 }
 
 /// Why a deployment cannot be planned when its account, in the input, cannot be (as `apply`
-/// says it): the account is invalid, and its entry says why.
-fn account_error(account: &Loaded) -> String {
+/// says it): what stopped the account (an invalid spec, an ARM error), named with it.
+fn account_error(account: &Loaded, error: &str) -> String {
     format!(
-        "spec.accountRef.name: CognitiveServicesAccount {} is invalid (see {} above); its deployments cannot be planned until it is fixed",
+        "spec.accountRef.name: CognitiveServicesAccount {} ({}) cannot be planned, so neither can its deployments: {error}",
         account.resource.name_any(),
         account.source
     )
