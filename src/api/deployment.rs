@@ -9,7 +9,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::account::{
+use super::account_spec::{
     check_azure_name, check_enum, check_resync_interval, check_tags, field_error, resync_period,
     valid_dns_subdomain,
 };

@@ -3,11 +3,13 @@
 //! CRD YAML that `crds/` holds.
 
 mod account;
+mod account_spec;
 mod crd;
 mod deployment;
 mod string_map;
 
 pub use account::*;
+pub use account_spec::*;
 pub use crd::{
     CRD_FILE, DEPLOYMENT_CRD_FILE, all_crds_yaml, crd_to_yaml, crd_yaml, crds, deployment_crd_yaml,
 };
