@@ -3,6 +3,7 @@
 //! error classification, client-side rate limiting and Azure credentials.
 
 pub mod args;
+mod bucket;
 pub mod client;
 pub mod credentials;
 pub mod deployments;
