@@ -271,6 +271,24 @@ impl Drop for EmulatorProcess {
     }
 }
 
+impl EmulatorProcess {
+    /// The ARM flags of a `plan`/`apply`/`import` against this emulator. Its operations end at
+    /// their second poll: no need for the 5 s Azure gets when it names no Retry-After (as it
+    /// names none with an account create).
+    fn connection(&self) -> [&str; 8] {
+        [
+            "--arm-endpoint",
+            self.url.as_str(),
+            "--credential",
+            "static-token",
+            "--static-token",
+            "t",
+            "--default-poll-seconds",
+            "0",
+        ]
+    }
+}
+
 fn start_emulator_process() -> EmulatorProcess {
     let mut child = Command::new(BIN)
         .args([
@@ -304,18 +322,7 @@ fn gitops_loop_plan_apply_plan_against_a_running_emulator() {
     let emulator = start_emulator_process();
     let dir = scratch_dir("gitops");
     let file = write_manifest(&dir, "account.yaml", ACCOUNT);
-    // The emulator's operations end at their second poll: no need for the 5 s Azure gets
-    // when it names no Retry-After (as it names none with an account create).
-    let connect = [
-        "--arm-endpoint",
-        emulator.url.as_str(),
-        "--credential",
-        "static-token",
-        "--static-token",
-        "t",
-        "--default-poll-seconds",
-        "0",
-    ];
+    let connect = emulator.connection();
     let with = |command: &str| {
         let mut args = vec![command, "-f", file.to_str().unwrap()];
         args.extend(connect);
@@ -380,16 +387,7 @@ fn deployments_are_planned_applied_and_deleted_before_their_account() {
     let file = write_manifest(&dir, "both.yaml", &format!("{purge}---\n{DEPLOYMENT}"));
     let with = |command: &str, extra: &[&str]| {
         let mut args = vec![command, "-f", file.to_str().unwrap()];
-        args.extend([
-            "--arm-endpoint",
-            emulator.url.as_str(),
-            "--credential",
-            "static-token",
-            "--static-token",
-            "t",
-            "--default-poll-seconds",
-            "0",
-        ]);
+        args.extend(emulator.connection());
         args.extend(extra);
         run(&args)
     };
@@ -501,16 +499,7 @@ fn import_writes_a_file_per_account_and_skips_owned_ones() {
     let emulator = start_emulator_process();
     let dir = scratch_dir("import");
     let file = write_manifest(&dir, "account.yaml", &format!("{ACCOUNT}---\n{DEPLOYMENT}"));
-    let connect = [
-        "--arm-endpoint",
-        emulator.url.as_str(),
-        "--credential",
-        "static-token",
-        "--static-token",
-        "t",
-        "--default-poll-seconds",
-        "0",
-    ];
+    let connect = emulator.connection();
     let mut apply = vec!["apply", "-f", file.to_str().unwrap()];
     apply.extend(connect);
     assert_eq!(run(&apply).status.code(), Some(0));
