@@ -804,8 +804,8 @@ async fn the_chart_rbac_is_enough_and_nothing_more_is_allowed() {
 }
 
 /// `kubectl apply --dry-run=server` of `manifests`: every object passes the API server's
-/// validation and admission.
-fn accepted_by_the_api_server(cluster: &Cluster, what: &str, manifests: &str) {
+/// validation and admission; how many objects it accepted.
+fn accepted_by_the_api_server(cluster: &Cluster, what: &str, manifests: &str) -> usize {
     let output = cluster
         .plane
         .kubectl_stdin(&["apply", "--dry-run=server", "-f", "-"], manifests);
@@ -816,6 +816,7 @@ fn accepted_by_the_api_server(cluster: &Cluster, what: &str, manifests: &str) {
     );
     let accepted = String::from_utf8_lossy(&output.stdout);
     assert!(accepted.contains("(server dry run)"), "{what}: {accepted}");
+    accepted.matches("(server dry run)").count()
 }
 
 #[tokio::test]
